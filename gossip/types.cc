@@ -1,0 +1,66 @@
+#include "gossip/types.h"
+
+#include <type_traits>
+
+namespace conclave::gossip {
+
+const char* member_state_name(MemberState state) {
+  switch (state) {
+    case MemberState::alive: return "alive";
+    case MemberState::suspect: return "suspect";
+    case MemberState::dead: return "dead";
+    case MemberState::left: return "left";
+  }
+  return "unknown";
+}
+
+namespace {
+
+// FlatBuffers stores a string as a 4-byte length, the bytes, a NUL and up to 3 bytes of
+// padding, plus the 4-byte offset that points at it: 12 bytes of overhead is a safe bound.
+constexpr size_t kStringOverheadBytes = 12;
+// A table with a handful of scalar fields: vtable (4 + 2 per field), the table's own offset,
+// the scalars with alignment padding, and the union type byte and offset that hold it.
+constexpr size_t kTableOverheadBytes = 64;
+
+size_t string_bound(const std::string& text) { return text.size() + kStringOverheadBytes; }
+
+size_t update_bound(const MemberUpdate& update) {
+  return kTableOverheadBytes + kTableOverheadBytes /* nested Tags table */ +
+         string_bound(update.name) + string_bound(update.address) +
+         string_bound(update.tags.role) + string_bound(update.tags.rpc_address) +
+         string_bound(update.from);
+}
+
+}  // namespace
+
+size_t encoded_size_bound(const Message& message) {
+  return std::visit(
+      [](const auto& body) -> size_t {
+        using T = std::decay_t<decltype(body)>;
+        if constexpr (std::is_same_v<T, Ping>) {
+          return kTableOverheadBytes + string_bound(body.target);
+        } else if constexpr (std::is_same_v<T, Ack>) {
+          return kTableOverheadBytes;
+        } else if constexpr (std::is_same_v<T, PingReq>) {
+          return kTableOverheadBytes + string_bound(body.target) +
+                 string_bound(body.target_address);
+        } else if constexpr (std::is_same_v<T, Sync>) {
+          size_t total = kTableOverheadBytes + 8 /* vector length and offset */;
+          for (const auto& member : body.members) total += 4 + update_bound(member);
+          return total;
+        } else {
+          return update_bound(body);
+        }
+      },
+      message);
+}
+
+size_t packet_header_size_bound(const std::string& from) {
+  // Root offset, envelope table (version, from, two vectors for the message union) and the
+  // vectors' lengths; per-message union type bytes and offsets are included in the 8 below
+  // through a conservative allowance for kMaxMessagesPerPacket messages.
+  return kTableOverheadBytes + string_bound(from) + 16 + 8 * kMaxMessagesPerPacket;
+}
+
+}  // namespace conclave::gossip

@@ -1,0 +1,94 @@
+// Plain value types of the gossip core: members, the messages of the SWIM protocol and a packet.
+//
+// wire/ converts Packet to and from FlatBuffers (one UDP datagram, at most
+// Options::max_packet_bytes); the core only ever sees these structs.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace conclave::gossip {
+
+// A member's state as this node believes it (SWIM §4.2 suspicion, plus a graceful leave).
+enum class MemberState : uint8_t { alive = 0, suspect = 1, dead = 2, left = 3 };
+
+const char* member_state_name(MemberState state);
+
+// What a member says about itself; carried in every alive update.
+struct Tags {
+  std::string role;         // "server" or "client"
+  std::string rpc_address;  // host:port of its TCP listener for agent-to-agent messages
+
+  bool operator==(const Tags&) const = default;
+};
+
+// "Member `name` at `address` is in `state` as of `incarnation`" (SWIM §4.2). Higher
+// incarnations override lower ones; at equal incarnation suspect overrides alive, and dead/left
+// override both. Only the member itself raises its incarnation (to refute a suspicion).
+struct MemberUpdate {
+  std::string name;
+  std::string address;  // host:port of its UDP gossip socket
+  uint64_t incarnation = 0;
+  MemberState state = MemberState::alive;
+  Tags tags;
+  std::string from;     // who declared the suspicion or death (empty for alive)
+
+  bool operator==(const MemberUpdate&) const = default;
+};
+
+// Direct probe (SWIM §3.1). `target` is the name the sender believes it is probing; empty when
+// probing a seed address whose name is not known yet.
+struct Ping {
+  uint64_t sequence = 0;
+  std::string target;
+  bool operator==(const Ping&) const = default;
+};
+
+// Answer to a Ping, or relayed answer to a PingReq (same sequence as the request it answers).
+struct Ack {
+  uint64_t sequence = 0;
+  bool operator==(const Ack&) const = default;
+};
+
+// Indirect probe request (SWIM §3.1, k indirect probes): "ping `target` at `target_address`
+// for me and relay its Ack with my `sequence`".
+struct PingReq {
+  uint64_t sequence = 0;
+  std::string target;
+  std::string target_address;
+  bool operator==(const PingReq&) const = default;
+};
+
+// Anti-entropy exchange of whole member lists (push-pull). A join sends one to each seed with
+// `is_reply = false`; the receiver merges it and answers with its own list (`is_reply = true`).
+// `members` may be a truncated list when the whole one does not fit a packet.
+struct Sync {
+  bool is_reply = false;
+  std::vector<MemberUpdate> members;
+  bool operator==(const Sync&) const = default;
+};
+
+using Message = std::variant<Ping, Ack, PingReq, Sync, MemberUpdate>;
+
+// One datagram: the sender's name and its messages (probe traffic with piggybacked updates).
+struct Packet {
+  std::string from;
+  std::vector<Message> messages;
+  bool operator==(const Packet&) const = default;
+};
+
+// Limits on what a packet may hold; wire/ rejects inbound packets beyond them.
+constexpr size_t kMaxNameBytes = 128;
+constexpr size_t kMaxAddressBytes = 256;
+constexpr size_t kMaxTagBytes = 256;
+constexpr size_t kMaxMessagesPerPacket = 64;
+
+// A conservative upper bound of the encoded size of one message / a packet header, used by the
+// core to fill packets without exceeding max_packet_bytes. wire/ tests that every encoding
+// stays within these bounds.
+size_t encoded_size_bound(const Message& message);
+size_t packet_header_size_bound(const std::string& from);
+
+}  // namespace conclave::gossip

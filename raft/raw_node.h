@@ -1,0 +1,96 @@
+// RawNode: one member of a Raft group, as a pure, single-threaded state machine.
+//
+// Inputs: tick() (one logical clock tick), step(message), propose(data), campaign().
+// Output: a Ready value (see types.h for the order in which its parts must be handled),
+// acknowledged with advance(). RawNode never does I/O, never reads a clock and draws randomness
+// only from the seed in its Config, so the same inputs give the same outputs (the simulator
+// relies on this).
+//
+// Scope today: leader election (§5.2), log replication and the commit rule (§5.3, §5.4),
+// proposal forwarding from followers, and recovery from persisted state. A fixed voter set.
+// Not yet: pre-vote, ReadIndex, snapshots/log compaction, membership changes (each will grow
+// here behind this interface).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "raft/types.h"
+
+namespace conclave::raft {
+
+struct Config {
+  NodeId id = kNoNode;
+  std::vector<NodeId> voters;         // the whole group, including `id`; fixed for now
+  int heartbeat_ticks = 5;            // leader sends heartbeats every this many ticks
+  int election_ticks = 40;            // a follower waits a random [election_ticks,
+                                      // 2 * election_ticks) ticks without a leader before
+                                      // campaigning (Raft §5.2 randomized timeouts)
+  size_t max_entries_per_append = 64;         // entries in one append_request
+  size_t max_bytes_per_append = 1 << 20;      // data bytes in one append_request
+  size_t max_uncommitted_entries = 4096;      // the leader refuses proposals beyond this
+  uint64_t random_seed = 1;                   // the only randomness RawNode uses
+};
+
+// What store/ recovered from disk. `entries` hold indexes 1..N contiguously (empty for a new
+// node). `applied` is the last index the state machine had durably applied; entries after it
+// up to hard_state.commit are handed out again as committed_entries.
+struct Recovered {
+  HardState hard_state;
+  std::vector<Entry> entries;
+  Index applied = 0;
+};
+
+class RawNode {
+ public:
+  // Preconditions: config.id != kNoNode and config.id is in config.voters;
+  // recovered.entries are contiguous from index 1; recovered.applied <= hard_state.commit <=
+  // last entry index. Violations are programming errors and abort.
+  RawNode(const Config& config, const Recovered& recovered);
+  ~RawNode();
+  RawNode(const RawNode&) = delete;
+  RawNode& operator=(const RawNode&) = delete;
+
+  // Advances the logical clock by one tick (heartbeats, election timeouts).
+  void tick();
+
+  // Handles one message from a peer. A message that is malformed for its type (e.g. entries
+  // whose indexes do not follow log_index) is rejected with an error value and has no effect;
+  // stale-term messages are ignored (ok). Messages not addressed to this node are an error.
+  Status step(const Message& message);
+
+  // Appends `data` to the log if this node is the leader, or forwards it to the leader as a
+  // `propose` message if one is known. Returns the index the entry got (leader) or 0
+  // (forwarded). Errors: no_leader when no leader is known; unavailable when the leader has
+  // max_uncommitted_entries in flight. A forwarded proposal may be lost; callers time out.
+  Result<Index> propose(std::string data);
+
+  // Starts an election now (used to make a single-voter group leader at once at start-up).
+  void campaign();
+
+  bool has_ready() const;
+  // Collects what the caller must persist, send and apply. Precondition: the previous Ready
+  // was advanced.
+  Ready ready();
+  // Acknowledges that `ready` was handled in full (persisted, sent, applied).
+  void advance(const Ready& ready);
+
+  NodeId id() const;
+  NodeId leader() const;
+  Role role() const;
+  Term term() const;
+  Index commit_index() const;
+  Index applied_index() const;
+  Index last_index() const;
+  // The entry at `index`, for checkers and tests. Precondition: 1 <= index <= last_index().
+  const Entry& entry_at(Index index) const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace conclave::raft

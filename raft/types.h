@@ -1,0 +1,110 @@
+// Plain value types of the Raft core: log entries, hard state, messages and the Ready value.
+//
+// These are the only Raft types that cross a module boundary. wire/ converts Message and Entry
+// to and from FlatBuffers; store/ persists HardState and Entry. Nothing here knows about bytes
+// on a wire or rows on a disk.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace conclave::raft {
+
+using NodeId = uint64_t;  // 0 is never a node
+using Term = uint64_t;
+using Index = uint64_t;   // log indexes start at 1; 0 means "before the first entry"
+
+constexpr NodeId kNoNode = 0;
+
+// One log entry. `data` is opaque to Raft (agent/node puts an encoded command there). An entry
+// with empty data is the no-op a new leader appends to commit entries of earlier terms
+// (Raft §5.4.2, §8).
+struct Entry {
+  Term term = 0;
+  Index index = 0;
+  std::string data;
+
+  bool operator==(const Entry&) const = default;
+};
+
+// What must survive a crash before the node may answer anything that depends on it (Raft
+// Figure 2 "persistent state on all servers", plus the commit index so that a restarted node
+// can re-apply what it knew was committed without waiting for a leader).
+struct HardState {
+  Term term = 0;
+  NodeId vote = kNoNode;
+  Index commit = 0;
+
+  bool operator==(const HardState&) const = default;
+};
+
+enum class MessageType : uint8_t {
+  vote_request = 0,     // RequestVote (Raft §5.2): log_index/log_term = candidate's last entry
+  vote_response = 1,    // reject = vote not granted
+  append_request = 2,   // AppendEntries (§5.3): log_index/log_term = entry before `entries`;
+                        // no entries = heartbeat
+  append_response = 3,  // success: log_index = last index now known to match the leader;
+                        // reject: log_index = the prev index that did not match,
+                        //         reject_hint = the follower's last log index
+  propose = 4,          // a follower forwards client proposals (entries with data) to the leader
+};
+
+const char* message_type_name(MessageType type);
+
+struct Message {
+  MessageType type = MessageType::append_request;
+  NodeId from = kNoNode;
+  NodeId to = kNoNode;
+  Term term = 0;
+  Index log_index = 0;
+  Term log_term = 0;
+  std::vector<Entry> entries;
+  Index commit = 0;
+  bool reject = false;
+  Index reject_hint = 0;
+
+  bool operator==(const Message&) const = default;
+};
+
+enum class Role : uint8_t { follower = 0, candidate = 1, leader = 2 };
+
+const char* role_name(Role role);
+
+// Volatile state worth reporting (status output, metrics, simulator checkers).
+struct SoftState {
+  NodeId leader = kNoNode;
+  Role role = Role::follower;
+
+  bool operator==(const SoftState&) const = default;
+};
+
+// Everything the caller must do after a batch of inputs, in this order (the durability rule):
+//
+//   1. Persist `hard_state` (if set) and `entries` durably, in one transaction and one fsync.
+//      Stored entries with index >= entries.front().index are replaced (a new leader may have
+//      overwritten an uncommitted suffix, Raft §5.3).
+//   2. Only then send `messages`. A vote or an append acknowledgement must never leave before
+//      the fsync that backs it (Raft §5.2, §5.3: a node that forgets its vote could vote twice
+//      in one term).
+//   3. Apply `committed_entries` in index order. They are known committed, so they may be
+//      applied as soon as step 1 is done (some may be among `entries` of this same Ready).
+//   4. Call RawNode::advance(ready) with this value.
+//
+// Until advance() is called, ready() must not be called again; inputs (step, tick, propose)
+// may continue meanwhile and their effects appear in the next Ready.
+struct Ready {
+  std::optional<HardState> hard_state;
+  std::vector<Entry> entries;
+  std::vector<Message> messages;
+  std::vector<Entry> committed_entries;
+  std::optional<SoftState> soft_state;  // set when leader or role changed since the last Ready
+
+  bool empty() const {
+    return !hard_state && entries.empty() && messages.empty() && committed_entries.empty() &&
+           !soft_state;
+  }
+};
+
+}  // namespace conclave::raft

@@ -1,0 +1,47 @@
+// Encoders and decoders for every wire format. The only code that includes FlatBuffers.
+//
+// Decoders verify the buffer (flatbuffers::Verifier), the protocol version, the limits below and
+// every enum value before building a plain struct; any failure is an Error with
+// code = malformed (or too_large) and a message naming what was wrong. They never crash on any
+// input and never read outside `bytes`.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+#include "gossip/types.h"
+#include "wire/client_messages.h"
+#include "wire/command.h"
+#include "wire/peer_messages.h"
+
+namespace conclave::wire {
+
+// Every envelope carries this; a decoder rejects any other version.
+constexpr uint16_t kProtocolVersion = 1;
+
+// Named limits (the only place they are defined).
+constexpr size_t kMaxGossipPacketBytes = 1400;      // one UDP datagram
+constexpr size_t kMaxFrameBytes = 4 * 1024 * 1024;  // one TCP / Unix-socket frame payload
+constexpr size_t kMaxKeyBytes = 1024;
+constexpr size_t kMaxValueBytes = 512 * 1024;
+constexpr size_t kMaxEntriesPerMessage = 1024;
+constexpr size_t kMaxMembersPerResponse = 100000;
+
+std::string encode_gossip_packet(const gossip::Packet& packet);
+Result<gossip::Packet> decode_gossip_packet(std::string_view bytes);
+
+std::string encode_peer_message(const PeerMessage& message);
+Result<PeerMessage> decode_peer_message(std::string_view bytes);
+
+std::string encode_client_request(const ClientRequest& request);
+Result<ClientRequest> decode_client_request(std::string_view bytes);
+
+std::string encode_client_response(const ClientResponse& response);
+Result<ClientResponse> decode_client_response(std::string_view bytes);
+
+std::string encode_command(const Command& command);
+Result<Command> decode_command(std::string_view bytes);
+
+}  // namespace conclave::wire
