@@ -1,0 +1,655 @@
+// RawNode: election (§5.2), replication (§5.3), the commit rule (§5.4) and the Ready protocol.
+//
+// Design notes:
+// - The whole log lives in memory (raft/log.h). LIMIT: no snapshots or compaction yet, so memory
+//   grows with the log for the life of the process.
+// - Durability is expressed only through Ready ordering: every message produced while handling
+//   an input goes out in a Ready whose hard_state/entries (persisted first by the caller) already
+//   back it. Because ready() cannot be called again before advance(), anything a message refers
+//   to was either persisted by an earlier Ready or is in the same one.
+// - The leader counts its own log towards a quorum only up to what it has persisted
+//   (stable_index, updated in advance()), so an entry is never committed on the strength of a
+//   copy that a crash could still lose.
+// - Peers are kept in std::map so iteration, and therefore message order, is deterministic.
+#include "raft/raw_node.h"
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <utility>
+
+#include "common/check.h"
+#include "common/prng.h"
+#include "raft/log.h"
+#include "raft/progress.h"
+#include "raft/quorum.h"
+
+namespace conclave::raft {
+
+namespace {
+
+// Named limit: data bytes of committed entries handed out in one Ready. At least one entry is
+// always handed out; the rest follow in later Readys. Keeps one apply batch bounded.
+constexpr size_t kMaxCommittedBytesPerReady = 4u << 20;
+
+size_t data_bytes(const std::vector<Entry>& entries) {
+  size_t bytes = 0;
+  for (const Entry& entry : entries) bytes += entry.data.size();
+  return bytes;
+}
+
+Error invalid(std::string message) {
+  return make_error(ErrorCode::invalid_argument, "raft: " + std::move(message));
+}
+
+}  // namespace
+
+struct RawNode::State {
+  State(const Config& config_in, const Recovered& recovered)
+      : config(config_in), prng(config_in.random_seed), log(recovered.entries) {}
+
+  Config config;
+  Prng prng;
+  RaftLog log;
+
+  // Persistent state (Figure 2) plus the commit index.
+  Term term = 0;
+  NodeId vote = kNoNode;
+  Index commit = 0;
+  // Volatile.
+  Index applied = 0;
+  Role role = Role::follower;
+  NodeId leader = kNoNode;
+
+  int election_elapsed_ticks = 0;
+  int heartbeat_elapsed_ticks = 0;
+  int randomized_election_ticks = 0;
+  uint64_t leader_ticks = 0;  // ticks since this node became leader (check-quorum clock)
+
+  std::map<NodeId, Progress> progress;  // leader only; includes this node
+  std::map<NodeId, bool> votes;         // candidate only: voter -> granted
+
+  std::vector<Message> messages;  // outbox for the next Ready
+
+  // What was last handed out, so a Ready carries only changes.
+  HardState last_hard_state;
+  SoftState last_soft_state;
+  bool ready_in_flight = false;
+  Index committed_handed_out_through = 0;
+
+  // ---- helpers ------------------------------------------------------------------------------
+
+  bool is_voter(NodeId node) const {
+    return std::find(config.voters.begin(), config.voters.end(), node) != config.voters.end();
+  }
+  size_t quorum() const { return quorum_size(config.voters.size()); }
+
+  void reset_election_timer() {
+    // Raft §5.2: a fresh random timeout in [election_ticks, 2 * election_ticks) at every reset,
+    // so that split votes are unlikely to repeat.
+    election_elapsed_ticks = 0;
+    randomized_election_ticks =
+        config.election_ticks +
+        static_cast<int>(prng.below(static_cast<uint64_t>(config.election_ticks)));
+  }
+
+  void send(Message message) {
+    CONCLAVE_CHECK(message.to != config.id, "raft never sends a message to itself");
+    message.from = config.id;
+    message.term = term;
+    messages.push_back(std::move(message));
+  }
+
+  void become_follower(Term new_term, NodeId new_leader) {
+    if (new_term > term) {
+      // Figure 2: a higher term clears the vote.
+      term = new_term;
+      vote = kNoNode;
+    }
+    role = Role::follower;
+    leader = new_leader;
+    progress.clear();
+    votes.clear();
+    heartbeat_elapsed_ticks = 0;
+    reset_election_timer();
+  }
+
+  void campaign() {
+    if (role == Role::leader) return;  // already leads this term: nothing to win
+    // §5.2: increment the term, vote for self, ask everyone else.
+    term += 1;
+    vote = config.id;
+    role = Role::candidate;
+    leader = kNoNode;
+    progress.clear();
+    votes.clear();
+    votes[config.id] = true;
+    reset_election_timer();
+    if (votes.size() >= quorum()) {
+      become_leader();  // a single-voter group wins at once
+      return;
+    }
+    for (NodeId peer : config.voters) {
+      if (peer == config.id) continue;
+      Message request;
+      request.type = MessageType::vote_request;
+      request.to = peer;
+      request.log_index = log.last_index();
+      request.log_term = log.last_term();
+      send(std::move(request));
+    }
+  }
+
+  void become_leader() {
+    CONCLAVE_CHECK(role == Role::candidate, "only a candidate becomes leader");
+    role = Role::leader;
+    leader = config.id;
+    votes.clear();
+    heartbeat_elapsed_ticks = 0;
+    reset_election_timer();
+    leader_ticks = 0;  // every peer counts as just heard from: a grace period to answer
+    progress.clear();
+    for (NodeId peer : config.voters) progress.emplace(peer, Progress(log.last_index() + 1));
+    progress[config.id].set_self_match(log.stable_index());
+    // §5.4.2 / §8: entries of earlier terms are committed only indirectly, by committing an
+    // entry of the current term; the no-op gives the new leader one at once.
+    append_local(std::string());
+    broadcast_append(/*send_empty=*/false);
+  }
+
+  Index append_local(std::string data) {
+    const Index index = log.last_index() + 1;
+    log.append(Entry{term, index, std::move(data)});
+    return index;
+  }
+
+  // Sends `peer` the next entries it needs if its replication state allows; otherwise, if
+  // `send_empty`, an append without entries (heartbeat: keeps the leader's authority, carries
+  // the commit index and detects followers that lost messages).
+  void send_append(NodeId peer, bool send_empty) {
+    Progress& pr = progress.at(peer);
+    if (pr.can_send_entries() && pr.next_index() <= log.last_index()) {
+      const Index prev_index = pr.next_index() - 1;
+      Message append;
+      append.type = MessageType::append_request;
+      append.to = peer;
+      append.log_index = prev_index;
+      append.log_term = log.term_at(prev_index);
+      append.entries = log.slice(pr.next_index(), log.last_index(),
+                                 config.max_entries_per_append, config.max_bytes_per_append);
+      // The follower caps the commit at the last entry this message covers (§5.3).
+      append.commit = commit;
+      pr.on_entries_sent(append.entries.back().index);
+      pr.on_commit_sent(std::min(commit, append.entries.back().index));
+      send(std::move(append));
+      return;
+    }
+    if (!send_empty) return;
+    Index prev_index = 0;
+    if (pr.state() == ReplicationState::probe) {
+      if (!pr.can_send_entries()) return;  // a probe is already outstanding
+      prev_index = pr.next_index() - 1;    // does the follower hold this one?
+      pr.on_probe_sent();
+    } else {
+      // In replicate state the follower is known to match through match_index; pointing the
+      // heartbeat there can never be rejected because of appends still in flight.
+      prev_index = pr.match_index();
+    }
+    Message heartbeat;
+    heartbeat.type = MessageType::append_request;
+    heartbeat.to = peer;
+    heartbeat.log_index = prev_index;
+    heartbeat.log_term = log.term_at(prev_index);
+    // Only what the follower is known to hold may be declared committed to it.
+    heartbeat.commit = std::min(commit, prev_index);
+    pr.on_commit_sent(heartbeat.commit);
+    send(std::move(heartbeat));
+  }
+
+  void broadcast_append(bool send_empty) {
+    for (NodeId peer : config.voters) {
+      if (peer != config.id) send_append(peer, send_empty);
+    }
+  }
+
+  // The commit index moved: tell the followers that hold the newly committed entries.
+  void broadcast_commit() {
+    for (NodeId peer : config.voters) {
+      if (peer != config.id) send_append_or_commit(peer);
+    }
+  }
+
+  // Sends `peer` what it lacks: entries if any can go, else an empty append if it cannot yet
+  // know the commit index for entries it holds (so that followers apply promptly instead of
+  // waiting for the next heartbeat).
+  void send_append_or_commit(NodeId peer) {
+    const Progress& pr = progress.at(peer);
+    send_append(peer, /*send_empty=*/pr.commit_sent() < std::min(commit, pr.match_index()));
+  }
+
+  void broadcast_heartbeat() {
+    for (NodeId peer : config.voters) {
+      if (peer == config.id) continue;
+      progress.at(peer).on_heartbeat();  // may fall back to probing if appends were lost
+      send_append(peer, /*send_empty=*/true);
+    }
+  }
+
+  // §5.3 / §5.4.2: commit the highest index held by a quorum, but only if its entry is of the
+  // current term (Figure 8: counting replicas of an older term's entry is not enough).
+  bool maybe_commit() {
+    if (role != Role::leader) return false;
+    std::vector<Index> matches;
+    for (const auto& [peer, pr] : progress) matches.push_back(pr.match_index());
+    const Index candidate_commit = quorum_match_index(std::move(matches));
+    if (candidate_commit <= commit || log.term_at(candidate_commit) != term) return false;
+    commit = candidate_commit;
+    return true;
+  }
+
+  // Check-quorum: a leader that has not heard from a quorum (itself included) within the last
+  // election_ticks may be on the minority side of a partition; stepping down makes clients see
+  // no_leader instead of a leader that can no longer commit. Followers elect a new leader after
+  // at least election_ticks, so by then the old one has stopped claiming leadership.
+  void check_quorum() {
+    size_t active = 0;
+    for (const auto& [peer, pr] : progress) {
+      if (peer == config.id ||
+          leader_ticks - pr.last_heard_tick() < static_cast<uint64_t>(config.election_ticks)) {
+        ++active;
+      }
+    }
+    if (active < quorum()) become_follower(term, kNoNode);
+  }
+
+  void tick() {
+    if (role == Role::leader) {
+      ++heartbeat_elapsed_ticks;
+      ++leader_ticks;
+      check_quorum();
+      if (role != Role::leader) return;
+      if (heartbeat_elapsed_ticks >= config.heartbeat_ticks) {
+        heartbeat_elapsed_ticks = 0;
+        broadcast_heartbeat();
+      }
+      return;
+    }
+    ++election_elapsed_ticks;
+    if (election_elapsed_ticks >= randomized_election_ticks) campaign();
+  }
+
+  // ---- validation ---------------------------------------------------------------------------
+
+  Status validate_entries(const Message& m) const {
+    if (m.entries.size() > config.max_entries_per_append) {
+      return invalid(std::string(message_type_name(m.type)) + " from node " +
+                     std::to_string(m.from) + " carries " + std::to_string(m.entries.size()) +
+                     " entries, over max_entries_per_append " +
+                     std::to_string(config.max_entries_per_append) +
+                     "; the peers' configs must agree");
+    }
+    // A single entry may exceed the byte limit (it must still be able to move); more may not.
+    if (m.entries.size() > 1 && data_bytes(m.entries) > config.max_bytes_per_append) {
+      return invalid(std::string(message_type_name(m.type)) + " from node " +
+                     std::to_string(m.from) + " carries more than max_bytes_per_append " +
+                     std::to_string(config.max_bytes_per_append) +
+                     " data bytes; the peers' configs must agree");
+    }
+    return Status();
+  }
+
+  Status validate(const Message& m) const {
+    if (static_cast<uint8_t>(m.type) > static_cast<uint8_t>(MessageType::propose)) {
+      return invalid("unknown message type " + std::to_string(static_cast<int>(m.type)) +
+                     "; the decoder must reject it");
+    }
+    if (m.to != config.id) {
+      return invalid("message for node " + std::to_string(m.to) + " delivered to node " +
+                     std::to_string(config.id) + "; the transport routed it wrongly");
+    }
+    if (m.from == config.id || !is_voter(m.from)) {
+      return invalid("message from node " + std::to_string(m.from) +
+                     ", which is not another voter of this group; check the peer list");
+    }
+    if (m.term == 0) {
+      return invalid(std::string(message_type_name(m.type)) + " from node " +
+                     std::to_string(m.from) + " has term 0; every Raft message has a term >= 1");
+    }
+    switch (m.type) {
+      case MessageType::append_request: {
+        if (Status status = validate_entries(m); !status.ok()) return status;
+        if (m.log_term > m.term || (m.log_index == 0 && m.log_term != 0)) {
+          return invalid("append_request from node " + std::to_string(m.from) +
+                         " has an impossible previous entry (index " +
+                         std::to_string(m.log_index) + ", term " + std::to_string(m.log_term) +
+                         ") for message term " + std::to_string(m.term));
+        }
+        Term previous_term = m.log_term;
+        for (size_t i = 0; i < m.entries.size(); ++i) {
+          const Entry& entry = m.entries[i];
+          if (entry.index != m.log_index + 1 + i || entry.term < previous_term ||
+              entry.term > m.term) {
+            return invalid("append_request from node " + std::to_string(m.from) +
+                           " has entry (index " + std::to_string(entry.index) + ", term " +
+                           std::to_string(entry.term) +
+                           ") out of order: entries must follow log_index consecutively with "
+                           "non-decreasing terms no higher than the message term");
+          }
+          previous_term = entry.term;
+        }
+        return Status();
+      }
+      case MessageType::propose: {
+        if (m.entries.empty()) {
+          return invalid("propose from node " + std::to_string(m.from) + " carries no entries");
+        }
+        for (const Entry& entry : m.entries) {
+          if (entry.data.empty()) {
+            return invalid("propose from node " + std::to_string(m.from) +
+                           " carries an entry with empty data, which is reserved for no-ops");
+          }
+        }
+        return validate_entries(m);
+      }
+      case MessageType::vote_request:
+      case MessageType::vote_response:
+      case MessageType::append_response:
+        if (!m.entries.empty()) {
+          return invalid(std::string(message_type_name(m.type)) + " from node " +
+                         std::to_string(m.from) + " must not carry entries");
+        }
+        return Status();
+    }
+    return Status();
+  }
+
+  // ---- message handlers (m.term == term here) -----------------------------------------------
+
+  void handle_vote_request(const Message& m) {
+    // §5.2: at most one vote per term (a vote already given to this candidate may be repeated:
+    // the request may have been duplicated). Not while a leader of this term is known: it
+    // already holds a quorum, so no other candidate can win this term.
+    const bool can_vote = vote == m.from || (vote == kNoNode && leader == kNoNode);
+    // §5.4.1: only for a candidate whose log is at least as up-to-date as ours.
+    const bool up_to_date = m.log_term > log.last_term() ||
+                            (m.log_term == log.last_term() && m.log_index >= log.last_index());
+    Message response;
+    response.type = MessageType::vote_response;
+    response.to = m.from;
+    if (can_vote && up_to_date) {
+      vote = m.from;
+      reset_election_timer();  // give the candidate time to win before we campaign
+      response.reject = false;
+    } else {
+      response.reject = true;
+    }
+    // Sent in the Ready whose hard_state records the vote: persisted before it leaves.
+    send(std::move(response));
+  }
+
+  void handle_vote_response(const Message& m) {
+    if (role != Role::candidate) return;  // late answer for an election already decided
+    votes.emplace(m.from, !m.reject);     // the first answer from a voter counts
+    size_t granted = 0;
+    size_t rejected = 0;
+    for (const auto& [voter, was_granted] : votes) (was_granted ? granted : rejected) += 1;
+    if (granted >= quorum()) {
+      become_leader();
+    } else if (rejected >= quorum()) {
+      become_follower(term, kNoNode);  // lost this term; wait for a leader or time out again
+    }
+  }
+
+  void handle_append_request(const Message& m) {
+    Message response;
+    response.type = MessageType::append_response;
+    response.to = m.from;
+    // §5.3: reject unless we hold the entry before the new ones, with the same term.
+    if (m.log_index > log.last_index() || log.term_at(m.log_index) != m.log_term) {
+      response.reject = true;
+      response.log_index = m.log_index;
+      response.reject_hint = log.last_index();
+      send(std::move(response));
+      return;
+    }
+    for (const Entry& entry : m.entries) {
+      if (entry.index <= log.last_index()) {
+        if (log.term_at(entry.index) == entry.term) continue;  // already have it (Log Matching)
+        // §5.3: a conflicting entry and all that follow it are deleted. A committed entry can
+        // never conflict with a legitimate leader's log (Leader Completeness, §5.4).
+        CONCLAVE_CHECK(entry.index > commit,
+                       "a leader asked to overwrite a committed entry: Raft safety is broken");
+        log.truncate_from(entry.index);
+      }
+      log.append(entry);
+    }
+    const Index last_covered = m.log_index + m.entries.size();
+    // Only entries this message proved to match the leader's log may be marked committed; a
+    // stale suffix beyond them may still differ from the leader's.
+    commit = std::max(commit, std::min(m.commit, last_covered));
+    response.reject = false;
+    response.log_index = last_covered;
+    send(std::move(response));
+  }
+
+  Status handle_append_response(const Message& m) {
+    Progress& pr = progress.at(m.from);
+    if (m.reject) {
+      if (pr.on_reject(m.log_index, m.reject_hint)) send_append(m.from, /*send_empty=*/true);
+      return Status();
+    }
+    if (pr.on_success(m.log_index) && maybe_commit()) {
+      broadcast_commit();
+      return Status();
+    }
+    send_append_or_commit(m.from);  // keep streaming what the follower lacks
+    return Status();
+  }
+
+  void handle_propose(const Message& m) {
+    if (role != Role::leader) return;  // forwarded to a former leader: dropped, caller retries
+    bool appended = false;
+    for (const Entry& entry : m.entries) {
+      if (log.last_index() - commit >= config.max_uncommitted_entries) break;  // over the limit
+      append_local(entry.data);
+      appended = true;
+    }
+    if (appended) broadcast_append(/*send_empty=*/false);
+  }
+
+  Status step(const Message& m) {
+    if (Status status = validate(m); !status.ok()) return status;
+    if (m.term < term) return Status();  // stale: from an older leader or election (§5.1)
+    // Semantic checks that depend on our log, before anything changes.
+    if (m.term == term && role == Role::leader) {
+      if (m.type == MessageType::append_request) {
+        return invalid("append_request from node " + std::to_string(m.from) + " in term " +
+                       std::to_string(term) +
+                       ", in which this node is the leader; two leaders in one term means a "
+                       "peer is faulty");
+      }
+      if (m.type == MessageType::append_response && m.log_index > log.last_index()) {
+        return invalid("append_response from node " + std::to_string(m.from) +
+                       " refers to index " + std::to_string(m.log_index) +
+                       " past the leader's last index " + std::to_string(log.last_index()));
+      }
+    }
+    if (m.term > term) {
+      // Figure 2 "all servers": a higher term makes us a follower of it. An append comes from
+      // that term's leader; anything else does not tell us who leads.
+      become_follower(m.term, m.type == MessageType::append_request ? m.from : kNoNode);
+    }
+    if (role == Role::leader) progress.at(m.from).set_last_heard_tick(leader_ticks);
+
+    switch (m.type) {
+      case MessageType::vote_request:
+        handle_vote_request(m);
+        break;
+      case MessageType::vote_response:
+        handle_vote_response(m);
+        break;
+      case MessageType::append_request:
+        // A candidate that hears from this term's leader lost the election (§5.2).
+        if (role == Role::candidate || leader != m.from) become_follower(term, m.from);
+        reset_election_timer();
+        handle_append_request(m);
+        break;
+      case MessageType::append_response:
+        if (role == Role::leader) return handle_append_response(m);
+        break;
+      case MessageType::propose:
+        handle_propose(m);
+        break;
+    }
+    return Status();
+  }
+
+  Result<Index> propose(std::string data) {
+    if (data.empty()) {
+      return make_error(ErrorCode::invalid_argument,
+                        "raft: empty proposal data is reserved for the leader's no-op entry; "
+                        "encode a command");
+    }
+    if (data.size() > config.max_bytes_per_append) {
+      return make_error(ErrorCode::too_large,
+                        "raft: proposal of " + std::to_string(data.size()) +
+                            " bytes is over max_bytes_per_append " +
+                            std::to_string(config.max_bytes_per_append) + "; split it");
+    }
+    if (role == Role::leader) {
+      if (log.last_index() - commit >= config.max_uncommitted_entries) {
+        return make_error(ErrorCode::unavailable,
+                          "raft: the leader has " + std::to_string(log.last_index() - commit) +
+                              " uncommitted entries (max_uncommitted_entries " +
+                              std::to_string(config.max_uncommitted_entries) +
+                              "); followers are slow or unreachable, retry later");
+      }
+      const Index index = append_local(std::move(data));
+      broadcast_append(/*send_empty=*/false);
+      return index;
+    }
+    if (role == Role::follower && leader != kNoNode) {
+      Message forward;
+      forward.type = MessageType::propose;
+      forward.to = leader;
+      forward.entries.push_back(Entry{0, 0, std::move(data)});  // the leader assigns term/index
+      send(std::move(forward));
+      return Index{0};
+    }
+    return make_error(ErrorCode::no_leader,
+                      "raft: no leader is known in term " + std::to_string(term) +
+                          " (an election is in progress, or a quorum of servers is unreachable); "
+                          "retry after a leader is elected");
+  }
+
+  HardState hard_state() const { return HardState{term, vote, commit}; }
+  SoftState soft_state() const { return SoftState{leader, role}; }
+};
+
+RawNode::RawNode(const Config& config, const Recovered& recovered)
+    : state_(std::make_unique<State>(config, recovered)) {
+  CONCLAVE_CHECK(config.id != kNoNode, "Config::id must be set");
+  CONCLAVE_CHECK(state_->is_voter(config.id), "Config::id must be one of Config::voters");
+  for (size_t i = 0; i < config.voters.size(); ++i) {
+    CONCLAVE_CHECK(config.voters[i] != kNoNode, "node id 0 is reserved");
+    for (size_t j = i + 1; j < config.voters.size(); ++j) {
+      CONCLAVE_CHECK(config.voters[i] != config.voters[j], "Config::voters has a duplicate");
+    }
+  }
+  CONCLAVE_CHECK(config.heartbeat_ticks >= 1, "heartbeat_ticks must be >= 1");
+  CONCLAVE_CHECK(config.election_ticks > config.heartbeat_ticks,
+                 "election_ticks must exceed heartbeat_ticks (Raft §5.6 timing)");
+  CONCLAVE_CHECK(config.max_entries_per_append >= 1, "max_entries_per_append must be >= 1");
+  CONCLAVE_CHECK(recovered.applied <= recovered.hard_state.commit &&
+                     recovered.hard_state.commit <= state_->log.last_index(),
+                 "recovered state needs applied <= commit <= last entry index");
+  CONCLAVE_CHECK(state_->log.last_term() <= recovered.hard_state.term,
+                 "a recovered entry has a term above the recovered current term");
+
+  State& s = *state_;
+  s.term = recovered.hard_state.term;
+  s.vote = recovered.hard_state.vote;
+  s.commit = recovered.hard_state.commit;
+  s.applied = recovered.applied;
+  s.committed_handed_out_through = recovered.applied;
+  s.last_hard_state = recovered.hard_state;
+  s.last_soft_state = s.soft_state();
+  s.reset_election_timer();
+}
+
+RawNode::~RawNode() = default;
+
+void RawNode::tick() { state_->tick(); }
+
+Status RawNode::step(const Message& message) { return state_->step(message); }
+
+Result<Index> RawNode::propose(std::string data) { return state_->propose(std::move(data)); }
+
+void RawNode::campaign() { state_->campaign(); }
+
+bool RawNode::has_ready() const {
+  const State& s = *state_;
+  return s.hard_state() != s.last_hard_state || s.log.has_unstable() || !s.messages.empty() ||
+         s.commit > s.committed_handed_out_through || s.soft_state() != s.last_soft_state;
+}
+
+Ready RawNode::ready() {
+  State& s = *state_;
+  CONCLAVE_CHECK(!s.ready_in_flight, "ready() called before the previous Ready was advanced");
+  Ready ready;
+  if (s.hard_state() != s.last_hard_state) {
+    ready.hard_state = s.hard_state();
+    s.last_hard_state = s.hard_state();
+  }
+  ready.entries = s.log.take_unstable();
+  ready.messages = std::move(s.messages);
+  s.messages.clear();
+  size_t bytes = 0;
+  for (Index index = s.applied + 1; index <= s.commit; ++index) {
+    const Entry& entry = s.log.at(index);
+    if (!ready.committed_entries.empty() &&
+        bytes + entry.data.size() > kMaxCommittedBytesPerReady) {
+      break;  // the rest come in later Readys
+    }
+    bytes += entry.data.size();
+    ready.committed_entries.push_back(entry);
+  }
+  if (!ready.committed_entries.empty()) {
+    s.committed_handed_out_through = ready.committed_entries.back().index;
+  }
+  if (s.soft_state() != s.last_soft_state) {
+    ready.soft_state = s.soft_state();
+    s.last_soft_state = s.soft_state();
+  }
+  s.ready_in_flight = true;
+  return ready;
+}
+
+void RawNode::advance(const Ready& ready) {
+  State& s = *state_;
+  CONCLAVE_CHECK(s.ready_in_flight, "advance() called without a Ready in flight");
+  s.ready_in_flight = false;
+  if (!ready.entries.empty()) s.log.stable_to(ready.entries.back().index);
+  if (!ready.committed_entries.empty()) {
+    const Index last_applied = ready.committed_entries.back().index;
+    CONCLAVE_CHECK(last_applied > s.applied && last_applied <= s.commit,
+                   "advance() got committed entries that do not follow the applied index");
+    s.applied = last_applied;
+  }
+  if (s.role == Role::leader) {
+    // The leader's own copy counts towards a quorum only once persisted.
+    s.progress[s.config.id].set_self_match(s.log.stable_index());
+    if (s.maybe_commit()) s.broadcast_commit();
+  }
+}
+
+NodeId RawNode::id() const { return state_->config.id; }
+NodeId RawNode::leader() const { return state_->leader; }
+Role RawNode::role() const { return state_->role; }
+Term RawNode::term() const { return state_->term; }
+Index RawNode::commit_index() const { return state_->commit; }
+Index RawNode::applied_index() const { return state_->applied; }
+Index RawNode::last_index() const { return state_->log.last_index(); }
+const Entry& RawNode::entry_at(Index index) const { return state_->log.at(index); }
+
+}  // namespace conclave::raft

@@ -1,0 +1,248 @@
+// A tiny in-test harness for scenario tests: N RawNodes, a "network" of in-flight messages that
+// tests deliver or drop, and a caller role that follows the Ready order exactly (persist into a
+// simulated store, check that every outgoing message is backed by what was persisted, send,
+// apply, advance).
+//
+// Checks made on every Ready (they fail the running test):
+// - a granted vote leaves only after the hard state recording it was persisted;
+// - an append acknowledgement leaves only after the entries it acknowledges were persisted;
+// - committed entries are handed out in index order, after being persisted, and every node's
+//   applied sequence agrees with every other's (State Machine Safety, Raft §5.4.3).
+#pragma once
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "raft/raw_node.h"
+
+namespace conclave::raft::testing {
+
+// What store/ would hold for one node.
+struct SimulatedStore {
+  HardState hard_state;
+  std::vector<Entry> entries;  // entries[i] holds index i + 1
+  Index applied = 0;
+};
+
+inline Config test_config(NodeId id, std::vector<NodeId> voters, uint64_t seed) {
+  Config config;
+  config.id = id;
+  config.voters = std::move(voters);
+  config.heartbeat_ticks = 2;
+  config.election_ticks = 10;
+  config.random_seed = seed * 1000 + id;
+  return config;
+}
+
+inline std::string describe(const Message& m) {
+  std::string out = std::string(message_type_name(m.type)) + " " + std::to_string(m.from) +
+                    "->" + std::to_string(m.to) + " t" + std::to_string(m.term) + " i" +
+                    std::to_string(m.log_index) + " lt" + std::to_string(m.log_term) + " c" +
+                    std::to_string(m.commit) + (m.reject ? " reject" : "") + " h" +
+                    std::to_string(m.reject_hint) + " [";
+  for (const Entry& e : m.entries) {
+    out += std::to_string(e.index) + "@" + std::to_string(e.term) + ":" + e.data + " ";
+  }
+  return out + "]";
+}
+
+class Cluster {
+ public:
+  using ConfigTweak = std::function<void(Config&)>;
+
+  explicit Cluster(size_t size, uint64_t seed = 1, ConfigTweak tweak = {})
+      : seed_(seed), tweak_(std::move(tweak)) {
+    for (NodeId id = 1; id <= size; ++id) voters_.push_back(id);
+    for (NodeId id : voters_) {
+      stores_[id] = SimulatedStore{};
+      start(id);
+    }
+  }
+
+  RawNode& node(NodeId id) { return *nodes_.at(id); }
+  const SimulatedStore& store(NodeId id) const { return stores_.at(id); }
+  const std::vector<Entry>& applied(NodeId id) const { return applied_.at(id); }
+  const std::vector<NodeId>& voters() const { return voters_; }
+  std::deque<Message>& network() { return network_; }
+  const std::vector<std::string>& transcript() const { return transcript_; }
+
+  // Messages matching this predicate are dropped when sent.
+  std::function<bool(const Message&)> drop;
+
+  // A "down" node neither sends nor receives, and is not ticked by tick_all().
+  void isolate(NodeId id) { isolated_.insert(id); }
+  void heal(NodeId id) { isolated_.erase(id); }
+  void heal_all() { isolated_.clear(); }
+  bool is_isolated(NodeId id) const { return isolated_.count(id) != 0; }
+
+  // The caller role for one node, in the order types.h prescribes.
+  void handle_ready(NodeId id) {
+    RawNode& raft = node(id);
+    if (!raft.has_ready()) return;
+    Ready ready = raft.ready();
+    SimulatedStore& store = stores_.at(id);
+    // 1. Persist.
+    if (ready.hard_state) store.hard_state = *ready.hard_state;
+    if (!ready.entries.empty()) {
+      const Index first = ready.entries.front().index;
+      REQUIRE(first >= 1);
+      REQUIRE(first <= store.entries.size() + 1);  // no gaps in the store
+      store.entries.resize(first - 1);
+      for (const Entry& e : ready.entries) store.entries.push_back(e);
+    }
+    // 2. Send, checking that each message is backed by what was just persisted.
+    for (const Message& m : ready.messages) {
+      REQUIRE(m.from == id);
+      REQUIRE(m.to != id);
+      // A message may be of an older term than the hard state persisted with it (the node
+      // moved on after producing it); it never runs ahead of it.
+      REQUIRE(m.term <= store.hard_state.term);
+      const bool current_term = m.term == store.hard_state.term;
+      if (m.type == MessageType::vote_response && !m.reject && current_term) {
+        REQUIRE(store.hard_state.vote == m.to);
+      }
+      if (m.type == MessageType::vote_request && current_term) {
+        REQUIRE(store.hard_state.vote == id);
+      }
+      if (m.type == MessageType::append_response && !m.reject) {
+        REQUIRE(store.entries.size() >= m.log_index);
+      }
+      transcript_.push_back(std::to_string(id) + ": " + describe(m));
+      if (is_isolated(m.from) || is_isolated(m.to) || (drop && drop(m))) continue;
+      network_.push_back(m);
+    }
+    // 3. Apply.
+    for (const Entry& e : ready.committed_entries) {
+      REQUIRE(e.index == store.applied + 1);
+      REQUIRE(e.index <= store.hard_state.commit);
+      REQUIRE(e.index <= store.entries.size());
+      REQUIRE(store.entries[e.index - 1] == e);
+      store.applied = e.index;
+      record_applied(id, e);
+    }
+    // 4. Advance.
+    raft.advance(ready);
+  }
+
+  void handle_all_ready() {
+    for (NodeId id : voters_) handle_ready(id);
+  }
+
+  // Delivers one message; returns the step status.
+  Status deliver(const Message& m) {
+    if (is_isolated(m.to) || is_isolated(m.from)) return Status();
+    return node(m.to).step(m);
+  }
+
+  // Runs Ready handling and delivery until nothing is in flight. Returns messages delivered.
+  size_t stabilize(size_t max_messages = 100000) {
+    size_t delivered = 0;
+    while (true) {
+      handle_all_ready();
+      if (network_.empty()) break;
+      while (!network_.empty()) {
+        Message m = std::move(network_.front());
+        network_.pop_front();
+        // Messages may have been queued before a node was isolated.
+        if (drop && drop(m)) continue;
+        Status status = deliver(m);
+        INFO(describe(m));
+        REQUIRE(status.ok());
+        REQUIRE(++delivered < max_messages);
+      }
+    }
+    return delivered;
+  }
+
+  void tick(NodeId id) { node(id).tick(); }
+  void tick_all() {
+    for (NodeId id : voters_) {
+      if (!is_isolated(id)) node(id).tick();
+    }
+  }
+  // Ticks all live nodes `ticks` times, stabilizing after each tick.
+  void run(int ticks) {
+    for (int i = 0; i < ticks; ++i) {
+      tick_all();
+      stabilize();
+    }
+  }
+
+  // Elects `id` by campaign() and lets the cluster settle.
+  void elect(NodeId id) {
+    node(id).campaign();
+    stabilize();
+    REQUIRE(node(id).role() == Role::leader);
+  }
+
+  // Leaders among live nodes whose term is the highest term a live leader has.
+  std::vector<NodeId> leaders() const {
+    std::vector<NodeId> out;
+    for (NodeId id : voters_) {
+      if (!is_isolated(id) && nodes_.at(id)->role() == Role::leader) out.push_back(id);
+    }
+    return out;
+  }
+
+  // Restarts `id` from its simulated store (a crash loses nothing persisted; the harness never
+  // leaves unpersisted state between Readys, apart from what the node holds in memory).
+  void restart(NodeId id) {
+    network_.erase(std::remove_if(network_.begin(), network_.end(),
+                                  [id](const Message& m) { return m.to == id; }),
+                   network_.end());
+    start(id);
+  }
+
+  // Replaces what `id` has on disk and restarts it from there (to build Figure 7 style logs).
+  void load(NodeId id, SimulatedStore store) {
+    stores_[id] = std::move(store);
+    restart(id);
+  }
+
+  // The node's whole log as a vector.
+  std::vector<Entry> log_of(NodeId id) {
+    std::vector<Entry> out;
+    for (Index i = 1; i <= node(id).last_index(); ++i) out.push_back(node(id).entry_at(i));
+    return out;
+  }
+
+ private:
+  void start(NodeId id) {
+    Config config = test_config(id, voters_, seed_);
+    if (tweak_) tweak_(config);
+    const SimulatedStore& store = stores_.at(id);
+    Recovered recovered{store.hard_state, store.entries, store.applied};
+    nodes_[id] = std::make_unique<RawNode>(config, recovered);
+  }
+
+  void record_applied(NodeId id, const Entry& e) {
+    applied_[id].push_back(e);
+    // State Machine Safety: no two nodes apply different entries at one index.
+    auto [it, inserted] = applied_by_index_.emplace(e.index, e);
+    if (!inserted) {
+      INFO("node " << id << " applied a different entry at index " << e.index);
+      REQUIRE(it->second == e);
+    }
+  }
+
+  uint64_t seed_;
+  ConfigTweak tweak_;
+  std::vector<NodeId> voters_;
+  std::map<NodeId, std::unique_ptr<RawNode>> nodes_;
+  std::map<NodeId, SimulatedStore> stores_;
+  std::map<NodeId, std::vector<Entry>> applied_;
+  std::map<Index, Entry> applied_by_index_;
+  std::set<NodeId> isolated_;
+  std::deque<Message> network_;
+  std::vector<std::string> transcript_;
+};
+
+}  // namespace conclave::raft::testing
