@@ -1,0 +1,565 @@
+// The SWIM state machine: probing, suspicion, dissemination and push-pull, composed from the
+// member table, the broadcast queue, the probe schedule and the suspicion timeout.
+#include "gossip/gossip.h"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+#include "common/check.h"
+#include "common/prng.h"
+#include "gossip/broadcast_queue.h"
+#include "gossip/member_table.h"
+#include "gossip/probe_schedule.h"
+#include "gossip/suspicion.h"
+
+namespace conclave::gossip {
+
+namespace {
+
+// PingReqs this node may be relaying at once. Each relay lives one probe interval, so this is
+// only reached under a flood; beyond it a PingReq is dropped and counted.
+constexpr size_t kMaxPendingRelays = 1024;
+
+// How long after a death this node keeps gossiping to the dead member, in probe intervals
+// (memberlist LAN: 30 s at a 1 s probe interval).
+constexpr int64_t kGossipToTheDeadProbeIntervals = 30;
+
+}  // namespace
+
+struct Gossip::State {
+  // The probe in flight (SWIM §3.1): one per protocol period.
+  struct Probe {
+    std::string target;
+    uint64_t sequence = 0;
+    int64_t started_ms = 0;
+    bool acked = false;
+    bool indirect_sent = false;
+  };
+  // A ping sent on behalf of a PingReq: its Ack is relayed to the requester (SWIM §3.1).
+  struct Relay {
+    std::string requester_address;
+    std::string requester_name;
+    uint64_t requester_sequence = 0;
+    int64_t expires_ms = 0;
+  };
+
+  State(Options options_in, uint64_t random_seed, int64_t now_ms)
+      : options(std::move(options_in)),
+        prng(random_seed),
+        table(options.max_members),
+        queue(options.max_broadcast_queue) {
+    // Random first sequence: a restarted node (same seed or not) is unlikely to reuse the
+    // sequences of its previous life that may still be in flight.
+    next_sequence = prng.next() >> 16;
+    // Jittered first rounds, so nodes started together do not probe and gossip in lockstep.
+    next_probe_ms = now_ms + prng.between(0, options.probe_interval_ms - 1);
+    next_gossip_ms = now_ms + prng.between(0, options.gossip_interval_ms - 1);
+    next_push_pull_ms = now_ms + prng.between(0, options.push_pull_interval_ms - 1);
+  }
+
+  Options options;
+  Prng prng;
+  Counters counters;
+  MemberTable table;
+  BroadcastQueue queue;
+  ProbeSchedule schedule;
+  std::vector<Outgoing> outgoing;
+  std::vector<Event> events;
+  uint64_t next_sequence = 0;
+  std::optional<Probe> probe;
+  std::map<uint64_t, Relay> relays;  // by the sequence of our relaying ping
+  int64_t next_probe_ms = 0;
+  int64_t next_gossip_ms = 0;
+  int64_t next_push_pull_ms = 0;
+  bool leaving = false;
+
+  Member& self() {
+    Member* member = table.find(options.name);
+    CONCLAVE_CHECK(member != nullptr, "self missing from its own member table");
+    return *member;
+  }
+
+  size_t header_bytes() const { return packet_header_size_bound(options.name); }
+
+  // ---- sending -------------------------------------------------------------------------
+
+  // Sends `messages` to `to_address`; with `piggyback`, fills the room left with queued
+  // updates (SWIM §4.1: dissemination rides on probe traffic), except the one about the
+  // recipient (`recipient_name`, when known): its own alive update would teach it nothing
+  // and waste one of that update's few transmissions. Every packet stays within
+  // max_packet_bytes by the bounds of types.cc; messages that cannot fit are dropped.
+  void send(const std::string& to_address, std::vector<Message> messages, bool piggyback,
+            const std::string& recipient_name = {}) {
+    size_t used_bytes = header_bytes();
+    for (const auto& message : messages) used_bytes += encoded_size_bound(message);
+    if (used_bytes > options.max_packet_bytes || messages.size() > kMaxMessagesPerPacket) {
+      ++counters.updates_dropped;  // cannot happen with sane options; never send oversize
+      return;
+    }
+    if (piggyback && !recipient_name.empty() && messages.size() < kMaxMessagesPerPacket) {
+      // A member we believe suspect or dead is told so in every packet we send it
+      // (memberlist's probeNode does this for pings to suspects), so it can refute
+      // (SWIM §4.2) even after the gossip about it ran out of retransmissions while it was
+      // unreachable.
+      const Member* recipient = table.find(recipient_name);
+      if (recipient != nullptr && (recipient->state == MemberState::suspect ||
+                                   recipient->state == MemberState::dead)) {
+        Message news{update_from_member(*recipient, options.name)};
+        const size_t news_bytes = encoded_size_bound(news);
+        if (used_bytes + news_bytes <= options.max_packet_bytes) {
+          used_bytes += news_bytes;
+          messages.push_back(std::move(news));
+        }
+      }
+    }
+    if (piggyback && messages.size() < kMaxMessagesPerPacket) {
+      const int limit = retransmit_limit(options.retransmit_multiplier, table.alive_count());
+      auto updates = queue.take(options.max_packet_bytes - used_bytes,
+                                kMaxMessagesPerPacket - messages.size(), limit,
+                                recipient_name);
+      for (auto& update : updates) {
+        used_bytes += encoded_size_bound(Message{update});
+        messages.emplace_back(std::move(update));
+      }
+    }
+    if (messages.empty()) return;
+    CONCLAVE_CHECK(used_bytes <= options.max_packet_bytes, "packet over max_packet_bytes");
+    CONCLAVE_CHECK(messages.size() <= kMaxMessagesPerPacket, "packet over message limit");
+    Outgoing out;
+    out.to_address = to_address;
+    out.packet.from = options.name;
+    out.packet.messages = std::move(messages);
+    outgoing.push_back(std::move(out));
+    ++counters.packets_sent;
+  }
+
+  void broadcast(const MemberUpdate& update) {
+    // An update that could never fit a packet would sit in the queue forever: drop it now.
+    if (header_bytes() + encoded_size_bound(Message{update}) > options.max_packet_bytes) {
+      ++counters.updates_dropped;
+      return;
+    }
+    if (queue.enqueue(update)) ++counters.updates_dropped;
+  }
+
+  // Our whole member list, ourselves first (so the first chunk always introduces us), split
+  // into as many Sync packets as it needs. Only the first chunk carries `is_reply` as asked;
+  // the rest are marked as replies so a receiver answers a split list once, not per chunk.
+  void send_sync(const std::string& to_address, bool is_reply) {
+    std::vector<MemberUpdate> list;
+    list.reserve(table.size());
+    list.push_back(update_from_member(self()));
+    for (const auto& [name, member] : table.all()) {
+      if (name != options.name) list.push_back(update_from_member(member));
+    }
+    const size_t empty_sync_bytes = encoded_size_bound(Message{Sync{}});
+    Sync chunk;
+    chunk.is_reply = is_reply;
+    size_t used_bytes = header_bytes() + empty_sync_bytes;
+    auto flush = [&] {
+      if (chunk.members.empty()) return;
+      send(to_address, {Message{std::move(chunk)}}, false);
+      chunk = Sync{};
+      chunk.is_reply = true;
+      used_bytes = header_bytes() + empty_sync_bytes;
+    };
+    for (auto& update : list) {
+      Sync single;
+      single.members.push_back(update);
+      const size_t member_bytes = encoded_size_bound(Message{single}) - empty_sync_bytes;
+      if (header_bytes() + empty_sync_bytes + member_bytes > options.max_packet_bytes) {
+        ++counters.updates_dropped;  // cannot fit even alone
+        continue;
+      }
+      if (used_bytes + member_bytes > options.max_packet_bytes) flush();
+      used_bytes += member_bytes;
+      chunk.members.push_back(std::move(update));
+    }
+    flush();
+  }
+
+  // `count` distinct members chosen uniformly among those `eligible`, never ourselves.
+  template <typename Predicate>
+  std::vector<const Member*> random_members(size_t count, Predicate eligible) {
+    std::vector<const Member*> candidates;
+    for (const auto& [name, member] : table.all()) {
+      if (name != options.name && eligible(member)) candidates.push_back(&member);
+    }
+    // Partial Fisher-Yates: the first `count` slots are a uniform sample.
+    const size_t take = std::min(count, candidates.size());
+    for (size_t i = 0; i < take; ++i) {
+      const size_t j = i + static_cast<size_t>(prng.below(candidates.size() - i));
+      std::swap(candidates[i], candidates[j]);
+    }
+    candidates.resize(take);
+    return candidates;
+  }
+
+  // ---- merging -------------------------------------------------------------------------
+
+  MemberUpdate self_update() { return update_from_member(self()); }
+
+  void refute(uint64_t heard_incarnation) {
+    // SWIM §4.2: only the member itself raises its incarnation, above anything said about it.
+    Member& me = self();
+    me.incarnation = heard_incarnation + 1;
+    ++counters.refutations;
+    broadcast(self_update());
+  }
+
+  void apply_about_self(const MemberUpdate& update) {
+    if (leaving) return;  // we are going: let the news of it stand
+    const Member& me = self();
+    bool contradicts = false;
+    if (update.incarnation > me.incarnation) {
+      // Someone holds a newer record of us than we do: our previous life (a restart), or a
+      // suspicion of a refutation we already made. Either way, speak above it.
+      contradicts = true;
+    } else if (update.incarnation == me.incarnation) {
+      contradicts = update.state != MemberState::alive || update.address != me.address ||
+                    update.tags != me.tags;
+    }
+    if (contradicts) {
+      refute(update.incarnation);
+    } else if (update.state != MemberState::alive && update.incarnation < me.incarnation &&
+               queue.transmits(options.name) < 0) {
+      // Someone still spreads a suspicion we already refuted: our refutation ran out of
+      // retransmissions before reaching everyone. Spread it again, or the members it missed
+      // will declare us dead when their suspicion timeout fires (SWIM §4.2).
+      broadcast(self_update());
+    }
+  }
+
+  void apply_update(const MemberUpdate& update, int64_t now_ms) {
+    if (update.name.empty()) return;
+    if (update.name == options.name) {
+      apply_about_self(update);
+      return;
+    }
+    MergeResult result = table.apply(update, now_ms);
+    if (result.outcome == MergeOutcome::table_full) {
+      ++counters.updates_dropped;
+      return;
+    }
+    if (result.outcome != MergeOutcome::accepted) return;
+    const Member* member = table.find(update.name);
+    CONCLAVE_CHECK(member != nullptr, "accepted update left no member");
+    if (result.added) schedule.add(member->name, prng);
+    // Re-disseminate what we now believe (SWIM §4.1 infection style), with the last known
+    // address and tags even when the update itself is a suspicion or death.
+    broadcast(update_from_member(*member, update.from));
+    if (result.event) {
+      if (result.event->type == EventType::failed) ++counters.members_failed;
+      events.push_back(std::move(*result.event));
+    }
+  }
+
+  // A verdict of our own about another member (suspect after a failed probe, dead after the
+  // suspicion timeout): disseminated like any update, with `from` = us.
+  void declare(const Member& member, MemberState state, int64_t now_ms) {
+    MemberUpdate update = update_from_member(member);
+    update.state = state;
+    update.from = options.name;
+    apply_update(update, now_ms);
+  }
+
+  // ---- inbound -------------------------------------------------------------------------
+
+  void on_ping(const std::string& from_address, const std::string& sender_name,
+               const Ping& ping) {
+    // A ping meant for another name (a previous owner of this address) must not be answered,
+    // or that member would look alive (memberlist does the same).
+    if (!ping.target.empty() && ping.target != options.name) return;
+    send(from_address, {Message{Ack{ping.sequence}}}, true, sender_name);
+  }
+
+  void on_ack(const Ack& ack) {
+    if (probe && !probe->acked && ack.sequence == probe->sequence) {
+      probe->acked = true;
+      return;
+    }
+    auto it = relays.find(ack.sequence);
+    if (it == relays.end()) return;  // unknown or expired: ignore
+    send(it->second.requester_address, {Message{Ack{it->second.requester_sequence}}}, true,
+         it->second.requester_name);
+    relays.erase(it);
+  }
+
+  void on_ping_req(const std::string& from_address, const std::string& sender_name,
+                   const PingReq& request, int64_t now_ms) {
+    if (request.target == options.name || request.target_address.empty()) return;
+    if (relays.size() >= kMaxPendingRelays) {
+      ++counters.updates_dropped;
+      return;
+    }
+    const uint64_t sequence = next_sequence++;
+    relays.emplace(sequence, Relay{from_address, sender_name, request.sequence,
+                                   now_ms + options.probe_interval_ms});
+    send(request.target_address, {Message{Ping{sequence, request.target}}}, true,
+         request.target);
+  }
+
+  void on_sync(const std::string& from_address, const Sync& sync, int64_t now_ms) {
+    for (const auto& remote : sync.members) {
+      MemberUpdate update = remote;
+      // memberlist's mergeState: a remote "dead" becomes our suspicion, so a member that the
+      // other side of a healed partition declared dead gets a chance to refute instead of
+      // dying here at once.
+      if (update.state == MemberState::dead) update.state = MemberState::suspect;
+      apply_update(update, now_ms);
+    }
+    // Answer after merging, so the reply already carries our refutations.
+    if (!sync.is_reply && !leaving) send_sync(from_address, true);
+  }
+
+  // ---- timers --------------------------------------------------------------------------
+
+  static void advance(int64_t& next_ms, int64_t interval_ms, int64_t now_ms) {
+    next_ms += interval_ms;
+    if (next_ms <= now_ms) next_ms = now_ms + interval_ms;  // the caller fell behind
+  }
+
+  void finish_probe(int64_t now_ms) {
+    if (!probe) return;
+    const Probe done = *probe;
+    probe.reset();
+    if (done.acked) return;
+    const Member* target = table.find(done.target);
+    // SWIM §4.2: no Ack, direct or relayed, within the protocol period → suspect.
+    if (target != nullptr && target->state == MemberState::alive) {
+      ++counters.suspicions_raised;
+      declare(*target, MemberState::suspect, now_ms);
+    }
+  }
+
+  void start_probe(int64_t now_ms) {
+    auto target_name = schedule.next(prng, [this](const std::string& name) {
+      const Member* member = table.find(name);
+      return member != nullptr && (member->state == MemberState::alive ||
+                                   member->state == MemberState::suspect);
+    });
+    if (!target_name) return;
+    const Member* target = table.find(*target_name);
+    Probe next;
+    next.target = *target_name;
+    next.sequence = next_sequence++;
+    next.started_ms = now_ms;
+    probe = next;
+    ++counters.probes_sent;
+    send(target->address, {Message{Ping{next.sequence, next.target}}}, true, target->name);
+  }
+
+  void send_indirect_probes() {
+    // SWIM §3.1: k other members ping the target for us, so one lossy path does not condemn
+    // it.
+    probe->indirect_sent = true;
+    const Member* target = table.find(probe->target);
+    if (target == nullptr) return;
+    const std::string target_name = target->name;
+    const std::string target_address = target->address;
+    auto helpers = random_members(static_cast<size_t>(std::max(options.indirect_probes, 0)),
+                                  [&](const Member& member) {
+                                    return member.state == MemberState::alive &&
+                                           member.name != target_name;
+                                  });
+    for (const Member* helper : helpers) {
+      ++counters.indirect_probes_sent;
+      send(helper->address, {Message{PingReq{probe->sequence, target_name, target_address}}},
+           true, helper->name);
+    }
+  }
+
+  void check_suspicions(int64_t now_ms) {
+    const int64_t timeout_ms = suspicion_timeout_ms(options.suspicion_multiplier,
+                                                    table.alive_count(),
+                                                    options.probe_interval_ms);
+    std::vector<std::string> expired;
+    for (const auto& [name, member] : table.all()) {
+      if (member.state == MemberState::suspect && member.state_changed_ms + timeout_ms <= now_ms)
+        expired.push_back(name);
+    }
+    for (const auto& name : expired) {
+      // SWIM §4.2: a suspicion not refuted within the timeout is confirmed.
+      declare(*table.find(name), MemberState::dead, now_ms);
+    }
+  }
+
+  void reap(int64_t now_ms) {
+    std::vector<std::string> expired;
+    for (const auto& [name, member] : table.all()) {
+      if (name == options.name) continue;
+      if ((member.state == MemberState::dead || member.state == MemberState::left) &&
+          member.state_changed_ms + options.dead_member_reap_ms <= now_ms)
+        expired.push_back(name);
+    }
+    for (const auto& name : expired) {
+      table.erase(name);
+      schedule.remove(name);
+    }
+  }
+
+  void gossip_round(int64_t now_ms) {
+    // Recently dead members are gossiped to as well (memberlist's GossipToTheDead): one that
+    // was declared dead while merely unreachable hears of it and refutes, instead of waiting
+    // for a push-pull.
+    const int64_t dead_gossip_ms = kGossipToTheDeadProbeIntervals * options.probe_interval_ms;
+    auto targets = random_members(static_cast<size_t>(std::max(options.gossip_fanout, 0)),
+                                  [&](const Member& member) {
+                                    return member.state == MemberState::alive ||
+                                           member.state == MemberState::suspect ||
+                                           (member.state == MemberState::dead &&
+                                            now_ms - member.state_changed_ms < dead_gossip_ms);
+                                  });
+    for (const Member* target : targets) {
+      // Nothing to say: skip, unless the target is suspect and must hear it to refute.
+      if (queue.empty() && target->state != MemberState::suspect) continue;
+      send(target->address, {}, true, target->name);
+    }
+  }
+
+  void push_pull_round() {
+    // Dead (not left) members are candidates too, like memberlist's reconnect: after a
+    // partition heals, each side reaches the members it declared dead and learns they are
+    // not. Uniform choice makes that a dead/(known) chance per round.
+    auto targets = random_members(1, [](const Member& member) {
+      return member.state != MemberState::left;
+    });
+    if (!targets.empty()) send_sync(targets.front()->address, false);
+  }
+
+  void expire_relays(int64_t now_ms) {
+    for (auto it = relays.begin(); it != relays.end();) {
+      if (it->second.expires_ms <= now_ms) {
+        it = relays.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+};
+
+Gossip::Gossip(Options options, uint64_t random_seed, int64_t now_ms) {
+  CONCLAVE_CHECK(!options.name.empty() && options.name.size() <= kMaxNameBytes,
+                 "gossip name must be non-empty and within kMaxNameBytes");
+  CONCLAVE_CHECK(!options.address.empty() && options.address.size() <= kMaxAddressBytes,
+                 "gossip address must be non-empty and within kMaxAddressBytes");
+  CONCLAVE_CHECK(options.tags.role.size() <= kMaxTagBytes &&
+                     options.tags.rpc_address.size() <= kMaxTagBytes,
+                 "gossip tags must be within kMaxTagBytes");
+  CONCLAVE_CHECK(options.probe_interval_ms > 0 && options.probe_timeout_ms > 0 &&
+                     options.probe_timeout_ms < options.probe_interval_ms,
+                 "need 0 < probe_timeout_ms < probe_interval_ms");
+  CONCLAVE_CHECK(options.gossip_interval_ms > 0 && options.push_pull_interval_ms > 0,
+                 "gossip and push-pull intervals must be positive");
+  state_ = std::make_unique<State>(std::move(options), random_seed, now_ms);
+  Member self;
+  self.name = state_->options.name;
+  self.address = state_->options.address;
+  self.tags = state_->options.tags;
+  self.state_changed_ms = now_ms;
+  // Our own record must fit a packet, or nobody could ever learn about us.
+  MemberUpdate self_update = update_from_member(self);
+  CONCLAVE_CHECK(packet_header_size_bound(self.name) + encoded_size_bound(Message{Sync{
+                     false, {self_update}}}) <= state_->options.max_packet_bytes,
+                 "max_packet_bytes too small for this node's own name, address and tags");
+  state_->table.insert_self(self);
+}
+
+Gossip::~Gossip() = default;
+
+void Gossip::join(const std::vector<std::string>& seed_addresses, int64_t now_ms) {
+  (void)now_ms;
+  for (const auto& address : seed_addresses) {
+    if (address.empty() || address == state_->options.address) continue;
+    state_->send_sync(address, false);
+  }
+}
+
+void Gossip::step(const std::string& from_address, const Packet& packet, int64_t now_ms) {
+  State& s = *state_;
+  ++s.counters.packets_received;
+  // The datagram source is only a return address: a known member's address changes only
+  // through its own alive updates, never through where a packet seemed to come from.
+  for (const auto& message : packet.messages) {
+    std::visit(
+        [&](const auto& body) {
+          using T = std::decay_t<decltype(body)>;
+          if constexpr (std::is_same_v<T, Ping>) {
+            s.on_ping(from_address, packet.from, body);
+          } else if constexpr (std::is_same_v<T, Ack>) {
+            s.on_ack(body);
+          } else if constexpr (std::is_same_v<T, PingReq>) {
+            s.on_ping_req(from_address, packet.from, body, now_ms);
+          } else if constexpr (std::is_same_v<T, Sync>) {
+            s.on_sync(from_address, body, now_ms);
+          } else {
+            s.apply_update(body, now_ms);
+          }
+        },
+        message);
+  }
+}
+
+void Gossip::tick(int64_t now_ms) {
+  State& s = *state_;
+  if (!s.leaving) {
+    // SWIM §3.1 protocol period: the previous probe ends when the next one starts.
+    if (s.probe && now_ms >= s.probe->started_ms + s.options.probe_interval_ms) {
+      s.finish_probe(now_ms);
+    }
+    if (now_ms >= s.next_probe_ms) {
+      s.finish_probe(now_ms);
+      s.start_probe(now_ms);
+      State::advance(s.next_probe_ms, s.options.probe_interval_ms, now_ms);
+    }
+    if (s.probe && !s.probe->acked && !s.probe->indirect_sent &&
+        now_ms >= s.probe->started_ms + s.options.probe_timeout_ms) {
+      s.send_indirect_probes();
+    }
+    s.check_suspicions(now_ms);
+    if (now_ms >= s.next_push_pull_ms) {
+      s.push_pull_round();
+      State::advance(s.next_push_pull_ms, s.options.push_pull_interval_ms, now_ms);
+    }
+  }
+  s.reap(now_ms);
+  if (now_ms >= s.next_gossip_ms) {
+    s.gossip_round(now_ms);
+    State::advance(s.next_gossip_ms, s.options.gossip_interval_ms, now_ms);
+  }
+  s.expire_relays(now_ms);
+}
+
+void Gossip::leave(int64_t now_ms) {
+  State& s = *state_;
+  if (s.leaving) return;
+  s.leaving = true;
+  s.probe.reset();
+  Member& me = s.self();
+  me.state = MemberState::left;
+  me.state_changed_ms = now_ms;
+  s.broadcast(update_from_member(me, me.name));
+}
+
+std::vector<Outgoing> Gossip::take_outgoing() { return std::exchange(state_->outgoing, {}); }
+
+std::vector<Event> Gossip::take_events() { return std::exchange(state_->events, {}); }
+
+std::vector<Member> Gossip::members() const {
+  std::vector<Member> result;
+  result.reserve(state_->table.size());
+  for (const auto& [name, member] : state_->table.all()) result.push_back(member);
+  return result;
+}
+
+size_t Gossip::alive_count() const { return state_->table.alive_count(); }
+
+const Options& Gossip::options() const { return state_->options; }
+
+const Counters& Gossip::counters() const { return state_->counters; }
+
+}  // namespace conclave::gossip

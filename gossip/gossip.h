@@ -97,6 +97,11 @@ class Gossip {
   // Call at least every 10 ms.
   void tick(int64_t now_ms);
 
+  // Graceful leave: marks this node left (at its current incarnation, which overrides alive)
+  // and disseminates that. Afterwards the node still answers probes and gossips, so the news
+  // spreads, but it no longer probes, syncs or refutes. Idempotent.
+  void leave(int64_t now_ms);
+
   std::vector<Outgoing> take_outgoing();
   std::vector<Event> take_events();
 
