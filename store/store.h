@@ -1,0 +1,48 @@
+// Store: the agent's durable state in one SQLite database (the only code that touches SQLite).
+//
+// Tables: the Raft log and hard state, the Raft voter set, and the applied state machine (the
+// KV table and its position). The database runs in WAL mode with synchronous=FULL, so a
+// persist() that returned ok survives a crash or power loss.
+//
+// Threading: a Store is used by one thread at a time. agent/runtime calls persist() on a libuv
+// worker thread with at most one call in flight, and load() before the loop starts.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/result.h"
+#include "store/records.h"
+
+struct sqlite3;
+
+namespace conclave::store {
+
+class Store {
+ public:
+  // Opens (creating if needed) the database file at `path` and its schema. Errors name the path
+  // and SQLite's message, e.g. a read-only folder or a file that is not a conclave database.
+  static Result<std::unique_ptr<Store>> open(const std::string& path);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Reads everything back. Checks that the log is contiguous from 1 and that
+  // applied_index <= commit <= last log index; a violation is a storage error (a damaged or
+  // hand-edited database must not be trusted).
+  Result<RecoveredState> load();
+
+  // Writes the batch in one transaction (one fsync). On error nothing of the batch is kept.
+  Status persist(const Batch& batch);
+
+  const std::string& path() const { return path_; }
+
+ private:
+  Store(sqlite3* db, std::string path);
+  Status exec(const char* sql);
+
+  sqlite3* db_;
+  std::string path_;
+};
+
+}  // namespace conclave::store
