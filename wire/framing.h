@@ -36,8 +36,9 @@ class FrameReader {
  private:
   size_t max_frame_bytes_;
   std::string buffer_;
-  size_t offset_ = 0;
+  size_t offset_ = 0;   // start of the unconsumed bytes in buffer_
   bool failed_ = false;
+  Error error_;         // the first error, repeated by every later next()
 };
 
 }  // namespace conclave::wire

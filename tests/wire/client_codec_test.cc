@@ -1,0 +1,250 @@
+// Client protocol codec (requests and responses over the Unix socket).
+#include <catch2/catch.hpp>
+
+#include "tests/wire/wire_test_support.h"
+#include "wire/client_generated.h"
+#include "wire/codec.h"
+
+namespace conclave::wire {
+namespace {
+
+namespace fbc = fb::client;
+using namespace std::string_literals;
+
+template <typename Root>
+std::string finish(flatbuffers::FlatBufferBuilder& builder, flatbuffers::Offset<Root> root) {
+  builder.Finish(root);
+  return std::string(reinterpret_cast<const char*>(builder.GetBufferPointer()),
+                     builder.GetSize());
+}
+
+template <typename T>
+void require_error(const Result<T>& result, ErrorCode code, const std::string& message_part) {
+  REQUIRE_FALSE(result.ok());
+  INFO(result.error().message);
+  CHECK(result.error().code == code);
+  CHECK_THAT(result.error().message, Catch::Contains(message_part));
+}
+
+std::vector<ClientRequest> all_requests() {
+  return {
+      ClientRequest{UINT64_MAX, 1500, KvGetRequest{"config/\0key"s}},
+      ClientRequest{2, 0, KvPutRequest{"config/key", "\0binary\xff\0"s}},
+      ClientRequest{3, UINT32_MAX, KvPutRequest{"", ""}},
+      ClientRequest{4, 10, MembersRequest{}},
+      ClientRequest{0, 0, StatusRequest{}},
+  };
+}
+
+StatusResponse full_status() {
+  StatusResponse status;
+  status.node_name = "node-a";
+  status.server = true;
+  status.raft_role = "leader";
+  status.term = 12;
+  status.leader_name = "node-a";
+  status.commit_index = 100;
+  status.applied_index = 99;
+  status.last_log_index = 101;
+  status.voters = {"node-a", "", "node-c"};
+  status.counters = {Counter{"gossip.packets_rejected", 3}, Counter{"", UINT64_MAX}};
+  return status;
+}
+
+std::vector<ClientResponse> all_responses() {
+  MembersResponse members;
+  members.members.push_back(
+      MemberInfo{"node-a", "10.0.0.1:7946", "alive", "server", "10.0.0.1:7947", 3});
+  members.members.push_back(MemberInfo{});
+  return {
+      ClientResponse{1, ErrorCode::ok, "", true,
+                     KvGetResponse{true, "v\0alue"s, 5, UINT64_MAX}},
+      ClientResponse{2, ErrorCode::ok, "", false, KvGetResponse{false, "", 0, 0}},
+      ClientResponse{3, ErrorCode::ok, "", false, KvPutResponse{77}},
+      ClientResponse{4, ErrorCode::ok, "", false, members},
+      ClientResponse{5, ErrorCode::ok, "", false, MembersResponse{}},
+      ClientResponse{6, ErrorCode::ok, "", false, full_status()},
+      ClientResponse{7, ErrorCode::no_leader, "no leader: the cluster is electing", false, {}},
+  };
+}
+
+TEST_CASE("client: every request kind round-trips") {
+  for (const ClientRequest& request : all_requests()) {
+    const auto decoded = decode_client_request(encode_client_request(request));
+    REQUIRE(decoded.ok());
+    CHECK(decoded.value() == request);
+  }
+}
+
+TEST_CASE("client: every response kind round-trips") {
+  for (const ClientResponse& response : all_responses()) {
+    const auto decoded = decode_client_response(encode_client_response(response));
+    REQUIRE(decoded.ok());
+    CHECK(decoded.value() == response);
+  }
+}
+
+TEST_CASE("client: every error code round-trips, unknown codes are malformed") {
+  for (int code = 0; code <= static_cast<int>(ErrorCode::internal); ++code) {
+    const ClientResponse response{1, static_cast<ErrorCode>(code), "because", false, {}};
+    const auto decoded = decode_client_response(encode_client_response(response));
+    REQUIRE(decoded.ok());
+    CHECK(decoded.value() == response);
+  }
+  for (int code : {-1, static_cast<int>(ErrorCode::internal) + 1, 1000}) {
+    flatbuffers::FlatBufferBuilder builder;
+    const std::string bytes = finish(builder, fbc::CreateClientResponse(
+                                                  builder, kProtocolVersion, 1, code));
+    require_error(decode_client_response(bytes), ErrorCode::malformed,
+                  "client response: error_code has unknown value " + std::to_string(code));
+  }
+}
+
+TEST_CASE("client: a members response at the member limit round-trips, one more is too large") {
+  // Only members with (almost) empty strings fit 100000 to a frame: with real names and
+  // addresses a member takes 100+ bytes, so a frame holds some 40000 of them.
+  MembersResponse members;
+  members.members.resize(kMaxMembersPerResponse, MemberInfo{"", "", "", "", "", 1});
+  ClientResponse response{1, ErrorCode::ok, "", false, members};
+  const std::string encoded = encode_client_response(response);
+  REQUIRE(encoded.size() <= kMaxFrameBytes);
+  const auto decoded = decode_client_response(encoded);
+  REQUIRE(decoded.ok());
+  CHECK(decoded.value() == response);
+
+  std::get<MembersResponse>(response.body).members.emplace_back();
+  require_error(decode_client_response(encode_client_response(response)), ErrorCode::too_large,
+                "client response: body: members has 100001 elements, over the limit of 100000");
+}
+
+TEST_CASE("client: keys, values and names over their limits are too large") {
+  require_error(
+      decode_client_request(encode_client_request(
+          ClientRequest{1, 0, KvGetRequest{std::string(kMaxKeyBytes + 1, 'k')}})),
+      ErrorCode::too_large, "client request: body: key is 1025 bytes, over the limit of 1024");
+  CHECK(decode_client_request(encode_client_request(ClientRequest{
+                                  1, 0, KvPutRequest{"k", std::string(kMaxValueBytes, 'v')}}))
+            .ok());
+  require_error(decode_client_request(encode_client_request(ClientRequest{
+                    1, 0, KvPutRequest{"k", std::string(kMaxValueBytes + 1, 'v')}})),
+                ErrorCode::too_large, "client request: body: value is 524289 bytes");
+  require_error(decode_client_response(encode_client_response(ClientResponse{
+                    1, ErrorCode::ok, "", false,
+                    KvGetResponse{true, std::string(kMaxValueBytes + 1, 'v'), 1, 1}})),
+                ErrorCode::too_large, "client response: body: value is 524289 bytes");
+
+  StatusResponse status = full_status();
+  status.voters[1].assign(gossip::kMaxNameBytes + 1, 'v');
+  require_error(decode_client_response(
+                    encode_client_response(ClientResponse{1, ErrorCode::ok, "", false, status})),
+                ErrorCode::too_large, "client response: body: voter 1 is 129 bytes");
+
+  MembersResponse members;
+  members.members.push_back(MemberInfo{});
+  members.members.push_back(MemberInfo{"n", std::string(gossip::kMaxAddressBytes + 1, 'a'), "alive", "server", "", 1});
+  require_error(decode_client_response(
+                    encode_client_response(ClientResponse{1, ErrorCode::ok, "", false, members})),
+                ErrorCode::too_large, "client response: body: member 1: address is 257 bytes");
+}
+
+TEST_CASE("client: a request without a body, or with an unknown one, is malformed") {
+  {
+    flatbuffers::FlatBufferBuilder builder;
+    require_error(decode_client_request(finish(
+                      builder, fbc::CreateClientRequest(builder, kProtocolVersion, 1, 0))),
+                  ErrorCode::malformed, "client request: body is missing");
+  }
+  {
+    flatbuffers::FlatBufferBuilder builder;
+    const auto status = fbc::CreateStatusRequest(builder);
+    require_error(decode_client_request(finish(
+                      builder, fbc::CreateClientRequest(builder, kProtocolVersion, 1, 0,
+                                                        static_cast<fbc::RequestBody>(5),
+                                                        status.Union()))),
+                  ErrorCode::malformed, "client request: body has unknown type 5");
+  }
+  {
+    flatbuffers::FlatBufferBuilder builder;
+    require_error(decode_client_request(finish(
+                      builder, fbc::CreateClientRequest(builder, kProtocolVersion, 1, 0,
+                                                        fbc::RequestBody::MembersRequest, 0))),
+                  ErrorCode::malformed, "client request: body has type MembersRequest but no table");
+  }
+  {
+    flatbuffers::FlatBufferBuilder builder;
+    const auto put = fbc::CreateKvPutResponse(builder, 1);
+    require_error(decode_client_response(finish(
+                      builder, fbc::CreateClientResponse(builder, kProtocolVersion, 1, 0, 0,
+                                                         false, static_cast<fbc::ResponseBody>(9),
+                                                         put.Union()))),
+                  ErrorCode::malformed, "client response: body has unknown type 9");
+  }
+}
+
+TEST_CASE("client: wrong versions are rejected") {
+  {
+    flatbuffers::FlatBufferBuilder builder;
+    const auto status = fbc::CreateStatusRequest(builder);
+    require_error(decode_client_request(finish(
+                      builder, fbc::CreateClientRequest(builder, 3, 1, 0,
+                                                        fbc::RequestBody::StatusRequest,
+                                                        status.Union()))),
+                  ErrorCode::malformed, "client request has protocol version 3");
+  }
+  {
+    flatbuffers::FlatBufferBuilder builder;
+    require_error(decode_client_response(finish(builder, fbc::CreateClientResponse(builder))),
+                  ErrorCode::malformed, "client response has protocol version 0");
+  }
+}
+
+TEST_CASE("client: empty, oversize, truncated, garbage and mutated buffers are handled") {
+  require_error(decode_client_request(""), ErrorCode::malformed, "client request is empty");
+  require_error(decode_client_response(""), ErrorCode::malformed, "client response is empty");
+  require_error(decode_client_request(std::string(kMaxFrameBytes + 1, '\0')),
+                ErrorCode::too_large, "over the limit of 4194304");
+  require_error(decode_client_response(std::string(kMaxFrameBytes + 1, '\0')),
+                ErrorCode::too_large, "over the limit of 4194304");
+
+  Prng prng(0xc11e);
+  for (const ClientRequest& request : all_requests()) {
+    const std::string valid = encode_client_request(request);
+    for (size_t length = 0; length < valid.size(); ++length) {
+      const auto decoded = decode_client_request(std::string_view(valid).substr(0, length));
+      if (decoded.ok()) CHECK(decoded.value() == request);
+    }
+    for (int i = 0; i < 3000; ++i) {
+      const auto decoded = decode_client_request(test::mutate(prng, valid));
+      if (!decoded.ok()) continue;
+      const auto again = decode_client_request(encode_client_request(decoded.value()));
+      REQUIRE(again.ok());
+      REQUIRE(again.value() == decoded.value());
+    }
+  }
+  for (const ClientResponse& response : all_responses()) {
+    const std::string valid = encode_client_response(response);
+    for (size_t length = 0; length < valid.size(); ++length) {
+      const auto decoded = decode_client_response(std::string_view(valid).substr(0, length));
+      if (decoded.ok()) CHECK(decoded.value() == response);
+    }
+    for (int i = 0; i < 3000; ++i) {
+      const auto decoded = decode_client_response(test::mutate(prng, valid));
+      if (!decoded.ok()) continue;
+      const auto again = decode_client_response(encode_client_response(decoded.value()));
+      REQUIRE(again.ok());
+      REQUIRE(again.value() == decoded.value());
+    }
+  }
+  for (int i = 0; i < 3000; ++i) {
+    const std::string garbage = test::random_bytes(prng, prng.below(400));
+    const auto request = decode_client_request(garbage);
+    if (request.ok()) CHECK(decode_client_request(encode_client_request(request.value())).ok());
+    const auto response = decode_client_response(garbage);
+    if (response.ok()) {
+      CHECK(decode_client_response(encode_client_response(response.value())).ok());
+    }
+  }
+}
+
+}  // namespace
+}  // namespace conclave::wire

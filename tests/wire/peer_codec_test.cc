@@ -1,0 +1,184 @@
+// Peer message codec (Raft messages between agents): round trips and hostile input.
+#include <catch2/catch.hpp>
+
+#include "tests/wire/wire_test_support.h"
+#include "wire/codec.h"
+#include "wire/peer_generated.h"
+
+namespace conclave::wire {
+namespace {
+
+namespace fbp = fb::peer;
+using namespace std::string_literals;
+
+PeerMessage full_message() {
+  PeerMessage message;
+  message.from_name = "node-a";
+  raft::Message& raft = message.raft;
+  raft.type = raft::MessageType::append_response;
+  raft.from = 1;
+  raft.to = UINT64_MAX;
+  raft.term = 7;
+  raft.log_index = 1000;
+  raft.log_term = 6;
+  raft.entries = {raft::Entry{6, 1001, "put\0binary\xff"s}, raft::Entry{7, 1002, ""}};
+  raft.commit = 999;
+  raft.reject = true;
+  raft.reject_hint = 998;
+  return message;
+}
+
+std::string finish(flatbuffers::FlatBufferBuilder& builder,
+                   flatbuffers::Offset<fbp::PeerEnvelope> envelope) {
+  builder.Finish(envelope);
+  return std::string(reinterpret_cast<const char*>(builder.GetBufferPointer()),
+                     builder.GetSize());
+}
+
+void require_error(const Result<PeerMessage>& result, ErrorCode code,
+                   const std::string& message_part) {
+  REQUIRE_FALSE(result.ok());
+  INFO(result.error().message);
+  CHECK(result.error().code == code);
+  CHECK_THAT(result.error().message, Catch::Contains(message_part));
+}
+
+TEST_CASE("peer: a message with every field set round-trips, for every message type") {
+  for (int type = 0; type <= 4; ++type) {
+    PeerMessage message = full_message();
+    message.raft.type = static_cast<raft::MessageType>(type);
+    const auto decoded = decode_peer_message(encode_peer_message(message));
+    REQUIRE(decoded.ok());
+    CHECK(decoded.value() == message);
+  }
+  const PeerMessage defaults;  // all defaults, no entries, empty name
+  const auto decoded = decode_peer_message(encode_peer_message(defaults));
+  REQUIRE(decoded.ok());
+  CHECK(decoded.value() == defaults);
+}
+
+TEST_CASE("peer: random messages round-trip") {
+  Prng prng(0x7ee7);
+  for (int i = 0; i < 500; ++i) {
+    PeerMessage message;
+    message.from_name = test::random_string(prng, gossip::kMaxNameBytes);
+    message.raft = test::random_raft_message(prng, 20, 300);
+    const auto decoded = decode_peer_message(encode_peer_message(message));
+    REQUIRE(decoded.ok());
+    REQUIRE(decoded.value() == message);
+  }
+}
+
+TEST_CASE("peer: entries and data at their limits round-trip, beyond them are too large") {
+  PeerMessage message;
+  message.raft.entries.resize(kMaxEntriesPerMessage, raft::Entry{1, 2, "x"});
+  CHECK(decode_peer_message(encode_peer_message(message)).ok());
+
+  message.raft.entries.push_back(raft::Entry{});
+  require_error(decode_peer_message(encode_peer_message(message)), ErrorCode::too_large,
+                "peer message: payload: entries has 1025 elements, over the limit of 1024");
+
+  PeerMessage big;
+  big.raft.entries.push_back(raft::Entry{1, 1, std::string(kMaxFrameBytes - 200, 'd')});
+  CHECK(decode_peer_message(encode_peer_message(big)).ok());
+  big.raft.entries[0].data.append(300, 'd');
+  require_error(decode_peer_message(encode_peer_message(big)), ErrorCode::too_large,
+                "over the limit of 4194304");
+
+  PeerMessage long_name;
+  long_name.from_name.assign(gossip::kMaxNameBytes + 1, 'n');
+  require_error(decode_peer_message(encode_peer_message(long_name)), ErrorCode::too_large,
+                "peer message: from_name is 129 bytes");
+}
+
+TEST_CASE("peer: empty, oversize, truncated, garbage and mutated buffers are handled") {
+  require_error(decode_peer_message(""), ErrorCode::malformed, "peer message is empty");
+  require_error(decode_peer_message(std::string(kMaxFrameBytes + 1, '\0')), ErrorCode::too_large,
+                "peer message is 4194305 bytes");
+
+  const std::string valid = encode_peer_message(full_message());
+  for (size_t length = 0; length < valid.size(); ++length) {
+    const auto decoded = decode_peer_message(std::string_view(valid).substr(0, length));
+    if (decoded.ok()) {
+      CHECK(decoded.value() == full_message());
+      CHECK(valid.size() - length < 8);
+    }
+  }
+
+  Prng prng(0xbad);
+  for (int i = 0; i < 3000; ++i) {
+    const auto decoded = decode_peer_message(test::random_bytes(prng, prng.below(600)));
+    if (decoded.ok()) CHECK(decode_peer_message(encode_peer_message(decoded.value())).ok());
+  }
+  for (int i = 0; i < 20000; ++i) {
+    const auto decoded = decode_peer_message(test::mutate(prng, valid));
+    if (!decoded.ok()) continue;
+    const auto again = decode_peer_message(encode_peer_message(decoded.value()));
+    REQUIRE(again.ok());
+    REQUIRE(again.value() == decoded.value());
+  }
+}
+
+TEST_CASE("peer: wrong version, missing or unknown payload and unknown type are rejected") {
+  {
+    flatbuffers::FlatBufferBuilder builder;
+    const auto raft = fbp::CreateRaftMessage(builder);
+    require_error(decode_peer_message(finish(builder, fbp::CreatePeerEnvelope(
+                                                          builder, 2, 0,
+                                                          fbp::PeerPayload::RaftMessage,
+                                                          raft.Union()))),
+                  ErrorCode::malformed, "peer message has protocol version 2");
+  }
+  {
+    flatbuffers::FlatBufferBuilder builder;
+    require_error(decode_peer_message(finish(
+                      builder, fbp::CreatePeerEnvelope(builder, kProtocolVersion))),
+                  ErrorCode::malformed, "peer message: payload is missing");
+  }
+  {
+    flatbuffers::FlatBufferBuilder builder;  // a type but no table
+    require_error(decode_peer_message(finish(
+                      builder, fbp::CreatePeerEnvelope(builder, kProtocolVersion, 0,
+                                                       fbp::PeerPayload::RaftMessage, 0))),
+                  ErrorCode::malformed, "peer message: payload has type RaftMessage but no table");
+  }
+  {
+    flatbuffers::FlatBufferBuilder builder;
+    const auto raft = fbp::CreateRaftMessage(builder);
+    require_error(decode_peer_message(finish(
+                      builder, fbp::CreatePeerEnvelope(builder, kProtocolVersion, 0,
+                                                       static_cast<fbp::PeerPayload>(2),
+                                                       raft.Union()))),
+                  ErrorCode::malformed, "peer message: payload has unknown type 2");
+  }
+  {
+    flatbuffers::FlatBufferBuilder builder;
+    const auto raft = fbp::CreateRaftMessage(builder, static_cast<fbp::MessageType>(5));
+    require_error(decode_peer_message(finish(
+                      builder, fbp::CreatePeerEnvelope(builder, kProtocolVersion, 0,
+                                                       fbp::PeerPayload::RaftMessage,
+                                                       raft.Union()))),
+                  ErrorCode::malformed, "peer message: payload: type has unknown value 5");
+  }
+}
+
+TEST_CASE("peer: entries sharing one data vector cannot inflate memory") {
+  // Many entries pointing at the same bytes would decode into far more memory than the frame
+  // holds; the decoder refuses to copy more than the buffer's size.
+  flatbuffers::FlatBufferBuilder builder;
+  const std::string data(10000, 'd');
+  const auto shared = builder.CreateVector(reinterpret_cast<const uint8_t*>(data.data()),
+                                           data.size());
+  std::vector<flatbuffers::Offset<fbp::Entry>> entries;
+  for (int i = 0; i < 100; ++i) entries.push_back(fbp::CreateEntry(builder, 1, i + 1, shared));
+  const auto raft = fbp::CreateRaftMessage(builder, fbp::MessageType::AppendRequest, 1, 2, 1, 0,
+                                           0, builder.CreateVector(entries));
+  require_error(decode_peer_message(finish(
+                    builder, fbp::CreatePeerEnvelope(builder, kProtocolVersion, 0,
+                                                     fbp::PeerPayload::RaftMessage,
+                                                     raft.Union()))),
+                ErrorCode::malformed, "peer message: payload: entry 1 shares storage");
+}
+
+}  // namespace
+}  // namespace conclave::wire

@@ -1,0 +1,343 @@
+// ClientRequest / ClientResponse <-> wire/client.fbs: the local client protocol.
+#include <type_traits>
+
+#include "wire/client_generated.h"
+#include "wire/codec.h"
+#include "wire/codec_internal.h"
+
+namespace conclave::wire {
+
+namespace fbc = fb::client;
+using detail::FieldReader;
+using detail::malformed;
+using detail::optional_bytes;
+using detail::optional_string;
+using detail::Where;
+
+namespace {
+
+// Requests hold at most a couple of tables.
+const detail::VerifyLimits kRequestLimits{.max_bytes = kMaxFrameBytes,
+                                          .max_depth = 16,
+                                          .max_tables = 16};
+// A members response legitimately holds one table per member.
+const detail::VerifyLimits kResponseLimits{.max_bytes = kMaxFrameBytes,
+                                           .max_depth = 16,
+                                           .max_tables = kMaxMembersPerResponse + 1024};
+
+// Short words such as "alive" or "leader".
+constexpr size_t kMaxWordBytes = gossip::kMaxNameBytes;
+
+// Every ErrorCode this build knows. A switch without default, so that adding a code to
+// common/result.h without teaching the wire about it is a compiler warning.
+bool is_known_error_code(int32_t raw) {
+  switch (static_cast<ErrorCode>(raw)) {
+    case ErrorCode::ok:
+    case ErrorCode::invalid_argument:
+    case ErrorCode::not_found:
+    case ErrorCode::no_leader:
+    case ErrorCode::timed_out:
+    case ErrorCode::too_large:
+    case ErrorCode::unavailable:
+    case ErrorCode::storage:
+    case ErrorCode::malformed:
+    case ErrorCode::internal:
+      return true;
+  }
+  return false;
+}
+
+// ---- request bodies ----
+
+Result<ClientRequestBody> decode_request_body(const fbc::ClientRequest& request,
+                                              FieldReader& reader, const Where& where) {
+  switch (request.body_type()) {
+    case fbc::RequestBody::NONE:
+      return malformed(where, "is missing (union type NONE)");
+    case fbc::RequestBody::KvGetRequest: {
+      const auto* table = request.body_as_KvGetRequest();
+      if (table == nullptr) return malformed(where, "has type KvGetRequest but no table");
+      KvGetRequest body;
+      CONCLAVE_WIRE_TRY(
+          reader.read_string(table->key(), kMaxKeyBytes, Where(where, "key"), body.key));
+      return ClientRequestBody(std::move(body));
+    }
+    case fbc::RequestBody::KvPutRequest: {
+      const auto* table = request.body_as_KvPutRequest();
+      if (table == nullptr) return malformed(where, "has type KvPutRequest but no table");
+      KvPutRequest body;
+      CONCLAVE_WIRE_TRY(
+          reader.read_string(table->key(), kMaxKeyBytes, Where(where, "key"), body.key));
+      CONCLAVE_WIRE_TRY(
+          reader.read_bytes(table->value(), kMaxValueBytes, Where(where, "value"), body.value));
+      return ClientRequestBody(std::move(body));
+    }
+    case fbc::RequestBody::MembersRequest:
+      if (request.body_as_MembersRequest() == nullptr) {
+        return malformed(where, "has type MembersRequest but no table");
+      }
+      return ClientRequestBody(MembersRequest{});
+    case fbc::RequestBody::StatusRequest:
+      if (request.body_as_StatusRequest() == nullptr) {
+        return malformed(where, "has type StatusRequest but no table");
+      }
+      return ClientRequestBody(StatusRequest{});
+  }
+  return malformed(where, "has unknown type " +
+                              std::to_string(static_cast<unsigned>(request.body_type())));
+}
+
+// ---- response bodies ----
+
+flatbuffers::Offset<fbc::MembersResponse> encode_members(flatbuffers::FlatBufferBuilder& builder,
+                                                         const MembersResponse& body) {
+  std::vector<flatbuffers::Offset<fbc::MemberInfo>> members;
+  members.reserve(body.members.size());
+  for (const MemberInfo& member : body.members) {
+    const auto name = optional_string(builder, member.name);
+    const auto address = optional_string(builder, member.address);
+    const auto state = optional_string(builder, member.state);
+    const auto role = optional_string(builder, member.role);
+    const auto rpc_address = optional_string(builder, member.rpc_address);
+    members.push_back(fbc::CreateMemberInfo(builder, name, address, state, role, rpc_address,
+                                            member.incarnation));
+  }
+  const auto members_vector = members.empty() ? 0 : builder.CreateVector(members);
+  return fbc::CreateMembersResponse(builder, members_vector);
+}
+
+flatbuffers::Offset<fbc::StatusResponse> encode_status(flatbuffers::FlatBufferBuilder& builder,
+                                                       const StatusResponse& body) {
+  const auto node_name = optional_string(builder, body.node_name);
+  const auto raft_role = optional_string(builder, body.raft_role);
+  const auto leader_name = optional_string(builder, body.leader_name);
+  std::vector<flatbuffers::Offset<flatbuffers::String>> voters;
+  voters.reserve(body.voters.size());
+  // Vector elements cannot be omitted, so empty voter names are written as empty strings.
+  for (const std::string& voter : body.voters) {
+    voters.push_back(builder.CreateString(voter.data(), voter.size()));
+  }
+  const auto voters_vector = voters.empty() ? 0 : builder.CreateVector(voters);
+  std::vector<flatbuffers::Offset<fbc::Counter>> counters;
+  counters.reserve(body.counters.size());
+  for (const Counter& counter : body.counters) {
+    const auto name = optional_string(builder, counter.name);
+    counters.push_back(fbc::CreateCounter(builder, name, counter.value));
+  }
+  const auto counters_vector = counters.empty() ? 0 : builder.CreateVector(counters);
+  return fbc::CreateStatusResponse(builder, node_name, body.server, raft_role, body.term,
+                                   leader_name, body.commit_index, body.applied_index,
+                                   body.last_log_index, voters_vector, counters_vector);
+}
+
+Result<MembersResponse> decode_members(const fbc::MembersResponse& table, FieldReader& reader,
+                                       const Where& where) {
+  MembersResponse body;
+  const auto* members = table.members();
+  CONCLAVE_WIRE_TRY(
+      detail::check_count(members, kMaxMembersPerResponse, Where(where, "members")));
+  if (members == nullptr) return body;
+  body.members.resize(members->size());
+  for (flatbuffers::uoffset_t i = 0; i < members->size(); ++i) {
+    const fbc::MemberInfo* member = members->Get(i);
+    MemberInfo& out = body.members[i];
+    const Where member_where(where, "member", i);
+    CONCLAVE_WIRE_TRY(reader.read_string(member->name(), gossip::kMaxNameBytes,
+                                         Where(member_where, "name"), out.name));
+    CONCLAVE_WIRE_TRY(reader.read_string(member->address(), gossip::kMaxAddressBytes,
+                                         Where(member_where, "address"), out.address));
+    CONCLAVE_WIRE_TRY(reader.read_string(member->state(), kMaxWordBytes,
+                                         Where(member_where, "state"), out.state));
+    CONCLAVE_WIRE_TRY(reader.read_string(member->role(), gossip::kMaxTagBytes,
+                                         Where(member_where, "role"), out.role));
+    CONCLAVE_WIRE_TRY(reader.read_string(member->rpc_address(), gossip::kMaxTagBytes,
+                                         Where(member_where, "rpc_address"), out.rpc_address));
+    out.incarnation = member->incarnation();
+  }
+  return body;
+}
+
+Result<StatusResponse> decode_status(const fbc::StatusResponse& table, FieldReader& reader,
+                                     const Where& where) {
+  StatusResponse body;
+  CONCLAVE_WIRE_TRY(reader.read_string(table.node_name(), gossip::kMaxNameBytes,
+                                       Where(where, "node_name"), body.node_name));
+  body.server = table.server();
+  CONCLAVE_WIRE_TRY(reader.read_string(table.raft_role(), kMaxWordBytes,
+                                       Where(where, "raft_role"), body.raft_role));
+  body.term = table.term();
+  CONCLAVE_WIRE_TRY(reader.read_string(table.leader_name(), gossip::kMaxNameBytes,
+                                       Where(where, "leader_name"), body.leader_name));
+  body.commit_index = table.commit_index();
+  body.applied_index = table.applied_index();
+  body.last_log_index = table.last_log_index();
+
+  const auto* voters = table.voters();
+  CONCLAVE_WIRE_TRY(detail::check_count(voters, kMaxMembersPerResponse, Where(where, "voters")));
+  if (voters != nullptr) {
+    body.voters.resize(voters->size());
+    for (flatbuffers::uoffset_t i = 0; i < voters->size(); ++i) {
+      CONCLAVE_WIRE_TRY(reader.read_string(voters->Get(i), gossip::kMaxNameBytes,
+                                           Where(where, "voter", i), body.voters[i]));
+    }
+  }
+  // Counters have no count limit of their own: the frame size, the reader's budget and the
+  // verifier's table cap bound them.
+  if (const auto* counters = table.counters()) {
+    body.counters.resize(counters->size());
+    for (flatbuffers::uoffset_t i = 0; i < counters->size(); ++i) {
+      const fbc::Counter* counter = counters->Get(i);
+      CONCLAVE_WIRE_TRY(reader.read_string(counter->name(), gossip::kMaxNameBytes,
+                                           Where(where, "counter", i), body.counters[i].name));
+      body.counters[i].value = counter->value();
+    }
+  }
+  return body;
+}
+
+Result<ClientResponseBody> decode_response_body(const fbc::ClientResponse& response,
+                                                FieldReader& reader, const Where& where) {
+  switch (response.body_type()) {
+    case fbc::ResponseBody::NONE:
+      return ClientResponseBody(std::monostate{});
+    case fbc::ResponseBody::KvGetResponse: {
+      const auto* table = response.body_as_KvGetResponse();
+      if (table == nullptr) return malformed(where, "has type KvGetResponse but no table");
+      KvGetResponse body;
+      body.found = table->found();
+      CONCLAVE_WIRE_TRY(
+          reader.read_bytes(table->value(), kMaxValueBytes, Where(where, "value"), body.value));
+      body.create_revision = table->create_revision();
+      body.mod_revision = table->mod_revision();
+      return ClientResponseBody(std::move(body));
+    }
+    case fbc::ResponseBody::KvPutResponse: {
+      const auto* table = response.body_as_KvPutResponse();
+      if (table == nullptr) return malformed(where, "has type KvPutResponse but no table");
+      return ClientResponseBody(KvPutResponse{.revision = table->revision()});
+    }
+    case fbc::ResponseBody::MembersResponse: {
+      const auto* table = response.body_as_MembersResponse();
+      if (table == nullptr) return malformed(where, "has type MembersResponse but no table");
+      Result<MembersResponse> body = decode_members(*table, reader, where);
+      if (!body.ok()) return body.error();
+      return ClientResponseBody(std::move(body).value());
+    }
+    case fbc::ResponseBody::StatusResponse: {
+      const auto* table = response.body_as_StatusResponse();
+      if (table == nullptr) return malformed(where, "has type StatusResponse but no table");
+      Result<StatusResponse> body = decode_status(*table, reader, where);
+      if (!body.ok()) return body.error();
+      return ClientResponseBody(std::move(body).value());
+    }
+  }
+  return malformed(where, "has unknown type " +
+                              std::to_string(static_cast<unsigned>(response.body_type())));
+}
+
+}  // namespace
+
+std::string encode_client_request(const ClientRequest& request) {
+  flatbuffers::FlatBufferBuilder builder(256);
+  const auto [body_type, body] = std::visit(
+      [&builder](const auto& value) -> std::pair<fbc::RequestBody, flatbuffers::Offset<void>> {
+        using T = std::decay_t<decltype(value)>;
+        if constexpr (std::is_same_v<T, KvGetRequest>) {
+          const auto key = optional_string(builder, value.key);
+          return {fbc::RequestBody::KvGetRequest, fbc::CreateKvGetRequest(builder, key).Union()};
+        } else if constexpr (std::is_same_v<T, KvPutRequest>) {
+          const auto key = optional_string(builder, value.key);
+          const auto bytes = optional_bytes(builder, value.value);
+          return {fbc::RequestBody::KvPutRequest,
+                  fbc::CreateKvPutRequest(builder, key, bytes).Union()};
+        } else if constexpr (std::is_same_v<T, MembersRequest>) {
+          return {fbc::RequestBody::MembersRequest, fbc::CreateMembersRequest(builder).Union()};
+        } else {
+          static_assert(std::is_same_v<T, StatusRequest>);
+          return {fbc::RequestBody::StatusRequest, fbc::CreateStatusRequest(builder).Union()};
+        }
+      },
+      request.body);
+  builder.Finish(fbc::CreateClientRequest(builder, kProtocolVersion, request.request_id,
+                                          request.timeout_ms, body_type, body));
+  return detail::finish_to_string(builder);
+}
+
+Result<ClientRequest> decode_client_request(std::string_view bytes) {
+  const Where request_where("client request");
+  Result<detail::VerifiedBuffer> verified =
+      detail::VerifiedBuffer::verify<fbc::ClientRequest>(bytes, kRequestLimits, request_where);
+  if (!verified.ok()) return verified.error();
+  const auto* table = verified.value().root<fbc::ClientRequest>();
+  CONCLAVE_WIRE_TRY(detail::check_version(table->version(), request_where));
+
+  FieldReader reader(bytes.size());
+  ClientRequest request;
+  request.request_id = table->request_id();
+  request.timeout_ms = table->timeout_ms();
+  Result<ClientRequestBody> body =
+      decode_request_body(*table, reader, Where(request_where, "body"));
+  if (!body.ok()) return body.error();
+  request.body = std::move(body).value();
+  return request;
+}
+
+std::string encode_client_response(const ClientResponse& response) {
+  flatbuffers::FlatBufferBuilder builder(256);
+  const auto [body_type, body] = std::visit(
+      [&builder](const auto& value) -> std::pair<fbc::ResponseBody, flatbuffers::Offset<void>> {
+        using T = std::decay_t<decltype(value)>;
+        if constexpr (std::is_same_v<T, std::monostate>) {
+          return {fbc::ResponseBody::NONE, 0};
+        } else if constexpr (std::is_same_v<T, KvGetResponse>) {
+          const auto bytes = optional_bytes(builder, value.value);
+          return {fbc::ResponseBody::KvGetResponse,
+                  fbc::CreateKvGetResponse(builder, value.found, bytes, value.create_revision,
+                                           value.mod_revision)
+                      .Union()};
+        } else if constexpr (std::is_same_v<T, KvPutResponse>) {
+          return {fbc::ResponseBody::KvPutResponse,
+                  fbc::CreateKvPutResponse(builder, value.revision).Union()};
+        } else if constexpr (std::is_same_v<T, MembersResponse>) {
+          return {fbc::ResponseBody::MembersResponse, encode_members(builder, value).Union()};
+        } else {
+          static_assert(std::is_same_v<T, StatusResponse>);
+          return {fbc::ResponseBody::StatusResponse, encode_status(builder, value).Union()};
+        }
+      },
+      response.body);
+  const auto error_message = optional_string(builder, response.error_message);
+  builder.Finish(fbc::CreateClientResponse(builder, kProtocolVersion, response.request_id,
+                                           static_cast<int32_t>(response.error_code),
+                                           error_message, response.more, body_type, body));
+  return detail::finish_to_string(builder);
+}
+
+Result<ClientResponse> decode_client_response(std::string_view bytes) {
+  const Where response_where("client response");
+  Result<detail::VerifiedBuffer> verified = detail::VerifiedBuffer::verify<fbc::ClientResponse>(
+      bytes, kResponseLimits, response_where);
+  if (!verified.ok()) return verified.error();
+  const auto* table = verified.value().root<fbc::ClientResponse>();
+  CONCLAVE_WIRE_TRY(detail::check_version(table->version(), response_where));
+
+  FieldReader reader(bytes.size());
+  ClientResponse response;
+  response.request_id = table->request_id();
+  if (!is_known_error_code(table->error_code())) {
+    return malformed(Where(response_where, "error_code"),
+                     "has unknown value " + std::to_string(table->error_code()));
+  }
+  response.error_code = static_cast<ErrorCode>(table->error_code());
+  CONCLAVE_WIRE_TRY(reader.read_string(table->error_message(), kMaxFrameBytes,
+                                       Where(response_where, "error_message"),
+                                       response.error_message));
+  response.more = table->more();
+  Result<ClientResponseBody> body =
+      decode_response_body(*table, reader, Where(response_where, "body"));
+  if (!body.ok()) return body.error();
+  response.body = std::move(body).value();
+  return response;
+}
+
+}  // namespace conclave::wire

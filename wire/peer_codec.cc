@@ -1,0 +1,116 @@
+// PeerMessage <-> PeerEnvelope (wire/peer.fbs): agent-to-agent frames carrying Raft messages.
+#include "wire/codec.h"
+#include "wire/codec_internal.h"
+#include "wire/peer_generated.h"
+
+namespace conclave::wire {
+
+namespace fbp = fb::peer;
+using detail::FieldReader;
+using detail::malformed;
+using detail::Where;
+
+namespace {
+
+// The schema's enum values are the core's, value for value, so conversion is a cast.
+static_assert(static_cast<int>(fbp::MessageType::VoteRequest) ==
+              static_cast<int>(raft::MessageType::vote_request));
+static_assert(static_cast<int>(fbp::MessageType::VoteResponse) ==
+              static_cast<int>(raft::MessageType::vote_response));
+static_assert(static_cast<int>(fbp::MessageType::AppendRequest) ==
+              static_cast<int>(raft::MessageType::append_request));
+static_assert(static_cast<int>(fbp::MessageType::AppendResponse) ==
+              static_cast<int>(raft::MessageType::append_response));
+static_assert(static_cast<int>(fbp::MessageType::Propose) ==
+              static_cast<int>(raft::MessageType::propose));
+
+// Envelope, message and one table per entry, plus slack.
+const detail::VerifyLimits kPeerLimits{.max_bytes = kMaxFrameBytes,
+                                       .max_depth = 16,
+                                       .max_tables = kMaxEntriesPerMessage + 16};
+
+Result<raft::Message> decode_raft_message(const fbp::RaftMessage& table, FieldReader& reader,
+                                          const Where& where) {
+  raft::Message message;
+  const auto type = static_cast<uint8_t>(table.type());
+  if (type > static_cast<uint8_t>(fbp::MessageType::MAX)) {
+    return malformed(Where(where, "type"), "has unknown value " + std::to_string(type));
+  }
+  message.type = static_cast<raft::MessageType>(type);
+  message.from = table.from();
+  message.to = table.to();
+  message.term = table.term();
+  message.log_index = table.log_index();
+  message.log_term = table.log_term();
+  message.commit = table.commit();
+  message.reject = table.reject();
+  message.reject_hint = table.reject_hint();
+  const auto* entries = table.entries();
+  CONCLAVE_WIRE_TRY(detail::check_count(entries, kMaxEntriesPerMessage, Where(where, "entries")));
+  if (entries != nullptr) {
+    message.entries.resize(entries->size());
+    for (flatbuffers::uoffset_t i = 0; i < entries->size(); ++i) {
+      const fbp::Entry* entry = entries->Get(i);
+      raft::Entry& out = message.entries[i];
+      out.term = entry->term();
+      out.index = entry->index();
+      // An entry's data is bounded by the frame (and by the reader's budget).
+      CONCLAVE_WIRE_TRY(reader.read_bytes(entry->data(), kMaxFrameBytes,
+                                          Where(where, "entry", i), out.data));
+    }
+  }
+  return message;
+}
+
+}  // namespace
+
+std::string encode_peer_message(const PeerMessage& message) {
+  flatbuffers::FlatBufferBuilder builder(1024);
+  const raft::Message& raft = message.raft;
+  std::vector<flatbuffers::Offset<fbp::Entry>> entries;
+  entries.reserve(raft.entries.size());
+  for (const raft::Entry& entry : raft.entries) {
+    const auto data = detail::optional_bytes(builder, entry.data);
+    entries.push_back(fbp::CreateEntry(builder, entry.term, entry.index, data));
+  }
+  const auto entries_vector = entries.empty() ? 0 : builder.CreateVector(entries);
+  const auto raft_message = fbp::CreateRaftMessage(
+      builder, static_cast<fbp::MessageType>(raft.type), raft.from, raft.to, raft.term,
+      raft.log_index, raft.log_term, entries_vector, raft.commit, raft.reject, raft.reject_hint);
+  const auto from_name = detail::optional_string(builder, message.from_name);
+  builder.Finish(fbp::CreatePeerEnvelope(builder, kProtocolVersion, from_name,
+                                         fbp::PeerPayload::RaftMessage, raft_message.Union()));
+  return detail::finish_to_string(builder);
+}
+
+Result<PeerMessage> decode_peer_message(std::string_view bytes) {
+  const Where message_where("peer message");
+  Result<detail::VerifiedBuffer> verified =
+      detail::VerifiedBuffer::verify<fbp::PeerEnvelope>(bytes, kPeerLimits, message_where);
+  if (!verified.ok()) return verified.error();
+  const auto* envelope = verified.value().root<fbp::PeerEnvelope>();
+  CONCLAVE_WIRE_TRY(detail::check_version(envelope->version(), message_where));
+
+  FieldReader reader(bytes.size());
+  PeerMessage message;
+  CONCLAVE_WIRE_TRY(reader.read_string(envelope->from_name(), gossip::kMaxNameBytes,
+                                       Where(message_where, "from_name"), message.from_name));
+  const Where payload_where(message_where, "payload");
+  switch (envelope->payload_type()) {
+    case fbp::PeerPayload::NONE:
+      return malformed(payload_where, "is missing (union type NONE)");
+    case fbp::PeerPayload::RaftMessage: {
+      const fbp::RaftMessage* raft = envelope->payload_as_RaftMessage();
+      if (raft == nullptr) return malformed(payload_where, "has type RaftMessage but no table");
+      Result<raft::Message> decoded = decode_raft_message(*raft, reader, payload_where);
+      if (!decoded.ok()) return decoded.error();
+      message.raft = std::move(decoded).value();
+      return message;
+    }
+  }
+  return malformed(payload_where,
+                   "has unknown type " +
+                       std::to_string(static_cast<unsigned>(envelope->payload_type())));
+}
+
+}  // namespace conclave::wire
