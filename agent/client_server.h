@@ -1,0 +1,66 @@
+// ClientServer: the agent's Unix socket for local programs (the `conclave` CLI, the C++ client
+// library). Each connection carries length-prefixed wire::ClientRequest frames and gets
+// wire::ClientResponse frames back, matched by request_id (replies may come out of order).
+//
+// Bad input never takes the agent down: a frame that does not decode is answered with a
+// `malformed` error (request_id 0) and counted, and the connection stays usable; an impossible
+// frame length cannot be resynchronised, so that connection is closed, logged and counted.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <map>
+#include <string>
+
+#include "agent/framed_stream.h"
+#include "agent/log_limiter.h"
+#include "common/result.h"
+#include "wire/client_messages.h"
+
+namespace conclave::agent {
+
+struct ClientServerCounters {
+  uint64_t connections_accepted = 0;
+  uint64_t connections_refused = 0;   // over kMaxConnections
+  uint64_t requests_received = 0;
+  uint64_t frames_malformed = 0;
+  uint64_t frames_truncated = 0;
+  uint64_t streams_broken = 0;        // closed for an impossible frame length
+  uint64_t replies_dropped = 0;       // the client went away, or its queue was full
+};
+
+class ClientServer {
+ public:
+  using RequestHandler = std::function<void(uint64_t connection_id, wire::ClientRequest)>;
+  using DisconnectHandler = std::function<void(uint64_t connection_id)>;
+
+  static constexpr size_t kMaxConnections = 1024;
+  static constexpr size_t kMaxQueuedBytesPerClient = 64 * 1024 * 1024;
+
+  ClientServer(uv_loop_t* loop, RequestHandler on_request, DisconnectHandler on_disconnect);
+
+  // Listens at `path` (mode 0600 would lock out other users; the folder's permissions decide
+  // who may connect). A stale socket file left by a dead agent is replaced; a live one is an
+  // error naming the path.
+  Status listen(const std::string& path);
+  void reply(uint64_t connection_id, const wire::ClientResponse& response);
+  void close_all();
+  const ClientServerCounters& counters() const { return counters_; }
+
+ private:
+  static void on_connection(uv_stream_t* server, int status);
+  void on_frame(FramedStream& stream, std::string payload);
+
+  uv_loop_t* loop_;
+  RequestHandler on_request_;
+  DisconnectHandler on_disconnect_;
+  uv_pipe_t* listener_ = nullptr;
+  std::string path_;
+  std::map<uint64_t, FramedStream*> connections_;
+  uint64_t next_connection_id_ = 1;
+  ClientServerCounters counters_;
+  LogLimiter bad_frame_log_{1000, 5};
+};
+
+}  // namespace conclave::agent

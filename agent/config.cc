@@ -1,0 +1,176 @@
+#include "agent/config.h"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace conclave::agent {
+namespace {
+
+Error config_error(const std::string& source, const std::string& message) {
+  return make_error(ErrorCode::invalid_argument, "config " + source + ": " + message);
+}
+
+template <typename T>
+Status read_value(const toml::node& node, const std::string& source, const std::string& key,
+                  const char* expected, std::optional<T>& out) {
+  auto value = node.value<T>();
+  if (!value || (std::is_same_v<T, bool> != node.is_boolean())) {
+    return config_error(source, "key '" + key + "' must be " + expected);
+  }
+  out = *value;
+  return Status();
+}
+
+Status read_port(const toml::node& node, const std::string& source, const std::string& key,
+                 std::optional<int>& out) {
+  if (!node.is_integer()) return config_error(source, "key '" + key + "' must be an integer");
+  const int64_t port = node.value<int64_t>().value_or(0);
+  if (port < 1 || port > 65535) {
+    return config_error(source, "key '" + key + "' must be a port number from 1 to 65535");
+  }
+  out = static_cast<int>(port);
+  return Status();
+}
+
+std::string key_list() {
+  std::string list;
+  for (const std::string& key : known_config_keys()) list += (list.empty() ? "" : ", ") + key;
+  return list;
+}
+
+}  // namespace
+
+const std::vector<std::string>& known_config_keys() {
+  static const std::vector<std::string> keys = {
+      "dev",       "server",      "node_name", "bootstrap_expect", "data_dir",
+      "bind_addr", "socket_path", "join",      "log_level",        "profile",
+      "ports.gossip", "ports.server"};
+  return keys;
+}
+
+Result<AgentConfig> parse_config_text(const std::string& text, const std::string& source) {
+  toml::table table;
+  try {
+    table = toml::parse(text, source);
+  } catch (const toml::parse_error& error) {
+    const auto& where = error.source().begin;
+    return config_error(source, "line " + std::to_string(where.line) + ", column " +
+                                    std::to_string(where.column) + ": " +
+                                    std::string(error.description()));
+  }
+  AgentConfig config;
+  for (const auto& [raw_key, node] : table) {
+    const std::string key(raw_key.str());
+    Status status;
+    if (key == "dev") {
+      status = read_value(node, source, key, "true or false", config.dev);
+    } else if (key == "server") {
+      status = read_value(node, source, key, "true or false", config.server);
+    } else if (key == "node_name") {
+      status = read_value(node, source, key, "a string", config.node_name);
+    } else if (key == "data_dir") {
+      status = read_value(node, source, key, "a string", config.data_dir);
+    } else if (key == "bind_addr") {
+      status = read_value(node, source, key, "a string (an IPv4 address)", config.bind_addr);
+    } else if (key == "socket_path") {
+      status = read_value(node, source, key, "a string", config.socket_path);
+    } else if (key == "log_level") {
+      status = read_value(node, source, key, "a string", config.log_level);
+    } else if (key == "profile") {
+      status = read_value(node, source, key, "\"lan\" or \"wan\"", config.profile);
+    } else if (key == "bootstrap_expect") {
+      std::optional<int64_t> value;
+      status = read_value(node, source, key, "an integer", value);
+      if (status.ok() && (*value < 1 || *value > 7)) {
+        status = config_error(source, "key 'bootstrap_expect' must be from 1 to 7 (3 or 5 is "
+                                      "usual)");
+      }
+      if (status.ok()) config.bootstrap_expect = static_cast<int>(*value);
+    } else if (key == "join") {
+      const toml::array* array = node.as_array();
+      std::vector<std::string> seeds;
+      if (array == nullptr) {
+        status = config_error(source, "key 'join' must be an array of \"host:port\" strings");
+      } else {
+        for (const toml::node& element : *array) {
+          auto seed = element.value<std::string>();
+          if (!seed) {
+            status = config_error(source, "key 'join' must hold only \"host:port\" strings");
+            break;
+          }
+          seeds.push_back(*seed);
+        }
+      }
+      if (status.ok()) config.join = seeds;
+    } else if (key == "ports") {
+      const toml::table* ports = node.as_table();
+      if (ports == nullptr) {
+        status = config_error(source, "key 'ports' must be a table (ports.gossip, ports.server)");
+      } else {
+        for (const auto& [raw_port_key, port_node] : *ports) {
+          const std::string port_key(raw_port_key.str());
+          if (port_key == "gossip") {
+            status = read_port(port_node, source, "ports.gossip", config.gossip_port);
+          } else if (port_key == "server") {
+            status = read_port(port_node, source, "ports.server", config.server_port);
+          } else {
+            status = config_error(source, "unknown key 'ports." + port_key +
+                                              "' (known keys: " + key_list() + ")");
+          }
+          if (!status.ok()) break;
+        }
+      }
+    } else {
+      status = config_error(source, "unknown key '" + key + "' (known keys: " + key_list() + ")");
+    }
+    if (!status.ok()) return status.error();
+  }
+  if (config.profile && *config.profile != "lan" && *config.profile != "wan") {
+    return config_error(source, "key 'profile' must be \"lan\" or \"wan\"");
+  }
+  return config;
+}
+
+Result<AgentConfig> load_config_file(const std::string& path) {
+  FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) {
+    return config_error(path, "cannot be read (" + std::string(std::strerror(errno)) + ")");
+  }
+  std::string text;
+  char chunk[4096];
+  size_t count;
+  while ((count = std::fread(chunk, 1, sizeof(chunk), file)) > 0) {
+    text.append(chunk, count);
+    if (text.size() > 1024 * 1024) {
+      std::fclose(file);
+      return config_error(path, "is larger than 1 MiB; is it the right file?");
+    }
+  }
+  std::fclose(file);
+  return parse_config_text(text, path);
+}
+
+AgentConfig merge_config(AgentConfig base, const AgentConfig& overrides) {
+  auto take = [](auto& target, const auto& source) {
+    if (source) target = source;
+  };
+  take(base.dev, overrides.dev);
+  take(base.server, overrides.server);
+  take(base.node_name, overrides.node_name);
+  take(base.bootstrap_expect, overrides.bootstrap_expect);
+  take(base.data_dir, overrides.data_dir);
+  take(base.bind_addr, overrides.bind_addr);
+  take(base.gossip_port, overrides.gossip_port);
+  take(base.server_port, overrides.server_port);
+  take(base.socket_path, overrides.socket_path);
+  take(base.join, overrides.join);
+  take(base.log_level, overrides.log_level);
+  take(base.profile, overrides.profile);
+  return base;
+}
+
+}  // namespace conclave::agent

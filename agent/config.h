@@ -1,0 +1,40 @@
+// Agent settings: defaults, then the TOML file (-config), then command-line flags, each layer
+// overriding the one before. toml++ is only included by config.cc (it is a heavy header).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace conclave::agent {
+
+// Everything an agent can be told. Unset optionals take the defaults in resolve_settings().
+struct AgentConfig {
+  std::optional<bool> dev;
+  std::optional<bool> server;
+  std::optional<std::string> node_name;
+  std::optional<int> bootstrap_expect;
+  std::optional<std::string> data_dir;
+  std::optional<std::string> bind_addr;
+  std::optional<int> gossip_port;
+  std::optional<int> server_port;
+  std::optional<std::string> socket_path;
+  std::optional<std::vector<std::string>> join;
+  std::optional<std::string> log_level;
+  std::optional<std::string> profile;  // "lan" (default) or "wan"
+};
+
+// Reads a TOML file. Unknown keys, wrong types and out-of-range values are errors naming the
+// file, the key and what is expected.
+Result<AgentConfig> load_config_file(const std::string& path);
+Result<AgentConfig> parse_config_text(const std::string& text, const std::string& source_name);
+
+// `overrides` fields that are set replace those of `base`.
+AgentConfig merge_config(AgentConfig base, const AgentConfig& overrides);
+
+// The TOML keys the file may hold, for help text and error messages.
+const std::vector<std::string>& known_config_keys();
+
+}  // namespace conclave::agent

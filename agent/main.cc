@@ -1,0 +1,372 @@
+// The `conclave` command: `conclave agent` runs an agent; the other subcommands are clients of
+// the local agent's Unix socket.
+//
+// Flags may be written consul-style with one dash (-server, -bootstrap-expect 3) or with two;
+// everything after a bare `--` is left alone (for values that start with a dash).
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "agent/config.h"
+#include "agent/runtime.h"
+#include "client/client.h"
+
+using namespace conclave;
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitError = 1;
+constexpr int kExitUsage = 2;
+constexpr uint32_t kDefaultTimeoutMs = 5000;
+
+// Rewrites "-long-name" into "--long-name" for the option names we know, so that consul-style
+// single-dash flags work with CLI11 (which reads a single dash as a cluster of short flags).
+std::vector<std::string> normalise_arguments(int argc, char** argv,
+                                             const std::set<std::string>& long_names) {
+  std::vector<std::string> result;
+  bool options_ended = false;
+  for (int i = 0; i < argc; ++i) {
+    std::string argument = argv[i];
+    if (argument == "--") options_ended = true;
+    if (!options_ended && argument.size() > 2 && argument[0] == '-' && argument[1] != '-') {
+      const std::string name = argument.substr(1, argument.find('=') - 1);
+      if (long_names.count(name) != 0) argument = "-" + argument;
+    }
+    result.push_back(std::move(argument));
+  }
+  return result;
+}
+
+std::string local_hostname() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "conclave";
+  return name;
+}
+
+void set_up_logging(const std::string& level_name) {
+  auto logger = spdlog::stderr_color_mt("conclave");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e [%^%l%$] %v");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(level_name));
+}
+
+// Settings for `conclave agent`, resolved from defaults, the config file and flags.
+int run_agent(const agent::AgentConfig& flags, const std::optional<std::string>& config_path) {
+  agent::AgentConfig config;
+  if (config_path) {
+    auto loaded = agent::load_config_file(*config_path);
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "Error: %s\n", loaded.error().message.c_str());
+      return kExitUsage;
+    }
+    config = loaded.value();
+  }
+  config = agent::merge_config(config, flags);
+
+  const bool dev = config.dev.value_or(false);
+  const std::string log_level = config.log_level.value_or("info");
+  if (spdlog::level::from_str(log_level) == spdlog::level::off && log_level != "off") {
+    std::fprintf(stderr, "Error: unknown log level '%s' (trace, debug, info, warn, error)\n",
+                 log_level.c_str());
+    return kExitUsage;
+  }
+  set_up_logging(log_level);
+
+  agent::RuntimeOptions options;
+  agent::NodeOptions& node = options.node;
+  node.name = config.node_name.value_or(local_hostname());
+  node.server = dev || config.server.value_or(false);
+  node.bootstrap_expect = config.bootstrap_expect.value_or(1);
+  if (dev && node.bootstrap_expect != 1) {
+    std::fprintf(stderr, "Error: -dev runs a one-server cluster; drop -bootstrap-expect\n");
+    return kExitUsage;
+  }
+  if (!node.server && config.bootstrap_expect) {
+    std::fprintf(stderr, "Error: -bootstrap-expect only applies to servers; add -server\n");
+    return kExitUsage;
+  }
+  if (!dev && !config.data_dir) {
+    std::fprintf(stderr,
+                 "Error: -data-dir is required (or run `conclave agent -dev` for a local "
+                 "one-server cluster with data in ./conclave-data)\n");
+    return kExitUsage;
+  }
+  options.data_dir = config.data_dir.value_or("conclave-data");
+  options.socket_path = config.socket_path.value_or(
+      dev ? options.data_dir + "/agent.sock" : std::string(client::kSystemSocketPath));
+  const std::string bind = config.bind_addr.value_or("127.0.0.1");
+  node.gossip_address = bind + ":" + std::to_string(config.gossip_port.value_or(8301));
+  node.rpc_address = bind + ":" + std::to_string(config.server_port.value_or(8300));
+  node.join_addresses = config.join.value_or(std::vector<std::string>{});
+  if (config.profile.value_or("lan") == "wan") {
+    // Slower timings for links with high latency and loss (memberlist's WAN profile).
+    node.gossip.probe_interval_ms = 5000;
+    node.gossip.probe_timeout_ms = 3000;
+    node.gossip.gossip_interval_ms = 500;
+    node.gossip.suspicion_multiplier = 6;
+    node.gossip.push_pull_interval_ms = 60000;
+    node.heartbeat_ticks = 20;   // 200 ms
+    node.election_ticks = 200;   // 2-4 s
+  }
+  if (options.socket_path.rfind("/run/conclave/", 0) == 0) {
+    std::error_code ignored;
+    std::filesystem::create_directories("/run/conclave", ignored);
+  }
+  agent::Runtime runtime(options);
+  return runtime.run();
+}
+
+int report(const Error& error) {
+  std::fprintf(stderr, "Error: %s\n", error.message.c_str());
+  return kExitError;
+}
+
+Result<client::Client> connect_client(const std::optional<std::string>& socket) {
+  auto path = client::find_socket(socket);
+  if (!path.ok()) return path.error();
+  return client::Client::connect(path.value());
+}
+
+int print_members(const wire::MembersResponse& members, bool json) {
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& member : members.members) {
+      out.push_back({{"name", member.name},
+                     {"address", member.address},
+                     {"status", member.state},
+                     {"role", member.role},
+                     {"rpc_address", member.rpc_address},
+                     {"incarnation", member.incarnation}});
+    }
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  size_t name_width = 4, address_width = 7;
+  for (const auto& member : members.members) {
+    name_width = std::max(name_width, member.name.size());
+    address_width = std::max(address_width, member.address.size());
+  }
+  std::printf("%-*s  %-*s  %-7s  %-6s  %s\n", static_cast<int>(name_width), "Node",
+              static_cast<int>(address_width), "Address", "Status", "Role", "RPC Address");
+  for (const auto& member : members.members) {
+    std::printf("%-*s  %-*s  %-7s  %-6s  %s\n", static_cast<int>(name_width),
+                member.name.c_str(), static_cast<int>(address_width), member.address.c_str(),
+                member.state.c_str(), member.role.c_str(), member.rpc_address.c_str());
+  }
+  return kExitOk;
+}
+
+int print_status(const wire::StatusResponse& status, bool json) {
+  if (json) {
+    nlohmann::json counters = nlohmann::json::object();
+    for (const auto& counter : status.counters) counters[counter.name] = counter.value;
+    nlohmann::json out = {{"node", status.node_name},
+                          {"server", status.server},
+                          {"raft_role", status.raft_role},
+                          {"term", status.term},
+                          {"leader", status.leader_name},
+                          {"commit_index", status.commit_index},
+                          {"applied_index", status.applied_index},
+                          {"last_log_index", status.last_log_index},
+                          {"voters", status.voters},
+                          {"counters", counters}};
+    std::cout << out.dump(2) << "\n";
+    return kExitOk;
+  }
+  std::string voters;
+  for (const auto& voter : status.voters) voters += (voters.empty() ? "" : ", ") + voter;
+  std::printf("node:           %s (%s)\n", status.node_name.c_str(),
+              status.server ? "server" : "client");
+  std::printf("raft role:      %s\n", status.raft_role.c_str());
+  std::printf("term:           %llu\n", static_cast<unsigned long long>(status.term));
+  std::printf("leader:         %s\n",
+              status.leader_name.empty() ? "(none known)" : status.leader_name.c_str());
+  std::printf("commit index:   %llu\n", static_cast<unsigned long long>(status.commit_index));
+  std::printf("applied index:  %llu\n", static_cast<unsigned long long>(status.applied_index));
+  std::printf("last log index: %llu\n", static_cast<unsigned long long>(status.last_log_index));
+  std::printf("voters:         %s\n", voters.empty() ? "(not bootstrapped)" : voters.c_str());
+  std::printf("counters:\n");
+  for (const auto& counter : status.counters) {
+    std::printf("  %-28s %llu\n", counter.name.c_str(),
+                static_cast<unsigned long long>(counter.value));
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "conclave: a cluster agent. Agents find each other and detect failures by gossip; a few "
+      "server agents replicate a key/value store with Raft.\n\nQuick start: `conclave agent "
+      "-dev` in one terminal, then `conclave kv put greeting hello` and `conclave kv get "
+      "greeting` in another.",
+      "conclave"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "conclave 0.1.0");
+
+  // Client options shared by every client subcommand.
+  std::optional<std::string> socket;
+  uint32_t timeout_ms = kDefaultTimeoutMs;
+  std::string format = "table";
+  auto add_client_options = [&](CLI::App* command) {
+    command->add_option("--socket", socket,
+                        "The agent's Unix socket. Default: $CONCLAVE_SOCKET, then "
+                        "./conclave-data/agent.sock, then /run/conclave/agent.sock");
+    command->add_option("--timeout", timeout_ms, "Milliseconds to wait for an answer")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 600000u));
+  };
+
+  // conclave agent
+  agent::AgentConfig flags;
+  std::optional<std::string> config_path;
+  bool dev_flag = false, server_flag = false;
+  std::vector<std::string> join;
+  CLI::App* agent_command = app.add_subcommand(
+      "agent",
+      "Run an agent in the foreground. `-dev` starts a one-server cluster with data in "
+      "./conclave-data; a production server uses -server -bootstrap-expect N -data-dir DIR "
+      "-join ADDR.");
+  agent_command->add_flag("--dev", dev_flag,
+                          "Development mode: one server, bootstrap at once, data and socket in "
+                          "./conclave-data, bound to 127.0.0.1");
+  agent_command->add_flag("--server", server_flag, "Run as a server (a Raft voter)");
+  agent_command->add_option("--bootstrap-expect", flags.bootstrap_expect,
+                            "Servers to wait for before electing the first leader (3 or 5)")
+      ->check(CLI::Range(1, 7));
+  agent_command->add_option("--join", join,
+                            "Gossip address (host:port) of an agent to join; repeatable");
+  agent_command->add_option("--node", flags.node_name, "Node name, unique in the cluster "
+                                                       "(default: the host name)");
+  agent_command->add_option("--data-dir", flags.data_dir,
+                            "Folder for the SQLite database (required unless -dev)");
+  agent_command->add_option("--bind", flags.bind_addr,
+                            "IPv4 address to bind and advertise (default 127.0.0.1)");
+  agent_command->add_option("--gossip-port", flags.gossip_port, "UDP gossip port (default 8301)")
+      ->check(CLI::Range(1, 65535));
+  agent_command->add_option("--server-port", flags.server_port,
+                            "TCP port for agent-to-agent traffic (default 8300)")
+      ->check(CLI::Range(1, 65535));
+  agent_command->add_option("--socket", flags.socket_path,
+                            "Client Unix socket path (default: <data-dir>/agent.sock with -dev, "
+                            "else /run/conclave/agent.sock)");
+  agent_command->add_option("--config", config_path,
+                            "TOML config file; flags override it. Keys: dev, server, node_name, "
+                            "bootstrap_expect, data_dir, bind_addr, socket_path, join, "
+                            "log_level, profile, [ports] gossip, server");
+  agent_command->add_option("--log-level", flags.log_level,
+                            "trace, debug, info (default), warn, error");
+  agent_command->add_option("--profile", flags.profile,
+                            "Timing profile: lan (default) or wan")
+      ->check(CLI::IsMember({"lan", "wan"}));
+
+  // conclave members
+  CLI::App* members_command =
+      app.add_subcommand("members", "List the cluster members this agent knows, with status");
+  add_client_options(members_command);
+  members_command->add_option("--format", format, "table or json")
+      ->check(CLI::IsMember({"table", "json"}));
+
+  // conclave status
+  CLI::App* status_command = app.add_subcommand(
+      "status", "Show this agent's Raft state (role, term, leader, indexes) and counters");
+  add_client_options(status_command);
+  status_command->add_option("--format", format, "table or json")
+      ->check(CLI::IsMember({"table", "json"}));
+
+  // conclave kv get|put
+  CLI::App* kv_command = app.add_subcommand("kv", "Read and write the replicated key/value store");
+  kv_command->require_subcommand(1);
+  std::string key, value;
+  bool detailed = false;
+  CLI::App* get_command = kv_command->add_subcommand(
+      "get", "Print the value at KEY (a linearizable read: never stale). Exit 1 if missing");
+  get_command->add_option("key", key, "The key")->required();
+  get_command->add_flag("--detailed", detailed, "Also print the key's revisions");
+  add_client_options(get_command);
+  CLI::App* put_command =
+      kv_command->add_subcommand("put", "Set KEY to VALUE (`-` reads the value from stdin)");
+  put_command->add_option("key", key, "The key")->required();
+  put_command->add_option("value", value, "The value, or - for stdin")->required();
+  add_client_options(put_command);
+
+  // Every long option name, for the single-dash rewrite.
+  std::set<std::string> long_names;
+  for (CLI::App* command : {&app, agent_command, members_command, status_command, get_command,
+                            put_command}) {
+    for (const CLI::Option* option : command->get_options()) {
+      for (const std::string& name : option->get_lnames()) long_names.insert(name);
+    }
+  }
+  std::vector<std::string> arguments = normalise_arguments(argc, argv, long_names);
+  std::vector<char*> pointers;
+  for (std::string& argument : arguments) pointers.push_back(argument.data());
+  try {
+    app.parse(static_cast<int>(pointers.size()), pointers.data());
+  } catch (const CLI::ParseError& error) {
+    const int code = app.exit(error);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+
+  if (agent_command->parsed()) {
+    if (dev_flag) flags.dev = true;
+    if (server_flag) flags.server = true;
+    if (!join.empty()) flags.join = join;
+    return run_agent(flags, config_path);
+  }
+
+  auto connected = connect_client(socket);
+  if (!connected.ok()) return report(connected.error());
+  client::Client& agent_client = connected.value();
+
+  if (members_command->parsed()) {
+    auto members = agent_client.members(timeout_ms);
+    if (!members.ok()) return report(members.error());
+    return print_members(members.value(), format == "json");
+  }
+  if (status_command->parsed()) {
+    auto status = agent_client.status(timeout_ms);
+    if (!status.ok()) return report(status.error());
+    return print_status(status.value(), format == "json");
+  }
+  if (get_command->parsed()) {
+    auto got = agent_client.kv_get(key, timeout_ms);
+    if (!got.ok()) return report(got.error());
+    if (!got.value().found) {
+      std::fprintf(stderr, "Error! No key exists at: %s\n", key.c_str());
+      return kExitError;
+    }
+    std::fwrite(got.value().value.data(), 1, got.value().value.size(), stdout);
+    std::fputc('\n', stdout);
+    if (detailed) {
+      std::printf("create_revision: %llu\nmod_revision:    %llu\n",
+                  static_cast<unsigned long long>(got.value().create_revision),
+                  static_cast<unsigned long long>(got.value().mod_revision));
+    }
+    return kExitOk;
+  }
+  if (put_command->parsed()) {
+    if (value == "-") {
+      value.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    }
+    auto put = agent_client.kv_put(key, value, timeout_ms);
+    if (!put.ok()) return report(put.error());
+    // The confirmation goes to stderr so that stdout carries data only.
+    std::fprintf(stderr, "Success! Data written to: %s (revision %llu)\n", key.c_str(),
+                 static_cast<unsigned long long>(put.value().revision));
+    return kExitOk;
+  }
+  return kExitUsage;
+}

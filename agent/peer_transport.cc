@@ -1,0 +1,220 @@
+#include "agent/peer_transport.h"
+
+#include <spdlog/spdlog.h>
+
+#include "agent/address.h"
+#include "wire/codec.h"
+
+namespace conclave::agent {
+namespace {
+
+void delete_tcp_handle(uv_handle_t* handle) { delete reinterpret_cast<uv_tcp_t*>(handle); }
+
+}  // namespace
+
+PeerTransport::PeerTransport(uv_loop_t* loop, MessageHandler on_message)
+    : loop_(loop), on_message_(std::move(on_message)) {}
+
+PeerTransport::~PeerTransport() = default;
+
+Status PeerTransport::listen(const std::string& address) {
+  auto parsed = parse_address(address);
+  if (!parsed.ok()) return parsed.error();
+  listener_ = new uv_tcp_t;
+  uv_tcp_init(loop_, listener_);
+  listener_->data = this;
+  int rc = uv_tcp_bind(listener_, reinterpret_cast<const sockaddr*>(&parsed.value()), 0);
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(listener_), 128, &on_connection);
+  if (rc != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(listener_), delete_tcp_handle);
+    listener_ = nullptr;
+    return make_error(ErrorCode::unavailable,
+                      "cannot listen for agents on TCP " + address + ": " + uv_strerror(rc) +
+                          " (is another agent running? choose another -server-port)");
+  }
+  return Status();
+}
+
+void PeerTransport::on_connection(uv_stream_t* server, int status) {
+  auto* self = static_cast<PeerTransport*>(server->data);
+  if (status < 0 || self->closed_) return;
+  auto* client = new uv_tcp_t;
+  uv_tcp_init(self->loop_, client);
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(client)) != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(client), delete_tcp_handle);
+    return;
+  }
+  if (self->inbound_.size() >= kMaxInboundConnections) {
+    ++self->counters_.connections_refused;
+    uv_close(reinterpret_cast<uv_handle_t*>(client), delete_tcp_handle);
+    return;
+  }
+  uv_tcp_nodelay(client, 1);
+  ++self->counters_.connections_accepted;
+  auto* stream = new FramedStream(
+      reinterpret_cast<uv_stream_t*>(client),
+      StreamLimits{wire::kMaxFrameBytes, kMaxQueuedBytesPerPeer},
+      [self](FramedStream& from, std::string payload) { self->on_frame(from, std::move(payload)); },
+      [self](FramedStream& closed, const std::string& reason, size_t truncated_bytes) {
+        self->inbound_.erase(&closed);
+        const int64_t now_ms = static_cast<int64_t>(uv_now(self->loop_));
+        if (truncated_bytes > 0) {
+          ++self->counters_.frames_truncated;
+          if (self->bad_frame_log_.allow(now_ms)) {
+            spdlog::warn("peer connection closed in the middle of a frame ({} bytes of it "
+                         "received); the partial frame was discarded",
+                         truncated_bytes);
+          }
+        } else if (!reason.empty() && self->bad_frame_log_.allow(now_ms)) {
+          spdlog::warn("peer connection closed: {}", reason);
+        }
+      });
+  self->inbound_.insert(stream);
+  stream->start_reading();
+}
+
+void PeerTransport::on_frame(FramedStream&, std::string payload) {
+  auto decoded = wire::decode_peer_message(payload);
+  if (!decoded.ok()) {
+    ++counters_.frames_malformed;
+    if (bad_frame_log_.allow(static_cast<int64_t>(uv_now(loop_)))) {
+      spdlog::warn("dropped a malformed peer frame ({} bytes): {}", payload.size(),
+                   decoded.error().message);
+    }
+    return;
+  }
+  ++counters_.frames_received;
+  on_message_(std::move(decoded).value());
+}
+
+void PeerTransport::send(const std::string& to_name, const std::string& address,
+                         const wire::PeerMessage& message, int64_t now_ms) {
+  if (closed_ || address.empty()) {
+    ++counters_.frames_dropped;  // the peer's address is not known from gossip yet
+    return;
+  }
+  Outbound& outbound = outbound_[to_name];
+  if (outbound.address != address) {
+    // The peer moved (restarted on another port): start over with the new address.
+    if (outbound.stream) outbound.stream->close("peer address changed");
+    if (outbound.connecting) {
+      uv_close(reinterpret_cast<uv_handle_t*>(outbound.connecting), delete_tcp_handle);
+    }
+    outbound.stream = nullptr;
+    outbound.connecting = nullptr;
+    outbound.waiting.clear();
+    outbound.address = address;
+    outbound.retry_after_ms = 0;
+  }
+  std::string payload = wire::encode_peer_message(message);
+  if (outbound.stream) {
+    if (outbound.stream->send(payload)) {
+      ++counters_.frames_sent;
+    } else {
+      ++counters_.frames_dropped;
+    }
+    return;
+  }
+  if (outbound.waiting.size() >= kMaxWaitingFramesPerPeer) {
+    ++counters_.frames_dropped;
+    return;
+  }
+  if (!outbound.connecting && now_ms < outbound.retry_after_ms) {
+    ++counters_.frames_dropped;  // backing off after a failed connect
+    return;
+  }
+  outbound.waiting.push_back(std::move(payload));
+  if (!outbound.connecting) connect(to_name, outbound, now_ms);
+}
+
+void PeerTransport::connect(const std::string& name, Outbound& outbound, int64_t now_ms) {
+  auto parsed = parse_address(outbound.address);
+  if (!parsed.ok()) {
+    counters_.frames_dropped += outbound.waiting.size();
+    outbound.waiting.clear();
+    outbound.retry_after_ms = now_ms + kReconnectBackoffMs;
+    return;
+  }
+  auto* handle = new uv_tcp_t;
+  uv_tcp_init(loop_, handle);
+  auto* request = new ConnectRequest{{}, this, name};
+  request->request.data = request;
+  outbound.connecting = handle;
+  const int rc = uv_tcp_connect(&request->request, handle,
+                                reinterpret_cast<const sockaddr*>(&parsed.value()),
+                                &on_connected);
+  if (rc != 0) {
+    delete request;
+    outbound.connecting = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(handle), delete_tcp_handle);
+    ++counters_.connect_failures;
+    counters_.frames_dropped += outbound.waiting.size();
+    outbound.waiting.clear();
+    outbound.retry_after_ms = now_ms + kReconnectBackoffMs;
+  }
+}
+
+void PeerTransport::on_connected(uv_connect_t* connect_request, int status) {
+  std::unique_ptr<ConnectRequest> request(static_cast<ConnectRequest*>(connect_request->data));
+  PeerTransport* self = request->transport;
+  auto* handle = reinterpret_cast<uv_tcp_t*>(connect_request->handle);
+  // A handle closed while connecting (shutdown, or the peer moved) is freed by its close
+  // callback; nothing else to do.
+  if (uv_is_closing(reinterpret_cast<uv_handle_t*>(handle))) return;
+  auto found = self->outbound_.find(request->name);
+  const bool current = found != self->outbound_.end() && found->second.connecting == handle;
+  if (status < 0 || self->closed_ || !current) {
+    uv_close(reinterpret_cast<uv_handle_t*>(handle), delete_tcp_handle);
+    if (!current) return;
+    Outbound& outbound = found->second;
+    outbound.connecting = nullptr;
+    ++self->counters_.connect_failures;
+    self->counters_.frames_dropped += outbound.waiting.size();
+    outbound.waiting.clear();
+    outbound.retry_after_ms = static_cast<int64_t>(uv_now(self->loop_)) + kReconnectBackoffMs;
+    return;
+  }
+  Outbound& outbound = found->second;
+  outbound.connecting = nullptr;
+  uv_tcp_nodelay(handle, 1);
+  const std::string name = request->name;
+  outbound.stream = new FramedStream(
+      reinterpret_cast<uv_stream_t*>(handle),
+      StreamLimits{wire::kMaxFrameBytes, kMaxQueuedBytesPerPeer},
+      // Peers never answer on this connection; reading only notices when it closes.
+      [](FramedStream&, std::string) {},
+      [self, name](FramedStream& closed, const std::string&, size_t) {
+        auto it = self->outbound_.find(name);
+        if (it != self->outbound_.end() && it->second.stream == &closed) {
+          it->second.stream = nullptr;
+        }
+      });
+  outbound.stream->start_reading();
+  for (const std::string& payload : outbound.waiting) {
+    if (outbound.stream->send(payload)) {
+      ++self->counters_.frames_sent;
+    } else {
+      ++self->counters_.frames_dropped;
+    }
+  }
+  outbound.waiting.clear();
+}
+
+void PeerTransport::close_all() {
+  closed_ = true;
+  if (listener_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(listener_), delete_tcp_handle);
+    listener_ = nullptr;
+  }
+  for (auto& [name, outbound] : outbound_) {
+    if (outbound.stream) outbound.stream->close("shutting down");
+    if (outbound.connecting) {
+      // Closing the handle cancels the connect; on_connected then sees it closing.
+      uv_close(reinterpret_cast<uv_handle_t*>(outbound.connecting), delete_tcp_handle);
+      outbound.connecting = nullptr;
+    }
+  }
+  for (FramedStream* stream : std::set<FramedStream*>(inbound_)) stream->close("shutting down");
+}
+
+}  // namespace conclave::agent

@@ -1,0 +1,84 @@
+// PeerTransport: agent-to-agent TCP. It listens for inbound connections from peers and keeps
+// one outbound connection per peer, created on first send and re-created after a failure
+// (with a short back-off). Messages are one-way: a peer answers over its own outbound
+// connection. Frames are wire::PeerMessage (wire/peer.fbs).
+//
+// Nothing here is reliable by design: a frame to a peer that is down or whose queue is full is
+// dropped and counted; Raft retransmits what matters.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "agent/framed_stream.h"
+#include "agent/log_limiter.h"
+#include "common/result.h"
+#include "wire/peer_messages.h"
+
+namespace conclave::agent {
+
+struct PeerTransportCounters {
+  uint64_t frames_received = 0;
+  uint64_t frames_malformed = 0;    // did not decode (logged)
+  uint64_t frames_truncated = 0;    // a peer closed mid-frame (logged)
+  uint64_t frames_sent = 0;
+  uint64_t frames_dropped = 0;      // no address, connection failed, or queue full
+  uint64_t connections_accepted = 0;
+  uint64_t connections_refused = 0; // over max_inbound_connections
+  uint64_t connect_failures = 0;
+};
+
+class PeerTransport {
+ public:
+  using MessageHandler = std::function<void(wire::PeerMessage message)>;
+
+  static constexpr size_t kMaxInboundConnections = 256;
+  static constexpr size_t kMaxQueuedBytesPerPeer = 16 * 1024 * 1024;
+  static constexpr size_t kMaxWaitingFramesPerPeer = 1024;  // while connecting
+  static constexpr int64_t kReconnectBackoffMs = 200;
+
+  PeerTransport(uv_loop_t* loop, MessageHandler on_message);
+  ~PeerTransport();
+
+  Status listen(const std::string& address);
+  void send(const std::string& to_name, const std::string& address,
+            const wire::PeerMessage& message, int64_t now_ms);
+  // Closes every connection and the listener (the loop finishes the closing).
+  void close_all();
+  const PeerTransportCounters& counters() const { return counters_; }
+
+ private:
+  struct Outbound {
+    std::string address;
+    FramedStream* stream = nullptr;     // connected
+    uv_tcp_t* connecting = nullptr;     // a connect in progress
+    std::vector<std::string> waiting;   // payloads queued while connecting
+    int64_t retry_after_ms = 0;
+  };
+  struct ConnectRequest {
+    uv_connect_t request;
+    PeerTransport* transport;
+    std::string name;
+  };
+
+  void connect(const std::string& name, Outbound& outbound, int64_t now_ms);
+  static void on_connection(uv_stream_t* server, int status);
+  static void on_connected(uv_connect_t* request, int status);
+  void on_frame(FramedStream& stream, std::string payload);
+
+  uv_loop_t* loop_;
+  MessageHandler on_message_;
+  uv_tcp_t* listener_ = nullptr;
+  std::map<std::string, Outbound> outbound_;
+  std::set<FramedStream*> inbound_;
+  PeerTransportCounters counters_;
+  LogLimiter bad_frame_log_{1000, 5};
+  bool closed_ = false;
+};
+
+}  // namespace conclave::agent

@@ -1,0 +1,366 @@
+#include "agent/runtime.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <uv.h>
+
+#include <filesystem>
+#include <optional>
+
+#include "agent/address.h"
+#include "agent/client_server.h"
+#include "agent/log_limiter.h"
+#include "agent/peer_transport.h"
+#include "store/store.h"
+#include "wire/codec.h"
+
+namespace conclave::agent {
+
+struct RuntimeCounters {
+  uint64_t gossip_packets_malformed = 0;
+  uint64_t gossip_packets_send_failed = 0;
+  uint64_t batches_persisted = 0;
+};
+
+struct Runtime::Impl {
+  explicit Impl(RuntimeOptions options) : options(std::move(options)) {}
+
+  RuntimeOptions options;
+  uv_loop_t loop{};
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<Node> node;
+  std::unique_ptr<PeerTransport> peers;
+  std::unique_ptr<ClientServer> clients;
+  uv_udp_t udp{};
+  uv_timer_t tick_timer{};
+  uv_signal_t sigint{};
+  uv_signal_t sigterm{};
+  bool handles_open = false;
+  bool persist_in_flight = false;
+  bool stopping = false;
+  int exit_code = 0;
+  bool announced_leader = false;
+  RuntimeCounters counters;
+  LogLimiter bad_packet_log{1000, 5};
+  char udp_buffer[64 * 1024];
+
+  struct PersistJob {
+    uv_work_t work;
+    Impl* impl;
+    NodeReady ready;
+    Status status;
+  };
+
+  int64_t now_ms() const { return static_cast<int64_t>(uv_hrtime() / 1'000'000); }
+
+  int set_up();
+  void pump();
+  void send_gossip();
+  void deliver_replies(std::vector<ClientReply> replies);
+  void log_membership_events();
+  void finish_ready(NodeReady& ready);
+  void stop(int code);
+  void add_runtime_counters(wire::StatusResponse& status) const;
+
+  static void on_udp_alloc(uv_handle_t* handle, size_t, uv_buf_t* buffer);
+  static void on_udp_receive(uv_udp_t* handle, ssize_t count, const uv_buf_t* buffer,
+                             const sockaddr* from, unsigned flags);
+  static void on_tick(uv_timer_t* timer);
+  static void on_signal(uv_signal_t* signal, int number);
+  static void on_persist(uv_work_t* work);
+  static void on_persisted(uv_work_t* work, int status);
+};
+
+Runtime::Runtime(RuntimeOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+Runtime::~Runtime() = default;
+
+int Runtime::Impl::set_up() {
+  std::error_code error;
+  std::filesystem::create_directories(options.data_dir, error);
+  if (error) {
+    spdlog::error("cannot create the data folder {}: {}", options.data_dir, error.message());
+    return 1;
+  }
+  const std::string database = (std::filesystem::path(options.data_dir) / "conclave.db").string();
+  auto opened = store::Store::open(database);
+  if (!opened.ok()) {
+    spdlog::error("{}", opened.error().message);
+    return 1;
+  }
+  store = std::move(opened).value();
+  auto recovered = store->load();
+  if (!recovered.ok()) {
+    spdlog::error("{}", recovered.error().message);
+    return 1;
+  }
+  if (!recovered.value().entries.empty()) {
+    spdlog::info("recovered from {}: term {}, {} log entries, commit {}, applied {}, {} keys",
+                 database, recovered.value().hard_state.term, recovered.value().entries.size(),
+                 recovered.value().hard_state.commit, recovered.value().applied_index,
+                 recovered.value().kv.size());
+  }
+
+  // A fresh random id base per boot (see NodeOptions::request_id_base), and a random seed
+  // unless the caller pinned one.
+  uint64_t random_words[2] = {0, 0};
+  if (uv_random(nullptr, nullptr, random_words, sizeof(random_words), 0, nullptr) != 0) {
+    random_words[0] = uv_hrtime();
+    random_words[1] = uv_hrtime() * 0x9e3779b97f4a7c15ULL;
+  }
+  options.node.request_id_base = random_words[0];
+  if (options.node.random_seed == 1) options.node.random_seed = random_words[1];
+
+  node = std::make_unique<Node>(options.node, recovered.value(), now_ms());
+
+  uv_loop_init(&loop);
+  loop.data = this;
+  handles_open = true;
+
+  auto gossip_address = parse_address(options.node.gossip_address);
+  if (!gossip_address.ok()) {
+    spdlog::error("gossip address: {}", gossip_address.error().message);
+    return 1;
+  }
+  uv_udp_init(&loop, &udp);
+  udp.data = this;
+  int rc = uv_udp_bind(&udp, reinterpret_cast<const sockaddr*>(&gossip_address.value()), 0);
+  if (rc == 0) rc = uv_udp_recv_start(&udp, &on_udp_alloc, &on_udp_receive);
+  if (rc != 0) {
+    spdlog::error("cannot bind the gossip socket UDP {}: {} (is another agent running? choose "
+                  "another -gossip-port)",
+                  options.node.gossip_address, uv_strerror(rc));
+    return 1;
+  }
+
+  peers = std::make_unique<PeerTransport>(&loop, [this](wire::PeerMessage message) {
+    node->receive_peer(message, now_ms());
+    pump();
+  });
+  if (Status status = peers->listen(options.node.rpc_address); !status.ok()) {
+    spdlog::error("{}", status.error().message);
+    return 1;
+  }
+
+  clients = std::make_unique<ClientServer>(
+      &loop,
+      [this](uint64_t connection_id, wire::ClientRequest request) {
+        node->receive_client(connection_id, request, now_ms());
+        pump();
+      },
+      [this](uint64_t connection_id) { node->client_disconnected(connection_id); });
+  if (Status status = clients->listen(options.socket_path); !status.ok()) {
+    spdlog::error("{}", status.error().message);
+    return 1;
+  }
+
+  uv_timer_init(&loop, &tick_timer);
+  tick_timer.data = this;
+  uv_timer_start(&tick_timer, &on_tick, 0, static_cast<uint64_t>(options.tick_interval_ms));
+  uv_signal_init(&loop, &sigint);
+  uv_signal_init(&loop, &sigterm);
+  sigint.data = sigterm.data = this;
+  uv_signal_start(&sigint, &on_signal, SIGINT);
+  uv_signal_start(&sigterm, &on_signal, SIGTERM);
+
+  spdlog::info("agent {} started ({}): gossip udp {}, rpc tcp {}, client socket {}, data {}",
+               options.node.name, options.node.server ? "server" : "client",
+               options.node.gossip_address, options.node.rpc_address, options.socket_path,
+               database);
+  if (!options.node.join_addresses.empty()) {
+    std::string seeds;
+    for (const std::string& seed : options.node.join_addresses) seeds += " " + seed;
+    spdlog::info("joining through:{}", seeds);
+  }
+  return 0;
+}
+
+int Runtime::run() {
+  Impl& impl = *impl_;
+  const int setup = impl.set_up();
+  if (setup != 0) {
+    impl.stop(setup);
+  }
+  if (impl.handles_open) {
+    uv_run(&impl.loop, UV_RUN_DEFAULT);
+    // Every handle is closed by stop(); the loop returns once libuv released them all.
+    uv_loop_close(&impl.loop);
+  }
+  if (impl.exit_code == 0) spdlog::info("agent stopped");
+  return impl.exit_code;
+}
+
+void Runtime::Impl::stop(int code) {
+  if (stopping) return;
+  stopping = true;
+  exit_code = code;
+  if (!handles_open) return;
+  if (peers) peers->close_all();
+  if (clients) clients->close_all();
+  for (uv_handle_t* handle :
+       {reinterpret_cast<uv_handle_t*>(&udp), reinterpret_cast<uv_handle_t*>(&tick_timer),
+        reinterpret_cast<uv_handle_t*>(&sigint), reinterpret_cast<uv_handle_t*>(&sigterm)}) {
+    if (handle->loop != nullptr && !uv_is_closing(handle)) uv_close(handle, nullptr);
+  }
+}
+
+void Runtime::Impl::on_signal(uv_signal_t* signal, int number) {
+  auto* impl = static_cast<Impl*>(signal->data);
+  spdlog::info("received signal {}; stopping", number);
+  impl->stop(0);
+}
+
+void Runtime::Impl::on_tick(uv_timer_t* timer) {
+  auto* impl = static_cast<Impl*>(timer->data);
+  impl->node->tick(impl->now_ms());
+  impl->pump();
+}
+
+void Runtime::Impl::on_udp_alloc(uv_handle_t* handle, size_t, uv_buf_t* buffer) {
+  auto* impl = static_cast<Impl*>(handle->data);
+  *buffer = uv_buf_init(impl->udp_buffer, sizeof(impl->udp_buffer));
+}
+
+void Runtime::Impl::on_udp_receive(uv_udp_t* handle, ssize_t count, const uv_buf_t* buffer,
+                                   const sockaddr* from, unsigned) {
+  auto* impl = static_cast<Impl*>(handle->data);
+  if (count <= 0 || from == nullptr || impl->stopping) return;
+  auto packet = wire::decode_gossip_packet(std::string_view(buffer->base, count));
+  if (!packet.ok()) {
+    ++impl->counters.gossip_packets_malformed;
+    if (impl->bad_packet_log.allow(impl->now_ms())) {
+      spdlog::warn("dropped a malformed gossip packet from {} ({} bytes): {}",
+                   format_address(from), count, packet.error().message);
+    }
+    return;
+  }
+  impl->node->receive_gossip(format_address(from), packet.value(), impl->now_ms());
+  impl->pump();
+}
+
+void Runtime::Impl::send_gossip() {
+  for (gossip::Outgoing& outgoing : node->take_gossip_packets()) {
+    auto address = parse_address(outgoing.to_address);
+    std::string bytes = wire::encode_gossip_packet(outgoing.packet);
+    if (!address.ok() || bytes.size() > wire::kMaxGossipPacketBytes) {
+      ++counters.gossip_packets_send_failed;
+      continue;
+    }
+    uv_buf_t buffer = uv_buf_init(bytes.data(), static_cast<unsigned>(bytes.size()));
+    // Datagrams are fire-and-forget: if the socket buffer is full the packet is lost, which
+    // SWIM tolerates like any other loss.
+    if (uv_udp_try_send(&udp, &buffer, 1, reinterpret_cast<const sockaddr*>(&address.value())) <
+        0) {
+      ++counters.gossip_packets_send_failed;
+    }
+  }
+}
+
+void Runtime::Impl::add_runtime_counters(wire::StatusResponse& status) const {
+  status.counters.push_back({"gossip_packets_malformed", counters.gossip_packets_malformed});
+  status.counters.push_back({"gossip_packets_send_failed", counters.gossip_packets_send_failed});
+  status.counters.push_back({"batches_persisted", counters.batches_persisted});
+  const PeerTransportCounters& peer = peers->counters();
+  status.counters.push_back({"peer_frames_received", peer.frames_received});
+  status.counters.push_back({"peer_frames_malformed", peer.frames_malformed});
+  status.counters.push_back({"peer_frames_truncated", peer.frames_truncated});
+  status.counters.push_back({"peer_frames_sent", peer.frames_sent});
+  status.counters.push_back({"peer_frames_dropped", peer.frames_dropped});
+  status.counters.push_back({"peer_connect_failures", peer.connect_failures});
+  const ClientServerCounters& client = clients->counters();
+  status.counters.push_back({"client_frames_malformed", client.frames_malformed});
+  status.counters.push_back({"client_frames_truncated", client.frames_truncated});
+  status.counters.push_back({"client_streams_broken", client.streams_broken});
+  status.counters.push_back({"client_replies_dropped", client.replies_dropped});
+}
+
+void Runtime::Impl::deliver_replies(std::vector<ClientReply> replies) {
+  for (ClientReply& reply : replies) {
+    if (auto* status = std::get_if<wire::StatusResponse>(&reply.response.body)) {
+      add_runtime_counters(*status);
+    }
+    clients->reply(reply.connection_id, reply.response);
+  }
+}
+
+void Runtime::Impl::log_membership_events() {
+  for (const gossip::Event& event : node->take_membership_events()) {
+    const gossip::Member& member = event.member;
+    switch (event.type) {
+      case gossip::EventType::joined:
+        spdlog::info("member joined: {} ({}, {})", member.name, member.address, member.tags.role);
+        break;
+      case gossip::EventType::updated:
+        spdlog::info("member updated: {} ({}, incarnation {})", member.name, member.address,
+                     member.incarnation);
+        break;
+      case gossip::EventType::suspected:
+        spdlog::info("member suspected: {}", member.name);
+        break;
+      case gossip::EventType::failed:
+        spdlog::warn("member failed: {}", member.name);
+        break;
+      case gossip::EventType::left:
+        spdlog::info("member left: {}", member.name);
+        break;
+    }
+  }
+}
+
+void Runtime::Impl::pump() {
+  if (stopping) return;
+  send_gossip();
+  deliver_replies(node->take_immediate_replies());
+  log_membership_events();
+  const std::string leader = node->leader_name();
+  if (!leader.empty() && !announced_leader) {
+    spdlog::info("raft leader is {} (term {})", leader, node->raft()->term());
+  }
+  announced_leader = !leader.empty();
+  if (persist_in_flight || !node->has_ready()) return;
+
+  NodeReady ready = node->ready();
+  if (ready.batch.empty()) {
+    // Nothing to make durable (heartbeats, acks of entries already persisted): no need to
+    // bounce through a worker thread.
+    finish_ready(ready);
+    return;
+  }
+  auto* job = new PersistJob{{}, this, std::move(ready), Status()};
+  job->work.data = job;
+  persist_in_flight = true;
+  uv_queue_work(&loop, &job->work, &on_persist, &on_persisted);
+}
+
+void Runtime::Impl::on_persist(uv_work_t* work) {
+  auto* job = static_cast<PersistJob*>(work->data);
+  job->status = job->impl->store->persist(job->ready.batch);
+}
+
+void Runtime::Impl::on_persisted(uv_work_t* work, int) {
+  std::unique_ptr<PersistJob> job(static_cast<PersistJob*>(work->data));
+  Impl* impl = job->impl;
+  impl->persist_in_flight = false;
+  if (!job->status.ok()) {
+    spdlog::critical("{}; stopping: a server must not keep answering on a log it cannot "
+                     "persist (fix the disk, then restart the agent)",
+                     job->status.error().message);
+    impl->stop(1);
+    return;
+  }
+  ++impl->counters.batches_persisted;
+  if (impl->stopping) return;
+  impl->finish_ready(job->ready);
+}
+
+void Runtime::Impl::finish_ready(NodeReady& ready) {
+  const int64_t now = now_ms();
+  for (const PeerSend& send : ready.messages) {
+    peers->send(send.to_name, send.rpc_address, send.message, now);
+  }
+  deliver_replies(std::move(ready.replies));
+  node->advance();
+  pump();
+}
+
+}  // namespace conclave::agent

@@ -1,0 +1,76 @@
+#include <catch2/catch.hpp>
+
+#include "agent/config.h"
+
+using namespace conclave;
+using namespace conclave::agent;
+
+TEST_CASE("a full config file parses") {
+  auto config = parse_config_text(R"(
+dev = false
+server = true
+node_name = "alpha"
+bootstrap_expect = 3
+data_dir = "/var/lib/conclave"
+bind_addr = "10.0.0.5"
+socket_path = "/run/conclave/agent.sock"
+join = ["10.0.0.6:8301", "10.0.0.7:8301"]
+log_level = "debug"
+profile = "wan"
+[ports]
+gossip = 9301
+server = 9300
+)", "test.toml");
+  REQUIRE(config.ok());
+  CHECK(*config.value().server);
+  CHECK(*config.value().node_name == "alpha");
+  CHECK(*config.value().bootstrap_expect == 3);
+  CHECK(config.value().join->size() == 2);
+  CHECK(*config.value().gossip_port == 9301);
+  CHECK(*config.value().server_port == 9300);
+  CHECK(*config.value().profile == "wan");
+}
+
+TEST_CASE("config errors name the file, the key and what is expected") {
+  struct Case {
+    const char* text;
+    const char* expected;
+  };
+  const Case cases[] = {
+      {"bootstrap_expct = 3", "unknown key 'bootstrap_expct'"},
+      {"server = \"yes\"", "key 'server' must be true or false"},
+      {"bootstrap_expect = 0", "bootstrap_expect' must be from 1 to 7"},
+      {"join = \"10.0.0.1:8301\"", "key 'join' must be an array"},
+      {"join = [1, 2]", "key 'join' must hold only"},
+      {"[ports]\ngossip = 70000", "ports.gossip' must be a port number"},
+      {"[ports]\nhttp = 80", "unknown key 'ports.http'"},
+      {"profile = \"moon\"", "key 'profile' must be"},
+      {"server = ", "line 1"},
+  };
+  for (const Case& item : cases) {
+    auto config = parse_config_text(item.text, "bad.toml");
+    INFO(item.text);
+    REQUIRE_FALSE(config.ok());
+    CHECK(config.error().message.find("config bad.toml") != std::string::npos);
+    CHECK(config.error().message.find(item.expected) != std::string::npos);
+  }
+}
+
+TEST_CASE("flags override the file") {
+  AgentConfig file;
+  file.server = true;
+  file.node_name = "from-file";
+  file.gossip_port = 1;
+  AgentConfig flags;
+  flags.node_name = "from-flag";
+  AgentConfig merged = merge_config(file, flags);
+  CHECK(*merged.node_name == "from-flag");
+  CHECK(*merged.server);
+  CHECK(*merged.gossip_port == 1);
+}
+
+TEST_CASE("a missing config file is a clear error") {
+  auto config = load_config_file("/nonexistent/conclave.toml");
+  REQUIRE_FALSE(config.ok());
+  CHECK(config.error().message.find("/nonexistent/conclave.toml") != std::string::npos);
+}
