@@ -1,0 +1,50 @@
+// conclave-sim: runs the deterministic simulator over many seeds (soak) or replays one.
+//
+//   conclave-sim --seeds 1000                 # seeds 1..1000, prints failing seeds
+//   conclave-sim --seed 1234 --verbose        # replay one seed, narrating every event
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <optional>
+
+#include "sim/simulation.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"conclave-sim: whole-cluster deterministic simulation. One seed replays one run."};
+  uint64_t first_seed = 1;
+  uint64_t seed_count = 100;
+  std::optional<uint64_t> single_seed;
+  conclave::sim::SimOptions options;
+  app.add_option("--first-seed", first_seed, "First seed of a soak run")->capture_default_str();
+  app.add_option("--seeds", seed_count, "How many seeds to run")->capture_default_str();
+  app.add_option("--seed", single_seed, "Run (replay) exactly this seed");
+  app.add_option("--nodes", options.node_count, "Agents in the cluster")->capture_default_str();
+  app.add_option("--chaos-ms", options.chaos_ms, "Virtual ms of chaos")->capture_default_str();
+  app.add_option("--heal-ms", options.heal_ms, "Virtual ms to converge after healing")
+      ->capture_default_str();
+  app.add_option("--max-loss", options.max_loss, "Highest packet loss rate during chaos")
+      ->capture_default_str();
+  app.add_flag("--verbose", options.verbose, "Narrate the run on stderr");
+  CLI11_PARSE(app, argc, argv);
+
+  if (single_seed) {
+    first_seed = *single_seed;
+    seed_count = 1;
+  }
+  uint64_t failures = 0;
+  for (uint64_t seed = first_seed; seed < first_seed + seed_count; ++seed) {
+    options.seed = seed;
+    const conclave::sim::SimResult result = conclave::sim::run_simulation(options);
+    if (!result.violations.empty()) {
+      ++failures;
+      std::printf("FAILED %s\n", result.summary().c_str());
+      for (const std::string& violation : result.violations) std::printf("  %s\n", violation.c_str());
+      std::printf("  replay: conclave-sim --seed %llu --verbose\n",
+                  static_cast<unsigned long long>(seed));
+    } else if (seed_count == 1 || options.verbose) {
+      std::printf("%s\n", result.summary().c_str());
+    }
+  }
+  std::printf("%llu seeds, %llu failed\n", static_cast<unsigned long long>(seed_count),
+              static_cast<unsigned long long>(failures));
+  return failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,493 @@
+#include "sim/simulation.h"
+
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <optional>
+#include <variant>
+
+#include "agent/node.h"
+#include "common/prng.h"
+#include "sim/history_checker.h"
+#include "sim/sim_network.h"
+#include "store/memory_store.h"
+
+namespace conclave::sim {
+namespace {
+
+constexpr int64_t kTickIntervalMs = 10;  // as agent/runtime
+constexpr int64_t kClientTimeoutMs = 2000;
+constexpr int kKeys = 4;
+
+struct GossipDatagram {
+  std::string from_address;
+  gossip::Packet packet;
+};
+using NetworkPayload = std::variant<GossipDatagram, wire::PeerMessage>;
+
+// One simulated machine: its disk survives crashes; the Node does not.
+struct Machine {
+  std::string name;
+  std::string gossip_address;
+  std::string rpc_address;
+  store::MemoryStore disk;
+  std::unique_ptr<agent::Node> node;  // null while crashed
+  std::optional<agent::NodeReady> persisting;
+  int64_t persist_done_ms = 0;
+  int64_t next_tick_ms = 0;
+  int64_t restart_at_ms = -1;
+  raft::Index checked_commit = 0;     // committed prefix already compared with the record
+};
+
+struct Client {
+  int id = 0;
+  bool waiting = false;
+  int machine = 0;
+  uint64_t request_id = 0;
+  size_t operation = 0;  // index into the history
+  int64_t give_up_ms = 0;
+  int64_t next_action_ms = 0;
+  int put_counter = 0;
+};
+
+struct CommittedRecord {
+  raft::Term term;
+  std::string data;
+};
+
+class Simulation {
+ public:
+  explicit Simulation(const SimOptions& options)
+      : options_(options), prng_(options.seed), network_(prng_) {}
+
+  SimResult run();
+
+ private:
+  void start_node(int index, int64_t now_ms);
+  void crash(int index, int64_t now_ms);
+  void pump(int index, int64_t now_ms);
+  void finish_ready(int index, int64_t now_ms);
+  void deliver(const SimNetwork<NetworkPayload>::InFlight& message, int64_t now_ms);
+  void deliver_reply(const agent::ClientReply& reply, int64_t now_ms);
+  void check_node(int index, int64_t now_ms);
+  void chaos_step(int64_t now_ms);
+  void heal(int64_t now_ms);
+  void client_step(Client& client, int64_t now_ms, bool may_start);
+  void final_checks();
+  void violation(int64_t now_ms, const std::string& text);
+  void narrate(int64_t now_ms, const std::string& text);
+  int index_of_address(const std::string& address) const;
+  uint64_t state_hash() const;
+
+  SimOptions options_;
+  Prng prng_;
+  SimNetwork<NetworkPayload> network_;
+  std::vector<Machine> machines_;
+  std::vector<Client> clients_;
+  std::vector<Operation> history_;
+  std::map<raft::Term, std::string> leader_of_term_;
+  std::map<raft::Index, CommittedRecord> committed_;
+  SimResult result_;
+};
+
+void Simulation::narrate(int64_t now_ms, const std::string& text) {
+  if (options_.verbose) std::fprintf(stderr, "[%8lld ms] %s\n", static_cast<long long>(now_ms), text.c_str());
+}
+
+void Simulation::violation(int64_t now_ms, const std::string& text) {
+  narrate(now_ms, "VIOLATION: " + text);
+  if (result_.violations.size() < 20) {
+    result_.violations.push_back("at " + std::to_string(now_ms) + " ms: " + text);
+  }
+}
+
+int Simulation::index_of_address(const std::string& address) const {
+  for (size_t i = 0; i < machines_.size(); ++i) {
+    if (machines_[i].gossip_address == address) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+void Simulation::start_node(int index, int64_t now_ms) {
+  Machine& machine = machines_[index];
+  agent::NodeOptions options;
+  options.name = machine.name;
+  options.server = true;
+  options.gossip_address = machine.gossip_address;
+  options.rpc_address = machine.rpc_address;
+  options.bootstrap_expect = options_.node_count;
+  options.join_addresses = {machines_[index == 0 ? 1 : 0].gossip_address};
+  options.default_request_timeout_ms = kClientTimeoutMs;
+  options.random_seed = prng_.next();
+  options.request_id_base = prng_.next();
+  machine.node = std::make_unique<agent::Node>(options, machine.disk.load(), now_ms);
+  machine.persisting.reset();
+  machine.next_tick_ms = now_ms + prng_.between(0, kTickIntervalMs - 1);
+  machine.restart_at_ms = -1;
+  machine.checked_commit = 0;  // re-check the recovered prefix against the record
+  check_node(index, now_ms);
+}
+
+void Simulation::crash(int index, int64_t now_ms) {
+  Machine& machine = machines_[index];
+  // Whatever was being persisted is lost: a crash loses unsynced writes.
+  machine.node.reset();
+  machine.persisting.reset();
+  ++result_.crashes;
+  narrate(now_ms, "crash " + machine.name);
+}
+
+void Simulation::check_node(int index, int64_t now_ms) {
+  Machine& machine = machines_[index];
+  const raft::RawNode* raft = machine.node ? machine.node->raft() : nullptr;
+  if (raft == nullptr) return;
+  if (raft->role() == raft::Role::leader) {
+    auto [it, inserted] = leader_of_term_.emplace(raft->term(), machine.name);
+    if (inserted) {
+      ++result_.leaders_elected;
+      narrate(now_ms, machine.name + " leads term " + std::to_string(raft->term()));
+    } else if (it->second != machine.name) {
+      violation(now_ms, "two leaders in term " + std::to_string(raft->term()) + ": " +
+                            it->second + " and " + machine.name);
+    }
+  }
+  result_.max_term = std::max<uint64_t>(result_.max_term, raft->term());
+  // Log matching on the committed prefix: what any node ever saw committed at an index is
+  // what every node holds there, for ever (Raft §5.4 State Machine Safety).
+  const raft::Index commit = raft->commit_index();
+  for (raft::Index i = machine.checked_commit + 1; i <= commit; ++i) {
+    const raft::Entry& entry = raft->entry_at(i);
+    auto [record, inserted] = committed_.emplace(i, CommittedRecord{entry.term, entry.data});
+    if (!inserted && (record->second.term != entry.term || record->second.data != entry.data)) {
+      violation(now_ms, machine.name + " holds a different committed entry at index " +
+                            std::to_string(i) + " (term " + std::to_string(entry.term) +
+                            " vs " + std::to_string(record->second.term) + ")");
+    }
+  }
+  machine.checked_commit = std::max(machine.checked_commit, commit);
+}
+
+void Simulation::pump(int index, int64_t now_ms) {
+  Machine& machine = machines_[index];
+  if (!machine.node) return;
+  agent::Node& node = *machine.node;
+  for (gossip::Outgoing& outgoing : node.take_gossip_packets()) {
+    const int to = index_of_address(outgoing.to_address);
+    if (to < 0) continue;
+    network_.send(index, to, GossipDatagram{machine.gossip_address, std::move(outgoing.packet)},
+                  now_ms);
+  }
+  for (const agent::ClientReply& reply : node.take_immediate_replies()) {
+    deliver_reply(reply, now_ms);
+  }
+  node.take_membership_events();
+  check_node(index, now_ms);
+  if (machine.persisting || !node.has_ready()) return;
+  machine.persisting = node.ready();
+  if (machine.persisting->batch.empty()) {
+    finish_ready(index, now_ms);
+    return;
+  }
+  // Most fsyncs are quick; a few are slow, as disks are.
+  machine.persist_done_ms =
+      now_ms + (prng_.chance(0.05) ? prng_.between(20, 100) : prng_.between(0, 3));
+}
+
+void Simulation::finish_ready(int index, int64_t now_ms) {
+  Machine& machine = machines_[index];
+  agent::NodeReady ready = std::move(*machine.persisting);
+  machine.persisting.reset();
+  machine.disk.persist(ready.batch);
+  for (agent::PeerSend& send : ready.messages) {
+    int to = -1;
+    for (size_t i = 0; i < machines_.size(); ++i) {
+      if (machines_[i].name == send.to_name) to = static_cast<int>(i);
+    }
+    if (to >= 0) network_.send(index, to, std::move(send.message), now_ms);
+  }
+  for (const agent::ClientReply& reply : ready.replies) deliver_reply(reply, now_ms);
+  machine.node->advance();
+  pump(index, now_ms);
+}
+
+void Simulation::deliver(const SimNetwork<NetworkPayload>::InFlight& message, int64_t now_ms) {
+  Machine& machine = machines_[message.to];
+  if (!machine.node) return;  // a crashed machine receives nothing
+  if (const auto* datagram = std::get_if<GossipDatagram>(&message.payload)) {
+    machine.node->receive_gossip(datagram->from_address, datagram->packet, now_ms);
+  } else {
+    machine.node->receive_peer(std::get<wire::PeerMessage>(message.payload), now_ms);
+  }
+  pump(message.to, now_ms);
+}
+
+void Simulation::deliver_reply(const agent::ClientReply& reply, int64_t now_ms) {
+  // Connection ids are client ids + 1.
+  const int client_index = static_cast<int>(reply.connection_id) - 1;
+  if (client_index < 0 || client_index >= static_cast<int>(clients_.size())) return;
+  Client& client = clients_[client_index];
+  if (!client.waiting || reply.response.request_id != client.request_id) return;
+  Operation& op = history_[client.operation];
+  op.response_ms = now_ms;
+  client.waiting = false;
+  client.next_action_ms = now_ms + prng_.between(10, 200);
+  if (reply.response.error_code != ErrorCode::ok) {
+    ++result_.requests_failed;
+    return;
+  }
+  op.ok = true;
+  if (const auto* put = std::get_if<wire::KvPutResponse>(&reply.response.body)) {
+    op.revision = put->revision;
+    ++result_.puts_ok;
+  } else if (const auto* get = std::get_if<wire::KvGetResponse>(&reply.response.body)) {
+    op.found = get->found;
+    op.value = get->value;
+    op.revision = get->mod_revision;
+    ++result_.gets_ok;
+  } else {
+    violation(now_ms, "a kv request was answered with an unexpected body");
+  }
+}
+
+void Simulation::client_step(Client& client, int64_t now_ms, bool may_start) {
+  if (client.waiting) {
+    if (now_ms >= client.give_up_ms) {
+      // Lost with its node, or never answered: indeterminate (a put may still apply).
+      client.waiting = false;
+      history_[client.operation].response_ms = now_ms;
+      ++result_.requests_failed;
+      client.next_action_ms = now_ms + prng_.between(10, 200);
+    }
+    return;
+  }
+  if (!may_start || now_ms < client.next_action_ms) return;
+  const int index = static_cast<int>(prng_.below(machines_.size()));
+  if (!machines_[index].node) {
+    client.next_action_ms = now_ms + 50;
+    return;
+  }
+  Operation op;
+  op.client = client.id;
+  op.is_put = prng_.chance(0.5);
+  op.key = "key" + std::to_string(prng_.below(kKeys));
+  op.invoke_ms = now_ms;
+  wire::ClientRequest request;
+  request.request_id = ++client.request_id;
+  request.timeout_ms = kClientTimeoutMs;
+  if (op.is_put) {
+    op.value = "c" + std::to_string(client.id) + "-" + std::to_string(++client.put_counter);
+    request.body = wire::KvPutRequest{op.key, op.value};
+  } else {
+    request.body = wire::KvGetRequest{op.key};
+  }
+  client.waiting = true;
+  client.machine = index;
+  client.operation = history_.size();
+  client.give_up_ms = now_ms + kClientTimeoutMs + 100;
+  history_.push_back(op);
+  machines_[index].node->receive_client(static_cast<uint64_t>(client.id) + 1, request, now_ms);
+  pump(index, now_ms);
+}
+
+void Simulation::heal(int64_t now_ms) {
+  network_.heal_all();
+  narrate(now_ms, "heal all links");
+}
+
+void Simulation::chaos_step(int64_t now_ms) {
+  const int count = static_cast<int>(machines_.size());
+  const uint64_t roll = prng_.below(100);
+  if (roll < 30) {
+    NetworkConditions conditions;
+    conditions.loss = static_cast<double>(prng_.below(1001)) / 1000.0 * options_.max_loss;
+    conditions.duplication = prng_.chance(0.3) ? 0.02 : 0.0;
+    conditions.min_delay_ms = 1;
+    conditions.max_delay_ms = prng_.between(2, 60);
+    network_.set_conditions(conditions);
+    narrate(now_ms, "network: loss " + std::to_string(conditions.loss) + ", delay up to " +
+                        std::to_string(conditions.max_delay_ms) + " ms");
+  } else if (roll < 55 && options_.partitions) {
+    std::vector<int> side(count);
+    int on_one = 0;
+    for (int& s : side) on_one += (s = static_cast<int>(prng_.below(2)));
+    if (on_one == 0 || on_one == count) side[prng_.below(count)] ^= 1;
+    network_.heal_all();
+    std::string description;
+    for (int a = 0; a < count; ++a) {
+      description += side[a] ? "|" + machines_[a].name : " " + machines_[a].name;
+      for (int b = 0; b < count; ++b) {
+        if (side[a] != side[b]) network_.cut(a, b);
+      }
+    }
+    ++result_.partitions;
+    narrate(now_ms, "partition (| marks one side):" + description);
+  } else if (roll < 65 && options_.partitions) {
+    const int from = static_cast<int>(prng_.below(count));
+    const int to = (from + 1 + static_cast<int>(prng_.below(count - 1))) % count;
+    network_.cut(from, to);
+    ++result_.partitions;
+    narrate(now_ms, "one-way cut " + machines_[from].name + " -> " + machines_[to].name);
+  } else if (roll < 75 && options_.partitions) {
+    const int isolated = static_cast<int>(prng_.below(count));
+    for (int other = 0; other < count; ++other) {
+      if (other == isolated) continue;
+      network_.cut(isolated, other);
+      network_.cut(other, isolated);
+    }
+    ++result_.partitions;
+    narrate(now_ms, "isolate " + machines_[isolated].name);
+  } else if (roll < 90) {
+    heal(now_ms);
+  } else if (options_.crashes) {
+    const int victim = static_cast<int>(prng_.below(count));
+    if (machines_[victim].node) {
+      crash(victim, now_ms);
+      machines_[victim].restart_at_ms = now_ms + prng_.between(300, 4000);
+    }
+  }
+}
+
+void Simulation::final_checks() {
+  raft::Index max_commit = 0;
+  for (const Machine& machine : machines_) {
+    if (machine.node && machine.node->raft()) {
+      max_commit = std::max(max_commit, machine.node->raft()->commit_index());
+    }
+  }
+  result_.final_commit_index = max_commit;
+  const Machine& reference = machines_[0];
+  for (const Machine& machine : machines_) {
+    if (!machine.node || !machine.node->raft()) {
+      violation(-1, machine.name + " never started Raft (bootstrap did not complete)");
+      continue;
+    }
+    const agent::StateMachine& state = machine.node->state_machine();
+    if (state.applied_index() != max_commit) {
+      violation(-1, machine.name + " applied " + std::to_string(state.applied_index()) +
+                        " entries after healing; the cluster committed " +
+                        std::to_string(max_commit));
+    }
+    if (reference.node && state.state_hash() != reference.node->state_machine().state_hash() &&
+        state.applied_index() == reference.node->state_machine().applied_index()) {
+      violation(-1, machine.name + " has a different state than " + reference.name +
+                        " at the same applied index");
+    }
+  }
+  for (const std::string& problem : check_history(history_)) violation(-1, problem);
+}
+
+uint64_t Simulation::state_hash() const {
+  uint64_t hash = agent::fnv1a64(std::to_string(options_.seed));
+  for (const Machine& machine : machines_) {
+    if (!machine.node) continue;
+    hash = agent::fnv1a64(std::to_string(machine.node->state_machine().state_hash()), hash);
+    if (const raft::RawNode* raft = machine.node->raft()) {
+      hash = agent::fnv1a64(std::to_string(raft->term()) + "/" +
+                                std::to_string(raft->commit_index()) + "/" +
+                                std::to_string(raft->last_index()),
+                            hash);
+    }
+  }
+  for (const Operation& op : history_) {
+    hash = agent::fnv1a64(op.key + "=" + op.value + "@" + std::to_string(op.response_ms) + "/" +
+                              std::to_string(op.revision) + (op.ok ? "+" : "-"),
+                          hash);
+  }
+  return hash;
+}
+
+SimResult Simulation::run() {
+  result_.seed = options_.seed;
+  for (int i = 0; i < options_.node_count; ++i) {
+    Machine machine;
+    machine.name = "n" + std::to_string(i);
+    machine.gossip_address = machine.name + ":7946";
+    machine.rpc_address = machine.name + ":8300";
+    machines_.push_back(std::move(machine));
+  }
+  for (int i = 0; i < options_.node_count; ++i) start_node(i, 0);
+  for (int i = 0; i < options_.clients; ++i) {
+    Client client;
+    client.id = i;
+    client.next_action_ms = options_.calm_start_ms;
+    clients_.push_back(client);
+  }
+
+  const int64_t chaos_end_ms = options_.calm_start_ms + options_.chaos_ms;
+  const int64_t clients_stop_ms = chaos_end_ms + options_.heal_ms / 2;
+  const int64_t end_ms = chaos_end_ms + options_.heal_ms;
+  int64_t next_chaos_ms = options_.calm_start_ms;
+  bool healed = false;
+
+  for (int64_t now = 0; now <= end_ms && result_.violations.empty(); ++now) {
+    if (now >= next_chaos_ms && now < chaos_end_ms) {
+      chaos_step(now);
+      next_chaos_ms = now + prng_.between(300, 2500);
+    }
+    if (now >= chaos_end_ms && !healed) {
+      healed = true;
+      heal(now);
+      network_.set_conditions(NetworkConditions{});
+      for (size_t i = 0; i < machines_.size(); ++i) {
+        if (!machines_[i].node) machines_[i].restart_at_ms = now;
+      }
+    }
+    for (size_t i = 0; i < machines_.size(); ++i) {
+      if (!machines_[i].node && machines_[i].restart_at_ms >= 0 &&
+          now >= machines_[i].restart_at_ms) {
+        narrate(now, "restart " + machines_[i].name);
+        start_node(static_cast<int>(i), now);
+      }
+    }
+    SimNetwork<NetworkPayload>::InFlight message;
+    while (network_.next_due(now, message)) deliver(message, now);
+    for (size_t i = 0; i < machines_.size(); ++i) {
+      Machine& machine = machines_[i];
+      if (!machine.node) continue;
+      if (machine.persisting && now >= machine.persist_done_ms) {
+        finish_ready(static_cast<int>(i), now);
+      }
+      if (now >= machine.next_tick_ms) {
+        machine.node->tick(now);
+        machine.next_tick_ms += kTickIntervalMs;
+        pump(static_cast<int>(i), now);
+      }
+    }
+    for (Client& client : clients_) client_step(client, now, now < clients_stop_ms);
+  }
+  if (result_.violations.empty()) final_checks();
+  result_.messages_sent = network_.sent();
+  result_.messages_dropped = network_.dropped();
+  result_.final_state_hash = state_hash();
+  return result_;
+}
+
+}  // namespace
+
+std::string SimResult::summary() const {
+  char text[512];
+  std::snprintf(text, sizeof(text),
+                "seed %llu: %s; puts ok %llu, gets ok %llu, failed %llu, leaders %llu, max term "
+                "%llu, commit %llu, crashes %llu, partitions %llu, messages %llu (dropped %llu), "
+                "state hash %016llx",
+                static_cast<unsigned long long>(seed),
+                violations.empty() ? "ok" : "VIOLATIONS",
+                static_cast<unsigned long long>(puts_ok), static_cast<unsigned long long>(gets_ok),
+                static_cast<unsigned long long>(requests_failed),
+                static_cast<unsigned long long>(leaders_elected),
+                static_cast<unsigned long long>(max_term),
+                static_cast<unsigned long long>(final_commit_index),
+                static_cast<unsigned long long>(crashes),
+                static_cast<unsigned long long>(partitions),
+                static_cast<unsigned long long>(messages_sent),
+                static_cast<unsigned long long>(messages_dropped),
+                static_cast<unsigned long long>(final_state_hash));
+  return text;
+}
+
+SimResult run_simulation(const SimOptions& options) {
+  Simulation simulation(options);
+  return simulation.run();
+}
+
+}  // namespace conclave::sim
