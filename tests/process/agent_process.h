@@ -1,0 +1,64 @@
+// Helpers for process tests: start real `conclave agent` processes, run the real CLI, pick free
+// loopback ports, and clean up (every agent is killed and every temp folder removed).
+#pragma once
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace conclave::testing {
+
+// The `conclave` binary under test ($CONCLAVE_BINARY, set by meson).
+std::string conclave_binary();
+
+// A fresh folder under /tmp, removed with everything in it on destruction.
+class TempFolder {
+ public:
+  TempFolder();
+  ~TempFolder();
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// A port free for both TCP and UDP on 127.0.0.1 right now.
+int free_port();
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs `conclave ARGS...` in `folder` (with $CONCLAVE_SOCKET cleared) and waits.
+CommandResult run_cli(const std::filesystem::path& folder, const std::vector<std::string>& args);
+
+class AgentProcess {
+ public:
+  // Starts `conclave agent ARGS...` in `folder`, logging to folder/agent-N.log.
+  AgentProcess(const std::filesystem::path& folder, std::vector<std::string> args);
+  ~AgentProcess();  // SIGKILL if still running
+  AgentProcess(const AgentProcess&) = delete;
+  AgentProcess& operator=(const AgentProcess&) = delete;
+
+  void start();
+  void signal(int number);
+  void kill9() { signal(SIGKILL); wait(); }
+  // Waits for exit; returns the exit status (or 128+signal).
+  int wait();
+  bool running() const { return pid_ > 0; }
+  std::string log() const;
+
+ private:
+  std::filesystem::path folder_;
+  std::vector<std::string> args_;
+  std::filesystem::path log_path_;
+  pid_t pid_ = -1;
+  int starts_ = 0;
+};
+
+}  // namespace conclave::testing

@@ -1,0 +1,319 @@
+// Layer 4 of the test plan: real `conclave agent` processes on loopback, driven through the real
+// CLI and the client library, with kill -9 and restart.
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "client/client.h"
+#include "tests/process/agent_process.h"
+#include "wire/framing.h"
+
+using namespace conclave;
+using namespace conclave::testing;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+int64_t elapsed_ms(Clock::time_point since) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since).count();
+}
+
+void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+// Polls `condition` every 20 ms until it holds or `limit_ms` passes; returns the time it took,
+// or -1 when it never held.
+template <typename Condition>
+int64_t wait_until(int64_t limit_ms, Condition condition) {
+  const auto start = Clock::now();
+  while (elapsed_ms(start) <= limit_ms) {
+    if (condition()) return elapsed_ms(start);
+    sleep_ms(20);
+  }
+  return -1;
+}
+
+std::optional<client::Client> try_connect(const std::string& socket) {
+  auto connected = client::Client::connect(socket);
+  if (!connected.ok()) return std::nullopt;
+  return std::move(connected).value();
+}
+
+bool try_put(const std::string& socket, const std::string& key, const std::string& value,
+             uint32_t timeout_ms = 1000) {
+  auto agent = try_connect(socket);
+  return agent && agent->kv_put(key, value, timeout_ms).ok();
+}
+
+std::optional<std::string> try_get(const std::string& socket, const std::string& key) {
+  auto agent = try_connect(socket);
+  if (!agent) return std::nullopt;
+  auto got = agent->kv_get(key, 1000);
+  if (!got.ok() || !got.value().found) return std::nullopt;
+  return got.value().value;
+}
+
+uint64_t counter(const wire::StatusResponse& status, const std::string& name) {
+  for (const auto& entry : status.counters) {
+    if (entry.name == name) return entry.value;
+  }
+  FAIL("no counter named " << name);
+  return 0;
+}
+
+// One agent of a local test cluster.
+struct ClusterAgent {
+  std::string name;
+  int gossip_port;
+  int server_port;
+  std::string socket;
+  std::unique_ptr<AgentProcess> process;
+};
+
+}  // namespace
+
+TEST_CASE("a dev agent is ready in under a second and serves kv put/get through the CLI") {
+  TempFolder folder;
+  const int gossip_port = free_port();
+  const int server_port = free_port();
+  const auto start = Clock::now();
+  AgentProcess agent(folder.path(), {"-dev", "-gossip-port", std::to_string(gossip_port),
+                                     "-server-port", std::to_string(server_port)});
+  const std::string socket = (folder.path() / "conclave-data" / "agent.sock").string();
+  const int64_t ready_ms = wait_until(5000, [&] { return try_put(socket, "ready", "yes", 500); });
+  INFO(agent.log());
+  REQUIRE(ready_ms >= 0);
+  const int64_t total_ms = elapsed_ms(start);
+  std::printf("dev agent: first successful put %lld ms after start\n",
+              static_cast<long long>(total_ms));
+  CHECK(total_ms < 1000);
+
+  // Exactly what a user types, from the folder the agent runs in (socket found by default).
+  CommandResult put = run_cli(folder.path(), {"kv", "put", "a", "1"});
+  INFO(put.err);
+  REQUIRE(put.exit_code == 0);
+  CHECK(put.out.empty());
+  CommandResult get = run_cli(folder.path(), {"kv", "get", "a"});
+  REQUIRE(get.exit_code == 0);
+  CHECK(get.out == "1\n");
+
+  CommandResult missing = run_cli(folder.path(), {"kv", "get", "no-such-key"});
+  CHECK(missing.exit_code == 1);
+  CHECK(missing.err.find("No key exists at: no-such-key") != std::string::npos);
+
+  CommandResult status = run_cli(folder.path(), {"status"});
+  CHECK(status.exit_code == 0);
+  CHECK(status.out.find("raft role:      leader") != std::string::npos);
+
+  agent.signal(SIGTERM);
+  CHECK(agent.wait() == 0);
+}
+
+TEST_CASE("three agents gossip, replicate, survive kill -9 of the leader and catch up after "
+          "restart") {
+  TempFolder folder;
+  std::vector<ClusterAgent> agents;
+  std::set<int> ports;
+  for (const char* name : {"alpha", "bravo", "charlie"}) {
+    ClusterAgent agent;
+    agent.name = name;
+    do agent.gossip_port = free_port(); while (!ports.insert(agent.gossip_port).second);
+    do agent.server_port = free_port(); while (!ports.insert(agent.server_port).second);
+    agent.socket = (folder.path() / (agent.name + ".sock")).string();
+    agents.push_back(std::move(agent));
+  }
+  auto args_for = [&](const ClusterAgent& agent) {
+    std::vector<std::string> args = {"-server", "-bootstrap-expect", "3", "-node", agent.name,
+                                     "-data-dir", agent.name, "-gossip-port",
+                                     std::to_string(agent.gossip_port), "-server-port",
+                                     std::to_string(agent.server_port), "-socket", agent.socket};
+    for (const ClusterAgent& other : agents) {
+      if (other.name != agent.name) {
+        args.push_back("-join");
+        args.push_back("127.0.0.1:" + std::to_string(other.gossip_port));
+      }
+    }
+    return args;
+  };
+  for (ClusterAgent& agent : agents) {
+    agent.process = std::make_unique<AgentProcess>(folder.path(), args_for(agent));
+  }
+  auto logs = [&] {
+    std::string all;
+    for (const ClusterAgent& agent : agents) all += "---- " + agent.name + "\n" + agent.process->log();
+    return all;
+  };
+  INFO(logs());
+
+  // 1. `conclave members` on each lists all three alive within 5 s.
+  const int64_t members_ms = wait_until(5000, [&] {
+    for (const ClusterAgent& agent : agents) {
+      CommandResult members = run_cli(folder.path(), {"members", "--socket", agent.socket,
+                                                      "--format", "json"});
+      if (members.exit_code != 0) return false;
+      for (const ClusterAgent& other : agents) {
+        if (members.out.find("\"name\": \"" + other.name + "\"") == std::string::npos) return false;
+      }
+      size_t alive = 0;
+      for (size_t at = 0; (at = members.out.find("\"status\": \"alive\"", at)) != std::string::npos; ++at) ++alive;
+      if (alive != 3) return false;
+    }
+    return true;
+  });
+  std::printf("cluster: all three agents list three alive members after %lld ms\n",
+              static_cast<long long>(members_ms));
+  REQUIRE(members_ms >= 0);
+  CHECK(members_ms <= 5000);
+  CommandResult table = run_cli(folder.path(), {"members", "--socket", agents[0].socket});
+  CHECK(table.out.find("charlie") != std::string::npos);
+
+  // 2. A value put through A is read back through C.
+  const int64_t first_put_ms =
+      wait_until(10000, [&] { return try_put(agents[0].socket, "color", "blue"); });
+  REQUIRE(first_put_ms >= 0);
+  CommandResult read = run_cli(folder.path(), {"kv", "get", "color", "--socket", agents[2].socket});
+  CHECK(read.exit_code == 0);
+  CHECK(read.out == "blue\n");
+
+  // 3. kill -9 the leader; a write through a survivor succeeds within 5 s.
+  auto status = try_connect(agents[0].socket)->status(1000);
+  REQUIRE(status.ok());
+  const std::string leader = status.value().leader_name;
+  REQUIRE(!leader.empty());
+  ClusterAgent* killed = nullptr;
+  ClusterAgent* survivor = nullptr;
+  for (ClusterAgent& agent : agents) {
+    if (agent.name == leader) killed = &agent;
+    else survivor = &agent;
+  }
+  REQUIRE(killed != nullptr);
+  killed->process->kill9();
+  const auto killed_at = Clock::now();
+  const int64_t failover_ms = wait_until(5000, [&] {
+    return try_put(survivor->socket, "after-failover", "green", 700);
+  });
+  std::printf("cluster: killed leader %s; a write through %s succeeded %lld ms later\n",
+              leader.c_str(), survivor->name.c_str(), static_cast<long long>(elapsed_ms(killed_at)));
+  REQUIRE(failover_ms >= 0);
+  CHECK(elapsed_ms(killed_at) <= 5000);
+
+  // 4. The killed agent restarts from its SQLite files, catches up and returns the same values.
+  killed->process->start();
+  const int64_t catch_up_ms = wait_until(10000, [&] {
+    return try_get(killed->socket, "after-failover") == std::optional<std::string>("green") &&
+           try_get(killed->socket, "color") == std::optional<std::string>("blue");
+  });
+  std::printf("cluster: restarted %s caught up after %lld ms\n", killed->name.c_str(),
+              static_cast<long long>(catch_up_ms));
+  CHECK(catch_up_ms >= 0);
+  CHECK(killed->process->log().find("recovered from") != std::string::npos);
+}
+
+TEST_CASE("bad input is logged and counted and the agent keeps serving") {
+  TempFolder folder;
+  const int gossip_port = free_port();
+  const int server_port = free_port();
+  AgentProcess agent(folder.path(), {"-dev", "-gossip-port", std::to_string(gossip_port),
+                                     "-server-port", std::to_string(server_port)});
+  const std::string socket_path = (folder.path() / "conclave-data" / "agent.sock").string();
+  REQUIRE(wait_until(5000, [&] { return try_put(socket_path, "before", "1", 500); }) >= 0);
+  INFO(agent.log());
+
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+
+  // 1. A garbage UDP packet to the gossip port.
+  {
+    const int udp = ::socket(AF_INET, SOCK_DGRAM, 0);
+    address.sin_port = htons(static_cast<uint16_t>(gossip_port));
+    const char garbage[] = "\x07\x00\x00\x00this is not a gossip packet\xff\xfe";
+    REQUIRE(sendto(udp, garbage, sizeof(garbage), 0, reinterpret_cast<sockaddr*>(&address),
+                   sizeof(address)) > 0);
+    close(udp);
+  }
+  // 2. A truncated frame on the agent-to-agent TCP port: the header promises 100 bytes, 10
+  //    arrive, then the connection closes.
+  {
+    const int tcp = ::socket(AF_INET, SOCK_STREAM, 0);
+    address.sin_port = htons(static_cast<uint16_t>(server_port));
+    REQUIRE(connect(tcp, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0);
+    const unsigned char partial[] = {0, 0, 0, 100, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+    REQUIRE(send(tcp, partial, sizeof(partial), 0) == static_cast<ssize_t>(sizeof(partial)));
+    close(tcp);
+  }
+  // 3. A malformed client frame: a well-formed length with garbage inside. The agent answers
+  //    with an error and the same connection keeps working.
+  {
+    auto connection = try_connect(socket_path);
+    REQUIRE(connection);
+    REQUIRE(connection->send_raw_frame("definitely not a flatbuffer").ok());
+    auto answer = connection->read_response(2000);
+    REQUIRE(answer.ok());
+    CHECK(answer.value().error_code == ErrorCode::malformed);
+    CHECK(answer.value().error_message.find("could not decode") != std::string::npos);
+    CHECK(connection->kv_put("same-connection", "still works", 2000).ok());
+  }
+
+  // Each is counted...
+  std::optional<wire::StatusResponse> status;
+  REQUIRE(wait_until(3000, [&] {
+            auto connection = try_connect(socket_path);
+            if (!connection) return false;
+            auto answer = connection->status(1000);
+            if (!answer.ok()) return false;
+            status = answer.value();
+            return counter(*status, "gossip_packets_malformed") >= 1 &&
+                   counter(*status, "peer_frames_truncated") >= 1 &&
+                   counter(*status, "client_frames_malformed") >= 1;
+          }) >= 0);
+  CHECK(counter(*status, "gossip_packets_malformed") == 1);
+  CHECK(counter(*status, "peer_frames_truncated") == 1);
+  CHECK(counter(*status, "client_frames_malformed") == 1);
+  // ...logged...
+  const std::string log = agent.log();
+  CHECK(log.find("malformed gossip packet") != std::string::npos);
+  CHECK(log.find("in the middle of a frame") != std::string::npos);
+  CHECK(log.find("malformed client frame") != std::string::npos);
+  // ...and the agent keeps serving.
+  CHECK(try_put(socket_path, "after", "2"));
+  CHECK(try_get(socket_path, "before") == std::optional<std::string>("1"));
+  CHECK(try_get(socket_path, "after") == std::optional<std::string>("2"));
+}
+
+TEST_CASE("the CLI explains what it looked for when no agent runs") {
+  TempFolder folder;
+  CommandResult result = run_cli(folder.path(), {"kv", "get", "a"});
+  CHECK(result.exit_code == 1);
+  CHECK(result.err.find("no agent socket found") != std::string::npos);
+  CHECK(result.err.find("conclave-data/agent.sock") != std::string::npos);
+  CHECK(result.err.find("CONCLAVE_SOCKET") != std::string::npos);
+}
+
+TEST_CASE("a config file error names the bad key") {
+  TempFolder folder;
+  {
+    std::ofstream config(folder.path() / "agent.toml");
+    config << "server = true\nbootstrap_expct = 3\n";
+  }
+  CommandResult result = run_cli(folder.path(), {"agent", "-config", "agent.toml", "-data-dir", "d"});
+  CHECK(result.exit_code == 2);
+  CHECK(result.err.find("unknown key 'bootstrap_expct'") != std::string::npos);
+}
+
+TEST_CASE("agent --help documents the flags") {
+  TempFolder folder;
+  CommandResult result = run_cli(folder.path(), {"agent", "--help"});
+  CHECK(result.exit_code == 0);
+  for (const char* flag : {"--dev", "--server", "--bootstrap-expect", "--join", "--data-dir"}) {
+    CHECK(result.out.find(flag) != std::string::npos);
+  }
+}
