@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
   app.add_option("--max-loss", options.max_loss, "Highest packet loss rate during chaos")
       ->capture_default_str();
   app.add_flag("--verbose", options.verbose, "Narrate the run on stderr");
+  app.add_flag("--inject-forget-votes", options.inject_forget_votes,
+               "Fault injection: disks forget votes (the checkers must object)");
   CLI11_PARSE(app, argc, argv);
 
   if (single_seed) {

@@ -87,6 +87,7 @@ class Simulation {
   std::vector<Operation> history_;
   std::map<raft::Term, std::string> leader_of_term_;
   std::map<raft::Index, CommittedRecord> committed_;
+  bool chaos_active_ = false;
   SimResult result_;
 };
 
@@ -197,8 +198,15 @@ void Simulation::finish_ready(int index, int64_t now_ms) {
   Machine& machine = machines_[index];
   agent::NodeReady ready = std::move(*machine.persisting);
   machine.persisting.reset();
+  if (options_.inject_forget_votes && ready.batch.hard_state) {
+    ready.batch.hard_state->vote = raft::kNoNode;
+  }
   machine.disk.persist(ready.batch);
+  bool granted_a_vote = false;
   for (agent::PeerSend& send : ready.messages) {
+    if (send.message.raft.type == raft::MessageType::vote_response && !send.message.raft.reject) {
+      granted_a_vote = true;
+    }
     int to = -1;
     for (size_t i = 0; i < machines_.size(); ++i) {
       if (machines_[i].name == send.to_name) to = static_cast<int>(i);
@@ -207,6 +215,14 @@ void Simulation::finish_ready(int index, int64_t now_ms) {
   }
   for (const agent::ClientReply& reply : ready.replies) deliver_reply(reply, now_ms);
   machine.node->advance();
+  if (granted_a_vote && chaos_active_ && options_.crashes && prng_.chance(0.2)) {
+    // A targeted fault: kill the node just after it voted and bring it back at once, while
+    // the election it voted in is still running. Only a durable vote keeps it from voting
+    // again in that term.
+    crash(index, now_ms);
+    machine.restart_at_ms = now_ms + prng_.between(1, 10);
+    return;
+  }
   pump(index, now_ms);
 }
 
@@ -342,7 +358,10 @@ void Simulation::chaos_step(int64_t now_ms) {
     const int victim = static_cast<int>(prng_.below(count));
     if (machines_[victim].node) {
       crash(victim, now_ms);
-      machines_[victim].restart_at_ms = now_ms + prng_.between(300, 4000);
+      // Half the restarts are immediate (a supervisor restarting a killed process, which can
+      // meet the very election it voted in before); the others come back later.
+      machines_[victim].restart_at_ms =
+          now_ms + (prng_.chance(0.5) ? prng_.between(1, 50) : prng_.between(300, 4000));
     }
   }
 }
@@ -420,6 +439,7 @@ SimResult Simulation::run() {
   bool healed = false;
 
   for (int64_t now = 0; now <= end_ms && result_.violations.empty(); ++now) {
+    chaos_active_ = now >= options_.calm_start_ms && now < chaos_end_ms;
     if (now >= next_chaos_ms && now < chaos_end_ms) {
       chaos_step(now);
       next_chaos_ms = now + prng_.between(300, 2500);
@@ -446,6 +466,7 @@ SimResult Simulation::run() {
       if (!machine.node) continue;
       if (machine.persisting && now >= machine.persist_done_ms) {
         finish_ready(static_cast<int>(i), now);
+        if (!machine.node) continue;  // crashed right after voting (a targeted fault)
       }
       if (now >= machine.next_tick_ms) {
         machine.node->tick(now);

@@ -31,6 +31,9 @@ struct SimOptions {
   bool crashes = true;
   int clients = 3;
   bool verbose = false;          // narrate the run on stderr (for replaying one seed)
+  // Fault injection, to show the checkers catch real bugs: the disks silently forget every
+  // vote they are given (an fsync that lies), so a restarted node may vote twice in a term.
+  bool inject_forget_votes = false;
 };
 
 struct SimResult {

@@ -27,7 +27,10 @@ constexpr size_t kMaxFrameBytes = 4 * 1024 * 1024;  // one TCP / Unix-socket fra
 constexpr size_t kMaxKeyBytes = 1024;
 constexpr size_t kMaxValueBytes = 512 * 1024;
 constexpr size_t kMaxEntriesPerMessage = 1024;
-constexpr size_t kMaxMembersPerResponse = 100000;
+// As many members as gossip tracks (gossip::Options::max_members). At typical sizes (~100
+// bytes each) that fits one frame; lists near the string limits would need paging with the
+// response's `more` flag, which comes with larger clusters.
+constexpr size_t kMaxMembersPerResponse = 10000;
 
 std::string encode_gossip_packet(const gossip::Packet& packet);
 Result<gossip::Packet> decode_gossip_packet(std::string_view bytes);

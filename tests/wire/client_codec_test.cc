@@ -101,10 +101,11 @@ TEST_CASE("client: every error code round-trips, unknown codes are malformed") {
 }
 
 TEST_CASE("client: a members response at the member limit round-trips, one more is too large") {
-  // Only members with (almost) empty strings fit 100000 to a frame: with real names and
-  // addresses a member takes 100+ bytes, so a frame holds some 40000 of them.
+  // Members with realistic sizes (~100 bytes each): the whole limit fits one frame.
   MembersResponse members;
-  members.members.resize(kMaxMembersPerResponse, MemberInfo{"", "", "", "", "", 1});
+  members.members.resize(kMaxMembersPerResponse,
+                         MemberInfo{"node-0000-with-a-longish-name", "10.123.234.123:8301", "alive",
+                                    "server", "10.123.234.123:8300", 12345});
   ClientResponse response{1, ErrorCode::ok, "", false, members};
   const std::string encoded = encode_client_response(response);
   REQUIRE(encoded.size() <= kMaxFrameBytes);
@@ -113,8 +114,11 @@ TEST_CASE("client: a members response at the member limit round-trips, one more 
   CHECK(decoded.value() == response);
 
   std::get<MembersResponse>(response.body).members.emplace_back();
+  const std::string over = std::to_string(kMaxMembersPerResponse + 1);
+  const std::string limit = std::to_string(kMaxMembersPerResponse);
   require_error(decode_client_response(encode_client_response(response)), ErrorCode::too_large,
-                "client response: body: members has 100001 elements, over the limit of 100000");
+                "client response: body: members has " + over + " elements, over the limit of " +
+                    limit);
 }
 
 TEST_CASE("client: keys, values and names over their limits are too large") {
