@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <uv.h>
 
+#include <csignal>
 #include <filesystem>
 #include <optional>
 
@@ -76,6 +77,10 @@ Runtime::Runtime(RuntimeOptions options) : impl_(std::make_unique<Impl>(std::mov
 Runtime::~Runtime() = default;
 
 int Runtime::Impl::set_up() {
+  // A write to a peer or client that stopped reading must fail with EPIPE (handled as a
+  // stream error), not kill the agent with SIGPIPE: libuv writes streams without
+  // MSG_NOSIGNAL.
+  std::signal(SIGPIPE, SIG_IGN);
   std::error_code error;
   std::filesystem::create_directories(options.data_dir, error);
   if (error) {

@@ -5,9 +5,11 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <set>
@@ -15,6 +17,7 @@
 
 #include "client/client.h"
 #include "tests/process/agent_process.h"
+#include "wire/codec.h"
 #include "wire/framing.h"
 
 using namespace conclave;
@@ -316,4 +319,30 @@ TEST_CASE("agent --help documents the flags") {
   for (const char* flag : {"--dev", "--server", "--bootstrap-expect", "--join", "--data-dir"}) {
     CHECK(result.out.find(flag) != std::string::npos);
   }
+}
+
+TEST_CASE("clients that hang up before their answer do not take the agent down") {
+  TempFolder folder;
+  AgentProcess agent(folder.path(), {"-dev", "-gossip-port", std::to_string(free_port()),
+                                     "-server-port", std::to_string(free_port())});
+  const std::string socket_path = (folder.path() / "conclave-data" / "agent.sock").string();
+  REQUIRE(wait_until(5000, [&] { return try_put(socket_path, "before", "1", 500); }) >= 0);
+  // A client that stops reading without closing: the agent does not see an end of stream,
+  // so its answer is written into a socket nobody reads (EPIPE, and SIGPIPE unless ignored).
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, socket_path.c_str(), sizeof(address.sun_path) - 1);
+  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0);
+  wire::ClientRequest request;
+  request.request_id = 1;
+  request.body = wire::KvPutRequest{"k", "v"};
+  const std::string frame = wire::frame(wire::encode_client_request(request));
+  REQUIRE(shutdown(fd, SHUT_RD) == 0);
+  REQUIRE(send(fd, frame.data(), frame.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(frame.size()));
+  sleep_ms(300);
+  INFO(agent.log());
+  CHECK(try_put(socket_path, "after", "2"));
+  CHECK(try_get(socket_path, "after") == std::optional<std::string>("2"));
+  close(fd);
 }
