@@ -87,8 +87,10 @@ int run_agent(const agent::AgentConfig& flags, const std::optional<std::string>&
   agent::NodeOptions& node = options.node;
   node.name = config.node_name.value_or(local_hostname());
   node.server = dev || config.server.value_or(false);
-  node.bootstrap_expect = config.bootstrap_expect.value_or(1);
-  if (dev && node.bootstrap_expect != 1) {
+  // Only -dev (or an explicit -bootstrap-expect) lets a server form a new cluster; a server
+  // started without it runs Raft only from the voters recorded in its data folder.
+  node.bootstrap_expect = dev ? 1 : config.bootstrap_expect.value_or(0);
+  if (dev && config.bootstrap_expect.value_or(1) != 1) {
     std::fprintf(stderr, "Error: -dev runs a one-server cluster; drop -bootstrap-expect\n");
     return kExitUsage;
   }

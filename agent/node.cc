@@ -44,7 +44,7 @@ Node::Node(NodeOptions options, const store::RecoveredState& recovered, int64_t 
       next_join_ms_(now_ms),
       next_request_id_(options_.request_id_base) {
   CONCLAVE_CHECK(!options_.name.empty(), "a node needs a name");
-  CONCLAVE_CHECK(options_.bootstrap_expect >= 1, "bootstrap_expect must be at least 1");
+  CONCLAVE_CHECK(options_.bootstrap_expect >= 0, "bootstrap_expect must not be negative");
   if (options_.server && !recovered.voters.empty()) {
     voters_ = recovered.voters;
     start_raft(recovered);
@@ -76,15 +76,31 @@ void Node::start_raft(const store::RecoveredState& recovered) {
 }
 
 void Node::maybe_bootstrap(int64_t) {
-  if (raft_ || !options_.server) return;
+  if (raft_ || !options_.server || options_.bootstrap_expect == 0) return;
   std::vector<std::string> servers;
   for (const gossip::Member& member : gossip_->members()) {
     if (member.state == gossip::MemberState::alive && member.tags.role == kServerRole) {
       servers.push_back(member.name);
     }
   }
-  if (servers.size() < static_cast<size_t>(options_.bootstrap_expect)) return;
+  const size_t expected = static_cast<size_t>(options_.bootstrap_expect);
+  if (servers.size() < expected) return;
   std::sort(servers.begin(), servers.end());
+  if (servers.size() > expected) {
+    // Another server may have bootstrapped with a different subset: two groups could each
+    // elect a leader. Refuse, and say so to every client and in the counters.
+    std::string names;
+    for (const std::string& name : servers) names += (names.empty() ? "" : ", ") + name;
+    const std::string refusal =
+        "refusing to bootstrap: " + std::to_string(servers.size()) + " servers are alive (" +
+        names + ") but -bootstrap-expect is " + std::to_string(expected) +
+        "; start every server of a new cluster with the same -bootstrap-expect equal to their "
+        "number";
+    if (refusal != bootstrap_refusal_) ++counters_.bootstrap_refusals;
+    bootstrap_refusal_ = refusal;
+    return;
+  }
+  bootstrap_refusal_.clear();
   voters_ = servers;
   voters_need_saving_ = true;
   store::RecoveredState fresh;
@@ -185,11 +201,19 @@ void Node::propose(uint64_t connection_id, const wire::ClientRequest& request, i
                        "point --socket at a server agent's socket");
   }
   if (!raft_) {
-    return reply_error(
-        connection_id, request.request_id, ErrorCode::no_leader,
-        "the cluster is not bootstrapped yet: waiting for " +
+    std::string why;
+    if (!bootstrap_refusal_.empty()) {
+      why = bootstrap_refusal_;
+    } else if (options_.bootstrap_expect == 0) {
+      why = "this server has no Raft configuration: start it with -bootstrap-expect N together "
+            "with the other N-1 servers of a new cluster (adding a server to a running cluster "
+            "is not supported yet)";
+    } else {
+      why = "the cluster is not bootstrapped yet: waiting for " +
             std::to_string(options_.bootstrap_expect) +
-            " servers to join (see `conclave members`; start the others with -join)");
+            " servers to join (see `conclave members`; start the others with -join)";
+    }
+    return reply_error(connection_id, request.request_id, ErrorCode::no_leader, why);
   }
   if (pending_.size() >= options_.max_pending_requests) {
     return reply_error(connection_id, request.request_id, ErrorCode::unavailable,
@@ -349,6 +373,7 @@ wire::StatusResponse Node::status() const {
       {"peer_messages_rejected", counters_.peer_messages_rejected},
       {"proposals", counters_.proposals},
       {"entries_applied", counters_.entries_applied},
+      {"bootstrap_refusals", counters_.bootstrap_refusals},
       {"undecodable_entries", state_machine_.undecodable_entries()},
       {"duplicate_entries", state_machine_.duplicate_entries()},
       {"gossip_packets_received", gossip_counters.packets_received},

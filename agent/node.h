@@ -38,8 +38,10 @@ struct NodeOptions {
   bool server = true;           // servers run Raft; clients only gossip
   std::string gossip_address;   // host:port of this agent's UDP gossip socket
   std::string rpc_address;      // host:port of this agent's TCP listener
-  // A fresh cluster elects its first leader once this many servers (this one included) are
-  // alive in gossip; the voter set is then recorded and never re-derived.
+  // A fresh cluster elects its first leader once exactly this many servers (this one included)
+  // are alive in gossip; the voter set is then recorded and never re-derived. Seeing more
+  // servers than expected refuses to bootstrap (servers that saw different sets would form
+  // different groups). 0: never bootstrap; Raft starts only from recorded voters.
   int bootstrap_expect = 1;
   std::vector<std::string> join_addresses;  // gossip seeds
   int64_t join_retry_interval_ms = 1000;    // re-sends joins while no other member is known
@@ -88,6 +90,7 @@ struct NodeCounters {
   uint64_t peer_messages_rejected = 0;     // RawNode::step refused them, or Raft not started
   uint64_t proposals = 0;
   uint64_t entries_applied = 0;
+  uint64_t bootstrap_refusals = 0;         // more servers seen than bootstrap_expect
 };
 
 class Node {
@@ -154,6 +157,7 @@ class Node {
   std::vector<std::string> voters_;
   std::map<raft::NodeId, std::string> voter_names_;
   bool voters_need_saving_ = false;
+  std::string bootstrap_refusal_;  // why bootstrap was refused, for client errors
 
   int64_t last_raft_tick_ms_;
   int64_t next_join_ms_;

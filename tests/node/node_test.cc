@@ -228,3 +228,67 @@ TEST_CASE("a command that reaches the log twice takes effect once, also after a 
   }
   CHECK_FALSE(window.apply(entry(kDuplicateWindowEntries + 2, put)).duplicate);
 }
+
+namespace {
+
+gossip::Packet server_announcements(const std::vector<std::string>& names) {
+  gossip::Packet packet;
+  packet.from = names.front();
+  for (const std::string& name : names) {
+    gossip::MemberUpdate update;
+    update.name = name;
+    update.address = name + ":8301";
+    update.state = gossip::MemberState::alive;
+    update.tags = gossip::Tags{"server", name + ":8300"};
+    packet.messages.push_back(update);
+  }
+  return packet;
+}
+
+}  // namespace
+
+TEST_CASE("bootstrap waits for exactly bootstrap_expect servers") {
+  NodeOptions options = single_server_options();
+  options.bootstrap_expect = 3;
+  Node node(options, store::RecoveredState{}, 0);
+  node.receive_gossip("b:8301", server_announcements({"b"}), 1);
+  CHECK(node.raft() == nullptr);
+  node.receive_gossip("c:8301", server_announcements({"c"}), 2);
+  REQUIRE(node.raft() != nullptr);
+  CHECK(node.voters() == std::vector<std::string>{"b", "c", "solo"});
+}
+
+TEST_CASE("seeing more servers than expected refuses to bootstrap and says why") {
+  NodeOptions options = single_server_options();
+  options.bootstrap_expect = 2;
+  Node node(options, store::RecoveredState{}, 0);
+  node.receive_gossip("b:8301", server_announcements({"b", "c"}), 1);
+  node.tick(2);
+  CHECK(node.raft() == nullptr);
+  CHECK(node.counters().bootstrap_refusals == 1);
+  node.receive_client(1, request(1, wire::KvPutRequest{"a", "1"}), 3);
+  auto replies = node.take_immediate_replies();
+  REQUIRE(replies.size() == 1);
+  CHECK(replies[0].response.error_code == ErrorCode::no_leader);
+  CHECK(replies[0].response.error_message.find("refusing to bootstrap: 3 servers are alive") !=
+        std::string::npos);
+}
+
+TEST_CASE("a server without bootstrap_expect never forms a cluster on its own") {
+  NodeOptions options = single_server_options();
+  options.bootstrap_expect = 0;
+  Node node(options, store::RecoveredState{}, 0);
+  node.tick(10);
+  node.receive_gossip("b:8301", server_announcements({"b", "c"}), 20);
+  CHECK(node.raft() == nullptr);
+  node.receive_client(1, request(1, wire::KvGetRequest{"a"}), 30);
+  auto replies = node.take_immediate_replies();
+  REQUIRE(replies.size() == 1);
+  CHECK(replies[0].response.error_message.find("no Raft configuration") != std::string::npos);
+
+  // With voters recorded in its data folder it starts Raft at once.
+  store::RecoveredState recovered;
+  recovered.voters = {"b", "c", "solo"};
+  Node restarted(options, recovered, 0);
+  CHECK(restarted.raft() != nullptr);
+}
