@@ -155,10 +155,14 @@ Result<RecoveredState> Store::load() {
   {
     Statement query(db_, "SELECT term, vote, commit_index FROM raft_hard_state WHERE id = 1");
     if (!query.ok()) return storage_error(db_, path_, "reading hard state");
-    if (query.step() == SQLITE_ROW) {
+    const int rc = query.step();
+    if (rc == SQLITE_ROW) {
       state.hard_state.term = query.column_int(0);
       state.hard_state.vote = query.column_int(1);
       state.hard_state.commit = query.column_int(2);
+    } else if (rc != SQLITE_DONE) {
+      // Reading "no row" on an I/O error would forget the vote: refuse instead.
+      return storage_error(db_, path_, "reading hard state");
     }
   }
   {
@@ -182,24 +186,32 @@ Result<RecoveredState> Store::load() {
   {
     Statement query(db_, "SELECT name FROM raft_voters ORDER BY name");
     if (!query.ok()) return storage_error(db_, path_, "reading voters");
-    while (query.step() == SQLITE_ROW) state.voters.push_back(query.column_blob(0));
+    int rc;
+    while ((rc = query.step()) == SQLITE_ROW) state.voters.push_back(query.column_blob(0));
+    if (rc != SQLITE_DONE) return storage_error(db_, path_, "reading voters");
   }
   {
     Statement query(db_, "SELECT applied_index, revision FROM state_position WHERE id = 1");
     if (!query.ok()) return storage_error(db_, path_, "reading the state position");
-    if (query.step() == SQLITE_ROW) {
+    const int rc = query.step();
+    if (rc == SQLITE_ROW) {
       state.applied_index = query.column_int(0);
       state.revision = query.column_int(1);
+    } else if (rc != SQLITE_DONE) {
+      return storage_error(db_, path_, "reading the state position");
     }
   }
   {
     Statement query(db_,
                     "SELECT key, value, create_revision, mod_revision FROM kv ORDER BY key");
     if (!query.ok()) return storage_error(db_, path_, "reading the kv table");
-    while (query.step() == SQLITE_ROW) {
+    int rc;
+    while ((rc = query.step()) == SQLITE_ROW) {
       state.kv.push_back(KvRecord{query.column_blob(0), query.column_blob(1),
                                   query.column_int(2), query.column_int(3)});
     }
+    // A partial KV table with a full applied_index would silently diverge from the others.
+    if (rc != SQLITE_DONE) return storage_error(db_, path_, "reading the kv table");
   }
   const raft::Index last_index = state.entries.size();
   if (state.hard_state.commit > last_index || state.applied_index > state.hard_state.commit) {

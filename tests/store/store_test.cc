@@ -217,3 +217,40 @@ TEST_CASE("MemoryStore and Store load the same state after the same random batch
   CHECK(from_sqlite.revision == from_memory.revision);
   CHECK(from_sqlite.kv == from_memory.kv);
 }
+
+TEST_CASE("a kv table damaged mid-scan is refused, not loaded in part") {
+  TempFolder folder;
+  const std::string path = folder.file("state.db");
+  {
+    auto store = open_or_fail(path);
+    Batch batch;
+    batch.entries = {entry(1, 1, "x")};
+    batch.hard_state = raft::HardState{1, 0, 1};
+    batch.state.applied_index = 1;
+    batch.state.revision = 2000;
+    for (int i = 0; i < 2000; ++i) {
+      char key[16];
+      std::snprintf(key, sizeof(key), "key%05d", i);
+      batch.state.upserts.push_back(KvRecord{key, std::string(1000, 'v'), 1, 1});
+    }
+    REQUIRE(store->persist(batch).ok());
+  }  // closing checkpoints the WAL into the main file
+  // Overwrite pages near the end of the file, where the last kv rows were written.
+  const auto size = std::filesystem::file_size(path);
+  REQUIRE(size > 64 * 1024);
+  FILE* file = std::fopen(path.c_str(), "r+b");
+  REQUIRE(file != nullptr);
+  std::fseek(file, static_cast<long>(size - 32 * 1024), SEEK_SET);
+  const std::string garbage(16 * 1024, '\xA5');
+  std::fwrite(garbage.data(), 1, garbage.size(), file);
+  std::fclose(file);
+
+  auto opened = Store::open(path);
+  if (!opened.ok()) {
+    SUCCEED("refused at open: " + opened.error().message);
+    return;
+  }
+  auto loaded = opened.value()->load();
+  REQUIRE_FALSE(loaded.ok());
+  CHECK(loaded.error().code == ErrorCode::storage);
+}
