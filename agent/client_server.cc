@@ -43,6 +43,10 @@ Status ClientServer::listen(const std::string& path) {
   }
   std::error_code ignored;
   if (std::filesystem::exists(path, ignored)) {
+    if (!std::filesystem::is_socket(path, ignored)) {
+      return make_error(ErrorCode::invalid_argument,
+                        path + " exists and is not a socket; choose another -socket path");
+    }
     if (someone_listens(path)) {
       return make_error(ErrorCode::unavailable,
                         "another agent is already listening on " + path +

@@ -117,6 +117,12 @@ void Node::tick(int64_t now_ms) {
   }
   maybe_bootstrap(now_ms);
   if (raft_) {
+    // After a long pause (SIGSTOP, a stalled VM) catch up at most one election timeout:
+    // replaying every missed tick at once would run several elections back to back.
+    const int64_t behind_ticks = (now_ms - last_raft_tick_ms_) / options_.raft_tick_ms;
+    if (behind_ticks > options_.election_ticks) {
+      last_raft_tick_ms_ = now_ms - options_.election_ticks * options_.raft_tick_ms;
+    }
     while (now_ms - last_raft_tick_ms_ >= options_.raft_tick_ms) {
       raft_->tick();
       last_raft_tick_ms_ += options_.raft_tick_ms;

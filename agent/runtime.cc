@@ -351,6 +351,7 @@ void Runtime::Impl::on_persisted(uv_work_t* work, int) {
                      "persist (fix the disk, then restart the agent)",
                      job->status.error().message);
     impl->stop(1);
+    impl->exit_code = 1;  // even if a signal had already asked for a clean stop
     return;
   }
   ++impl->counters.batches_persisted;

@@ -292,3 +292,16 @@ TEST_CASE("a server without bootstrap_expect never forms a cluster on its own") 
   Node restarted(options, recovered, 0);
   CHECK(restarted.raft() != nullptr);
 }
+
+TEST_CASE("after a long pause a node catches up at most one election timeout of ticks") {
+  // Three voters, the others silent: this node can only campaign, once per election timeout.
+  store::RecoveredState recovered;
+  recovered.voters = {"b", "c", "solo"};
+  NodeOptions options = single_server_options();
+  options.bootstrap_expect = 0;
+  Node node(options, recovered, 0);
+  node.tick(0);
+  // Five seconds pass at once (SIGSTOP): replaying all 500 ticks would campaign ~8 times.
+  node.tick(5000);
+  CHECK(node.raft()->term() <= 1);
+}

@@ -346,3 +346,20 @@ TEST_CASE("clients that hang up before their answer do not take the agent down")
   CHECK(try_get(socket_path, "after") == std::optional<std::string>("2"));
   close(fd);
 }
+
+TEST_CASE("an agent refuses a socket path that is a regular file and leaves the file alone") {
+  TempFolder folder;
+  {
+    std::ofstream precious(folder.path() / "not-a-socket");
+    precious << "important data\n";
+  }
+  AgentProcess agent(folder.path(), {"-dev", "-gossip-port", std::to_string(free_port()),
+                                     "-server-port", std::to_string(free_port()), "-socket",
+                                     (folder.path() / "not-a-socket").string()});
+  CHECK(agent.wait() == 1);
+  CHECK(agent.log().find("exists and is not a socket") != std::string::npos);
+  std::ifstream still(folder.path() / "not-a-socket");
+  std::string line;
+  std::getline(still, line);
+  CHECK(line == "important data");
+}
