@@ -36,7 +36,8 @@ class ClientServer {
   using DisconnectHandler = std::function<void(uint64_t connection_id)>;
 
   static constexpr size_t kMaxConnections = 1024;
-  static constexpr size_t kMaxQueuedBytesPerClient = 64 * 1024 * 1024;
+  // Room for a few of the largest replies; reading pauses at half of it (FramedStream).
+  static constexpr size_t kMaxQueuedBytesPerClient = 16 * 1024 * 1024;
 
   ClientServer(uv_loop_t* loop, RequestHandler on_request, DisconnectHandler on_disconnect);
 

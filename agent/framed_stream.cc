@@ -28,7 +28,11 @@ FramedStream::FramedStream(uv_stream_t* handle, StreamLimits limits, FrameHandle
 void FramedStream::start_reading() {
   if (closing_) return;
   const int rc = uv_read_start(handle_, &FramedStream::on_alloc, &FramedStream::on_read);
-  if (rc != 0) close(std::string("cannot read: ") + uv_strerror(rc));
+  if (rc != 0) {
+    close(std::string("cannot read: ") + uv_strerror(rc));
+    return;
+  }
+  reading_ = true;
 }
 
 bool FramedStream::send(std::string_view payload) {
@@ -47,6 +51,11 @@ bool FramedStream::send(std::string_view payload) {
     return false;
   }
   queued_bytes_ += write->bytes.size();
+  if (reading_ && queued_bytes_ > limits_.max_queued_bytes / 2) {
+    uv_read_stop(handle_);
+    reading_ = false;
+    paused_for_backpressure_ = true;
+  }
   return true;
 }
 
@@ -85,7 +94,13 @@ void FramedStream::on_read(uv_stream_t* stream, ssize_t count, const uv_buf_t* b
 
 void FramedStream::on_write(uv_write_t* request, int) {
   std::unique_ptr<WriteRequest> write(static_cast<WriteRequest*>(request->data));
-  write->stream->queued_bytes_ -= write->bytes.size();
+  FramedStream* self = write->stream;
+  self->queued_bytes_ -= write->bytes.size();
+  if (self->paused_for_backpressure_ && !self->closing_ &&
+      self->queued_bytes_ <= self->limits_.max_queued_bytes / 4) {
+    self->paused_for_backpressure_ = false;
+    self->start_reading();
+  }
 }
 
 void FramedStream::on_handle_closed(uv_handle_t* handle) {

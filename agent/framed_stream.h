@@ -4,7 +4,10 @@
 // has released the handle, and calls `on_closed` first so the owner can forget it. Inbound
 // bytes go through wire::FrameReader; every complete payload is handed to `on_frame`. Outbound
 // frames are queued with uv_write up to `max_queued_bytes`; beyond that send() refuses (the
-// caller counts the drop) rather than growing memory without bound.
+// caller counts the drop) rather than growing memory without bound. Back-pressure: once half
+// of that is queued the stream stops reading (a peer that sends requests without reading the
+// answers is slowed to the pace it reads), and reads again when the queue has drained to a
+// quarter.
 #pragma once
 
 #include <uv.h>
@@ -62,6 +65,8 @@ class FramedStream {
   size_t truncated_bytes_ = 0;
   size_t queued_bytes_ = 0;
   bool closing_ = false;
+  bool reading_ = false;
+  bool paused_for_backpressure_ = false;
   uint64_t id_ = 0;
   char read_buffer_[64 * 1024];
 };

@@ -1,6 +1,9 @@
 #include "agent/peer_transport.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include "agent/address.h"
 #include "wire/codec.h"
@@ -103,6 +106,7 @@ void PeerTransport::send(const std::string& to_name, const std::string& address,
     outbound.stream = nullptr;
     outbound.connecting = nullptr;
     outbound.waiting.clear();
+    outbound.waiting_bytes = 0;
     outbound.address = address;
     outbound.retry_after_ms = 0;
   }
@@ -115,7 +119,7 @@ void PeerTransport::send(const std::string& to_name, const std::string& address,
     }
     return;
   }
-  if (outbound.waiting.size() >= kMaxWaitingFramesPerPeer) {
+  if (outbound.waiting_bytes + payload.size() > kMaxWaitingBytesPerPeer) {
     ++counters_.frames_dropped;
     return;
   }
@@ -123,6 +127,7 @@ void PeerTransport::send(const std::string& to_name, const std::string& address,
     ++counters_.frames_dropped;  // backing off after a failed connect
     return;
   }
+  outbound.waiting_bytes += payload.size();
   outbound.waiting.push_back(std::move(payload));
   if (!outbound.connecting) connect(to_name, outbound, now_ms);
 }
@@ -132,11 +137,18 @@ void PeerTransport::connect(const std::string& name, Outbound& outbound, int64_t
   if (!parsed.ok()) {
     counters_.frames_dropped += outbound.waiting.size();
     outbound.waiting.clear();
+    outbound.waiting_bytes = 0;
     outbound.retry_after_ms = now_ms + kReconnectBackoffMs;
     return;
   }
   auto* handle = new uv_tcp_t;
-  uv_tcp_init(loop_, handle);
+  // Create the socket now (not at connect) so its options can be set before the SYN.
+  uv_tcp_init_ex(loop_, handle, AF_INET);
+  uv_os_fd_t fd;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(handle), &fd) == 0) {
+    const unsigned timeout_ms = kUnacknowledgedTimeoutMs;
+    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout_ms, sizeof(timeout_ms));
+  }
   auto* request = new ConnectRequest{{}, this, name};
   request->request.data = request;
   outbound.connecting = handle;
@@ -150,6 +162,7 @@ void PeerTransport::connect(const std::string& name, Outbound& outbound, int64_t
     ++counters_.connect_failures;
     counters_.frames_dropped += outbound.waiting.size();
     outbound.waiting.clear();
+    outbound.waiting_bytes = 0;
     outbound.retry_after_ms = now_ms + kReconnectBackoffMs;
   }
 }
@@ -171,6 +184,7 @@ void PeerTransport::on_connected(uv_connect_t* connect_request, int status) {
     ++self->counters_.connect_failures;
     self->counters_.frames_dropped += outbound.waiting.size();
     outbound.waiting.clear();
+    outbound.waiting_bytes = 0;
     outbound.retry_after_ms = static_cast<int64_t>(uv_now(self->loop_)) + kReconnectBackoffMs;
     return;
   }
@@ -198,6 +212,7 @@ void PeerTransport::on_connected(uv_connect_t* connect_request, int status) {
     }
   }
   outbound.waiting.clear();
+  outbound.waiting_bytes = 0;
 }
 
 void PeerTransport::close_all() {

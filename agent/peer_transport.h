@@ -39,8 +39,12 @@ class PeerTransport {
 
   static constexpr size_t kMaxInboundConnections = 256;
   static constexpr size_t kMaxQueuedBytesPerPeer = 16 * 1024 * 1024;
-  static constexpr size_t kMaxWaitingFramesPerPeer = 1024;  // while connecting
+  static constexpr size_t kMaxWaitingBytesPerPeer = 16 * 1024 * 1024;  // while connecting
   static constexpr int64_t kReconnectBackoffMs = 200;
+  // A connect or a write the peer does not acknowledge within this long fails the connection
+  // (TCP_USER_TIMEOUT), so a peer behind a silent partition is retried on a fresh connection
+  // instead of waiting out the kernel's retransmission back-off (minutes) after it heals.
+  static constexpr unsigned kUnacknowledgedTimeoutMs = 2000;
 
   PeerTransport(uv_loop_t* loop, MessageHandler on_message);
   ~PeerTransport();
@@ -58,6 +62,7 @@ class PeerTransport {
     FramedStream* stream = nullptr;     // connected
     uv_tcp_t* connecting = nullptr;     // a connect in progress
     std::vector<std::string> waiting;   // payloads queued while connecting
+    size_t waiting_bytes = 0;
     int64_t retry_after_ms = 0;
   };
   struct ConnectRequest {

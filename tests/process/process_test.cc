@@ -363,3 +363,50 @@ TEST_CASE("an agent refuses a socket path that is a regular file and leaves the 
   std::getline(still, line);
   CHECK(line == "important data");
 }
+
+TEST_CASE("a client that never reads its answers is slowed down, and others are still served") {
+  TempFolder folder;
+  AgentProcess agent(folder.path(), {"-dev", "-gossip-port", std::to_string(free_port()),
+                                     "-server-port", std::to_string(free_port())});
+  const std::string socket_path = (folder.path() / "conclave-data" / "agent.sock").string();
+  REQUIRE(wait_until(5000, [&] { return try_put(socket_path, "before", "1", 500); }) >= 0);
+
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, socket_path.c_str(), sizeof(address.sun_path) - 1);
+  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0);
+  wire::ClientRequest request;
+  request.body = wire::StatusRequest{};
+  const std::string frame = wire::frame(wire::encode_client_request(request));
+  // Send status requests and never read the answers. First fill the socket...
+  auto send_until_full = [&](int limit) {
+    int sent = 0;
+    while (sent < limit) {
+      const ssize_t count = send(fd, frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      if (count != static_cast<ssize_t>(frame.size())) FAIL("send returned " << count);
+      ++sent;
+    }
+    return sent;
+  };
+  // Keep the socket full until it stays full for three waits in a row: the agent has stopped
+  // reading. An agent without back-pressure keeps reading (dropping the answers it cannot
+  // queue), so the socket never stays full and the cap is reached instead.
+  constexpr int kCap = 200000;
+  int sent = 0;
+  int quiet_rounds = 0;
+  const auto start = Clock::now();
+  while (sent < kCap && quiet_rounds < 3 && elapsed_ms(start) < 30000) {
+    const int accepted = send_until_full(kCap - sent);
+    sent += accepted;
+    quiet_rounds = accepted == 0 ? quiet_rounds + 1 : 0;
+    sleep_ms(100);
+  }
+  std::printf("back-pressure: the agent stopped reading after %d unanswered requests\n", sent);
+  CHECK(quiet_rounds == 3);
+  CHECK(sent < kCap);
+  INFO(agent.log());
+  CHECK(try_put(socket_path, "others", "served"));
+  close(fd);
+}
