@@ -15,8 +15,8 @@ void delete_tcp_handle(uv_handle_t* handle) { delete reinterpret_cast<uv_tcp_t*>
 
 }  // namespace
 
-PeerTransport::PeerTransport(uv_loop_t* loop, MessageHandler on_message)
-    : loop_(loop), on_message_(std::move(on_message)) {}
+PeerTransport::PeerTransport(uv_loop_t* loop, std::string bind_host, MessageHandler on_message)
+    : loop_(loop), bind_host_(std::move(bind_host)), on_message_(std::move(on_message)) {}
 
 PeerTransport::~PeerTransport() = default;
 
@@ -148,6 +148,10 @@ void PeerTransport::connect(const std::string& name, Outbound& outbound, int64_t
   if (uv_fileno(reinterpret_cast<uv_handle_t*>(handle), &fd) == 0) {
     const unsigned timeout_ms = kUnacknowledgedTimeoutMs;
     setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout_ms, sizeof(timeout_ms));
+  }
+  sockaddr_in local{};
+  if (uv_ip4_addr(bind_host_.c_str(), 0, &local) == 0) {
+    uv_tcp_bind(handle, reinterpret_cast<const sockaddr*>(&local), 0);
   }
   auto* request = new ConnectRequest{{}, this, name};
   request->request.data = request;

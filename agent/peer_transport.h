@@ -46,7 +46,9 @@ class PeerTransport {
   // instead of waiting out the kernel's retransmission back-off (minutes) after it heals.
   static constexpr unsigned kUnacknowledgedTimeoutMs = 2000;
 
-  PeerTransport(uv_loop_t* loop, MessageHandler on_message);
+  // Outbound connections leave from `bind_host` (the agent's own address), so peers and
+  // firewalls see one address per agent.
+  PeerTransport(uv_loop_t* loop, std::string bind_host, MessageHandler on_message);
   ~PeerTransport();
 
   Status listen(const std::string& address);
@@ -77,6 +79,7 @@ class PeerTransport {
   void on_frame(FramedStream& stream, std::string payload);
 
   uv_loop_t* loop_;
+  std::string bind_host_;
   MessageHandler on_message_;
   uv_tcp_t* listener_ = nullptr;
   std::map<std::string, Outbound> outbound_;

@@ -138,7 +138,9 @@ int Runtime::Impl::set_up() {
     return 1;
   }
 
-  peers = std::make_unique<PeerTransport>(&loop, [this](wire::PeerMessage message) {
+  const std::string& rpc_address = options.node.rpc_address;
+  const std::string bind_host = rpc_address.substr(0, rpc_address.rfind(':'));
+  peers = std::make_unique<PeerTransport>(&loop, bind_host, [this](wire::PeerMessage message) {
     node->receive_peer(message, now_ms());
     pump();
   });

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -75,11 +76,92 @@ uint64_t counter(const wire::StatusResponse& status, const std::string& name) {
 // One agent of a local test cluster.
 struct ClusterAgent {
   std::string name;
+  std::string host;  // its own loopback address, so a firewall rule can cut it off
   int gossip_port;
   int server_port;
   std::string socket;
   std::unique_ptr<AgentProcess> process;
 };
+
+// Three server agents, each on its own 127.0.0.x, joined to each other.
+std::vector<ClusterAgent> start_cluster(const std::filesystem::path& folder,
+                                        const std::vector<std::string>& names,
+                                        const std::vector<std::string>& hosts) {
+  std::vector<ClusterAgent> agents;
+  std::set<int> ports;
+  for (size_t i = 0; i < names.size(); ++i) {
+    ClusterAgent agent;
+    agent.name = names[i];
+    agent.host = hosts[i];
+    do agent.gossip_port = free_port(); while (!ports.insert(agent.gossip_port).second);
+    do agent.server_port = free_port(); while (!ports.insert(agent.server_port).second);
+    agent.socket = (folder / (agent.name + ".sock")).string();
+    agents.push_back(std::move(agent));
+  }
+  for (ClusterAgent& agent : agents) {
+    std::vector<std::string> args = {
+        "-server", "-bootstrap-expect", std::to_string(names.size()), "-node", agent.name,
+        "-data-dir", agent.name, "-bind", agent.host, "-gossip-port",
+        std::to_string(agent.gossip_port), "-server-port", std::to_string(agent.server_port),
+        "-socket", agent.socket};
+    for (const ClusterAgent& other : agents) {
+      if (other.name == agent.name) continue;
+      args.push_back("-join");
+      args.push_back(other.host + ":" + std::to_string(other.gossip_port));
+    }
+    agent.process = std::make_unique<AgentProcess>(folder, args);
+  }
+  return agents;
+}
+
+std::string all_logs(const std::vector<ClusterAgent>& agents) {
+  std::string all;
+  for (const ClusterAgent& agent : agents) all += "---- " + agent.name + "\n" + agent.process->log();
+  return all;
+}
+
+// Drops every packet from or to chosen loopback addresses, in a chain of its own that is
+// removed again when the object goes (also when a test fails).
+class LoopbackFirewall {
+ public:
+  LoopbackFirewall() : chain_("CONCLAVE_TEST_" + std::to_string(getpid())) {
+    run("iptables -w -N " + chain_ + " 2>/dev/null || iptables -w -F " + chain_);
+    run("iptables -w -I INPUT -j " + chain_);
+  }
+  ~LoopbackFirewall() {
+    std::system(("iptables -w -D INPUT -j " + chain_ + " 2>/dev/null").c_str());
+    std::system(("iptables -w -F " + chain_ + " 2>/dev/null").c_str());
+    std::system(("iptables -w -X " + chain_ + " 2>/dev/null").c_str());
+  }
+  void isolate(const std::string& host) {
+    run("iptables -w -A " + chain_ + " -s " + host + " -j DROP");
+    run("iptables -w -A " + chain_ + " -d " + host + " -j DROP");
+  }
+  void heal() { run("iptables -w -F " + chain_); }
+
+ private:
+  static void run(const std::string& command) {
+    INFO(command);
+    REQUIRE(std::system(command.c_str()) == 0);
+  }
+  std::string chain_;
+};
+
+bool all_alive(const std::filesystem::path& folder, const std::vector<ClusterAgent>& agents,
+               const ClusterAgent& asked) {
+  CommandResult members =
+      run_cli(folder, {"members", "--socket", asked.socket, "--format", "json"});
+  if (members.exit_code != 0) return false;
+  for (const ClusterAgent& other : agents) {
+    if (members.out.find("\"name\": \"" + other.name + "\"") == std::string::npos) return false;
+  }
+  size_t alive = 0;
+  for (size_t at = 0; (at = members.out.find("\"status\": \"alive\"", at)) != std::string::npos;
+       ++at) {
+    ++alive;
+  }
+  return alive == agents.size();
+}
 
 }  // namespace
 
@@ -123,51 +205,14 @@ TEST_CASE("a dev agent is ready in under a second and serves kv put/get through 
 TEST_CASE("three agents gossip, replicate, survive kill -9 of the leader and catch up after "
           "restart") {
   TempFolder folder;
-  std::vector<ClusterAgent> agents;
-  std::set<int> ports;
-  for (const char* name : {"alpha", "bravo", "charlie"}) {
-    ClusterAgent agent;
-    agent.name = name;
-    do agent.gossip_port = free_port(); while (!ports.insert(agent.gossip_port).second);
-    do agent.server_port = free_port(); while (!ports.insert(agent.server_port).second);
-    agent.socket = (folder.path() / (agent.name + ".sock")).string();
-    agents.push_back(std::move(agent));
-  }
-  auto args_for = [&](const ClusterAgent& agent) {
-    std::vector<std::string> args = {"-server", "-bootstrap-expect", "3", "-node", agent.name,
-                                     "-data-dir", agent.name, "-gossip-port",
-                                     std::to_string(agent.gossip_port), "-server-port",
-                                     std::to_string(agent.server_port), "-socket", agent.socket};
-    for (const ClusterAgent& other : agents) {
-      if (other.name != agent.name) {
-        args.push_back("-join");
-        args.push_back("127.0.0.1:" + std::to_string(other.gossip_port));
-      }
-    }
-    return args;
-  };
-  for (ClusterAgent& agent : agents) {
-    agent.process = std::make_unique<AgentProcess>(folder.path(), args_for(agent));
-  }
-  auto logs = [&] {
-    std::string all;
-    for (const ClusterAgent& agent : agents) all += "---- " + agent.name + "\n" + agent.process->log();
-    return all;
-  };
-  INFO(logs());
+  std::vector<ClusterAgent> agents = start_cluster(
+      folder.path(), {"alpha", "bravo", "charlie"}, {"127.0.0.1", "127.0.0.1", "127.0.0.1"});
+  INFO(all_logs(agents));
 
   // 1. `conclave members` on each lists all three alive within 5 s.
   const int64_t members_ms = wait_until(5000, [&] {
     for (const ClusterAgent& agent : agents) {
-      CommandResult members = run_cli(folder.path(), {"members", "--socket", agent.socket,
-                                                      "--format", "json"});
-      if (members.exit_code != 0) return false;
-      for (const ClusterAgent& other : agents) {
-        if (members.out.find("\"name\": \"" + other.name + "\"") == std::string::npos) return false;
-      }
-      size_t alive = 0;
-      for (size_t at = 0; (at = members.out.find("\"status\": \"alive\"", at)) != std::string::npos; ++at) ++alive;
-      if (alive != 3) return false;
+      if (!all_alive(folder.path(), agents, agent)) return false;
     }
     return true;
   });
@@ -409,4 +454,63 @@ TEST_CASE("a client that never reads its answers is slowed down, and others are 
   INFO(agent.log());
   CHECK(try_put(socket_path, "others", "served"));
   close(fd);
+}
+
+TEST_CASE("a partitioned leader stops taking writes, the majority goes on, and it catches up "
+          "after healing") {
+  TempFolder folder;
+  std::vector<ClusterAgent> agents = start_cluster(
+      folder.path(), {"alpha", "bravo", "charlie"}, {"127.0.0.11", "127.0.0.12", "127.0.0.13"});
+  INFO(all_logs(agents));
+  REQUIRE(wait_until(5000, [&] {
+            for (const ClusterAgent& agent : agents) {
+              if (!all_alive(folder.path(), agents, agent)) return false;
+            }
+            return true;
+          }) >= 0);
+  REQUIRE(wait_until(10000, [&] { return try_put(agents[0].socket, "color", "blue"); }) >= 0);
+  auto status = try_connect(agents[0].socket)->status(1000);
+  REQUIRE(status.ok());
+  ClusterAgent* isolated = nullptr;
+  ClusterAgent* survivor = nullptr;
+  for (ClusterAgent& agent : agents) {
+    if (agent.name == status.value().leader_name) isolated = &agent;
+    else survivor = &agent;
+  }
+  REQUIRE(isolated != nullptr);
+
+  LoopbackFirewall firewall;
+  firewall.isolate(isolated->host);
+  const auto cut_at = Clock::now();
+
+  // The majority elects a leader and takes writes within 5 s.
+  const int64_t majority_ms =
+      wait_until(5000, [&] { return try_put(survivor->socket, "during", "red", 700); });
+  std::printf("partition: %s cut off; the majority took a write after %lld ms\n",
+              isolated->name.c_str(), static_cast<long long>(elapsed_ms(cut_at)));
+  REQUIRE(majority_ms >= 0);
+
+  // The cut-off leader steps down and refuses writes with a clear error (no split brain).
+  CHECK(wait_until(3000, [&] {
+          auto agent = try_connect(isolated->socket);
+          auto answer = agent ? agent->status(500) : Result<wire::StatusResponse>(Error{});
+          return answer.ok() && answer.value().raft_role != "leader";
+        }) >= 0);
+  CommandResult refused = run_cli(
+      folder.path(), {"kv", "put", "split", "brain", "--socket", isolated->socket, "--timeout", "1000"});
+  CHECK(refused.exit_code == 1);
+  CHECK(refused.err.find("leader") != std::string::npos);
+
+  // Hold the partition long enough for TCP retransmission back-off to grow.
+  while (elapsed_ms(cut_at) < 8000) sleep_ms(100);
+  firewall.heal();
+  const auto healed_at = Clock::now();
+  const int64_t catch_up_ms = wait_until(5000, [&] {
+    return try_get(isolated->socket, "during") == std::optional<std::string>("red");
+  });
+  std::printf("partition: healed; %s read the majority's write after %lld ms\n",
+              isolated->name.c_str(), static_cast<long long>(elapsed_ms(healed_at)));
+  CHECK(catch_up_ms >= 0);
+  CHECK(try_get(survivor->socket, "split") == std::nullopt);
+  CHECK(wait_until(10000, [&] { return all_alive(folder.path(), agents, *isolated); }) >= 0);
 }
