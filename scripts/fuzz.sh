@@ -11,6 +11,12 @@ set -euo pipefail
 
 seconds="${1:-60}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
+"$root/scripts/install-deps.sh"
+if ! command -v "${CXX_FUZZ:-clang++}" >/dev/null; then
+  echo "fuzz: installing clang (libFuzzer)" >&2
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq clang >/dev/null
+fi
 out="${FUZZ_BUILD_DIR:-$root/build-fuzz}"
 cxx="${CXX_FUZZ:-clang++}"
 targets=(gossip_packet_fuzz peer_message_fuzz client_request_fuzz client_response_fuzz

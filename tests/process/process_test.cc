@@ -73,6 +73,33 @@ uint64_t counter(const wire::StatusResponse& status, const std::string& name) {
   return 0;
 }
 
+// A dev agent on free ports in `folder`, serving kv requests when construction returns.
+struct DevAgent {
+  explicit DevAgent(const std::filesystem::path& folder)
+      : gossip_port(free_port()),
+        server_port(free_port()),
+        process(folder, {"-dev", "-gossip-port", std::to_string(gossip_port), "-server-port",
+                         std::to_string(server_port)}),
+        socket_path((folder / "conclave-data" / "agent.sock").string()) {
+    INFO(process.log());
+    REQUIRE(wait_until(5000, [&] { return try_put(socket_path, "ready", "yes", 500); }) >= 0);
+  }
+  int gossip_port;
+  int server_port;
+  AgentProcess process;
+  std::string socket_path;
+};
+
+// A raw connection to a Unix socket, for clients that misbehave on purpose.
+int connect_unix(const std::string& path) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
+  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0);
+  return fd;
+}
+
 // One agent of a local test cluster.
 struct ClusterAgent {
   std::string name;
@@ -267,12 +294,12 @@ TEST_CASE("three agents gossip, replicate, survive kill -9 of the leader and cat
 
 TEST_CASE("bad input is logged and counted and the agent keeps serving") {
   TempFolder folder;
-  const int gossip_port = free_port();
-  const int server_port = free_port();
-  AgentProcess agent(folder.path(), {"-dev", "-gossip-port", std::to_string(gossip_port),
-                                     "-server-port", std::to_string(server_port)});
-  const std::string socket_path = (folder.path() / "conclave-data" / "agent.sock").string();
-  REQUIRE(wait_until(5000, [&] { return try_put(socket_path, "before", "1", 500); }) >= 0);
+  DevAgent dev(folder.path());
+  AgentProcess& agent = dev.process;
+  const std::string& socket_path = dev.socket_path;
+  const int gossip_port = dev.gossip_port;
+  const int server_port = dev.server_port;
+  REQUIRE(try_put(socket_path, "before", "1"));
   INFO(agent.log());
 
   sockaddr_in address{};
@@ -368,17 +395,12 @@ TEST_CASE("agent --help documents the flags") {
 
 TEST_CASE("clients that hang up before their answer do not take the agent down") {
   TempFolder folder;
-  AgentProcess agent(folder.path(), {"-dev", "-gossip-port", std::to_string(free_port()),
-                                     "-server-port", std::to_string(free_port())});
-  const std::string socket_path = (folder.path() / "conclave-data" / "agent.sock").string();
-  REQUIRE(wait_until(5000, [&] { return try_put(socket_path, "before", "1", 500); }) >= 0);
+  DevAgent dev(folder.path());
+  AgentProcess& agent = dev.process;
+  const std::string& socket_path = dev.socket_path;
   // A client that stops reading without closing: the agent does not see an end of stream,
   // so its answer is written into a socket nobody reads (EPIPE, and SIGPIPE unless ignored).
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  std::strncpy(address.sun_path, socket_path.c_str(), sizeof(address.sun_path) - 1);
-  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0);
+  const int fd = connect_unix(socket_path);
   wire::ClientRequest request;
   request.request_id = 1;
   request.body = wire::KvPutRequest{"k", "v"};
@@ -411,16 +433,10 @@ TEST_CASE("an agent refuses a socket path that is a regular file and leaves the 
 
 TEST_CASE("a client that never reads its answers is slowed down, and others are still served") {
   TempFolder folder;
-  AgentProcess agent(folder.path(), {"-dev", "-gossip-port", std::to_string(free_port()),
-                                     "-server-port", std::to_string(free_port())});
-  const std::string socket_path = (folder.path() / "conclave-data" / "agent.sock").string();
-  REQUIRE(wait_until(5000, [&] { return try_put(socket_path, "before", "1", 500); }) >= 0);
-
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  std::strncpy(address.sun_path, socket_path.c_str(), sizeof(address.sun_path) - 1);
-  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0);
+  DevAgent dev(folder.path());
+  AgentProcess& agent = dev.process;
+  const std::string& socket_path = dev.socket_path;
+  const int fd = connect_unix(socket_path);
   wire::ClientRequest request;
   request.body = wire::StatusRequest{};
   const std::string frame = wire::frame(wire::encode_client_request(request));
