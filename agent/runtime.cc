@@ -40,7 +40,7 @@ struct Runtime::Impl {
   bool persist_in_flight = false;
   bool stopping = false;
   int exit_code = 0;
-  bool announced_leader = false;
+  std::string announced_leader;  // the leader last logged (empty: none)
   RuntimeCounters counters;
   LogLimiter bad_packet_log{1000, 5};
   char udp_buffer[64 * 1024];
@@ -320,10 +320,15 @@ void Runtime::Impl::pump() {
   deliver_replies(node->take_immediate_replies());
   log_membership_events();
   const std::string leader = node->leader_name();
-  if (!leader.empty() && !announced_leader) {
-    spdlog::info("raft leader is {} (term {})", leader, node->raft()->term());
+  if (leader != announced_leader) {
+    if (leader.empty()) {
+      spdlog::warn("raft leader lost (term {}); writes wait for an election",
+                   node->raft() ? node->raft()->term() : 0);
+    } else {
+      spdlog::info("raft leader is {} (term {})", leader, node->raft()->term());
+    }
+    announced_leader = leader;
   }
-  announced_leader = !leader.empty();
   if (persist_in_flight || !node->has_ready()) return;
 
   NodeReady ready = node->ready();
