@@ -303,10 +303,14 @@ NodeReady Node::ready() {
   raft::Ready ready = raft_->ready();
   result.batch.hard_state = ready.hard_state;
   result.batch.entries = ready.entries;
+  const std::map<std::string, std::string> rpc_addresses =
+      ready.messages.empty() ? std::map<std::string, std::string>{} : voter_rpc_addresses();
   for (raft::Message& message : ready.messages) {
     PeerSend send;
     send.to_name = name_of(message.to);
-    send.rpc_address = rpc_address_of(send.to_name);
+    if (auto found = rpc_addresses.find(send.to_name); found != rpc_addresses.end()) {
+      send.rpc_address = found->second;  // absent: not learned from gossip yet
+    }
     send.message = wire::PeerMessage{options_.name, std::move(message)};
     result.messages.push_back(std::move(send));
   }
@@ -342,11 +346,15 @@ std::string Node::name_of(raft::NodeId id) const {
   return found->second;
 }
 
-std::string Node::rpc_address_of(const std::string& name) const {
+std::map<std::string, std::string> Node::voter_rpc_addresses() const {
+  // One pass over the member list per Ready, not one per message (heartbeats are frequent).
+  std::map<std::string, std::string> addresses;
   for (const gossip::Member& member : gossip_->members()) {
-    if (member.name == name) return member.tags.rpc_address;
+    if (std::find(voters_.begin(), voters_.end(), member.name) != voters_.end()) {
+      addresses[member.name] = member.tags.rpc_address;
+    }
   }
-  return "";
+  return addresses;
 }
 
 std::string Node::leader_name() const {

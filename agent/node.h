@@ -147,7 +147,8 @@ class Node {
                    std::string message);
   void expire_pending(int64_t now_ms);
   std::string name_of(raft::NodeId id) const;
-  std::string rpc_address_of(const std::string& name) const;
+  // The TCP address gossip knows for each voter (voters not seen yet are absent).
+  std::map<std::string, std::string> voter_rpc_addresses() const;
 
   NodeOptions options_;
   std::unique_ptr<gossip::Gossip> gossip_;

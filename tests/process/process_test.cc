@@ -100,6 +100,14 @@ int connect_unix(const std::string& path) {
   return fd;
 }
 
+// One client request as the bytes a client writes to the socket.
+std::string request_frame(wire::ClientRequestBody body) {
+  wire::ClientRequest request;
+  request.request_id = 1;
+  request.body = std::move(body);
+  return wire::frame(wire::encode_client_request(request));
+}
+
 // One agent of a local test cluster.
 struct ClusterAgent {
   std::string name;
@@ -401,10 +409,7 @@ TEST_CASE("clients that hang up before their answer do not take the agent down")
   // A client that stops reading without closing: the agent does not see an end of stream,
   // so its answer is written into a socket nobody reads (EPIPE, and SIGPIPE unless ignored).
   const int fd = connect_unix(socket_path);
-  wire::ClientRequest request;
-  request.request_id = 1;
-  request.body = wire::KvPutRequest{"k", "v"};
-  const std::string frame = wire::frame(wire::encode_client_request(request));
+  const std::string frame = request_frame(wire::KvPutRequest{"k", "v"});
   REQUIRE(shutdown(fd, SHUT_RD) == 0);
   REQUIRE(send(fd, frame.data(), frame.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(frame.size()));
   sleep_ms(300);
@@ -437,9 +442,7 @@ TEST_CASE("a client that never reads its answers is slowed down, and others are 
   AgentProcess& agent = dev.process;
   const std::string& socket_path = dev.socket_path;
   const int fd = connect_unix(socket_path);
-  wire::ClientRequest request;
-  request.body = wire::StatusRequest{};
-  const std::string frame = wire::frame(wire::encode_client_request(request));
+  const std::string frame = request_frame(wire::StatusRequest{});
   // Send status requests and never read the answers. First fill the socket...
   auto send_until_full = [&](int limit) {
     int sent = 0;
