@@ -90,6 +90,8 @@ int run_agent(const agent::AgentConfig& flags, const std::optional<std::string>&
   // Only -dev (or an explicit -bootstrap-expect) lets a server form a new cluster; a server
   // started without it runs Raft only from the voters recorded in its data folder.
   node.bootstrap_expect = dev ? 1 : config.bootstrap_expect.value_or(0);
+  // A lone server that joins nobody has no one to agree with: no reason to wait (bootstrap.h).
+  if (node.bootstrap_expect == 1 && !config.join) node.bootstrap_settle_ms = 0;
   if (dev && config.bootstrap_expect.value_or(1) != 1) {
     std::fprintf(stderr, "Error: -dev runs a one-server cluster; drop -bootstrap-expect\n");
     return kExitUsage;
@@ -182,6 +184,9 @@ int print_status(const wire::StatusResponse& status, bool json) {
                           {"applied_index", status.applied_index},
                           {"last_log_index", status.last_log_index},
                           {"voters", status.voters},
+                          {"server_id", status.server_id},
+                          {"cluster_id", status.cluster_id},
+                          {"raft_report", status.raft_report},
                           {"counters", counters}};
     std::cout << out.dump(2) << "\n";
     return kExitOk;
@@ -198,6 +203,9 @@ int print_status(const wire::StatusResponse& status, bool json) {
   std::printf("applied index:  %llu\n", static_cast<unsigned long long>(status.applied_index));
   std::printf("last log index: %llu\n", static_cast<unsigned long long>(status.last_log_index));
   std::printf("voters:         %s\n", voters.empty() ? "(not bootstrapped)" : voters.c_str());
+  if (!status.server_id.empty()) std::printf("server id:      %s\n", status.server_id.c_str());
+  if (!status.cluster_id.empty()) std::printf("cluster id:     %s\n", status.cluster_id.c_str());
+  if (!status.raft_report.empty()) std::printf("raft:           %s\n", status.raft_report.c_str());
   std::printf("counters:\n");
   for (const auto& counter : status.counters) {
     std::printf("  %-28s %llu\n", counter.name.c_str(),

@@ -41,6 +41,7 @@ struct Runtime::Impl {
   bool stopping = false;
   int exit_code = 0;
   std::string announced_leader;  // the leader last logged (empty: none)
+  std::string announced_raft_report;  // the node's raft_report() last logged
   RuntimeCounters counters;
   LogLimiter bad_packet_log{1000, 5};
   char udp_buffer[64 * 1024];
@@ -99,6 +100,37 @@ int Runtime::Impl::set_up() {
     spdlog::error("{}", recovered.error().message);
     return 1;
   }
+  // Random words for this boot: the boot id and request id base (NodeOptions), the server id
+  // of a new data folder, and the seed unless the caller pinned one.
+  uint64_t random_words[4] = {0, 0, 0, 0};
+  if (uv_random(nullptr, nullptr, random_words, sizeof(random_words), 0, nullptr) != 0) {
+    spdlog::error("cannot read random bytes from the system (uv_random failed); the agent "
+                  "needs them for its identity");
+    return 1;
+  }
+  if (!recovered.value().identity) {
+    // A new data folder: it gets its identity now, durably, before anything can refer to it.
+    store::Batch batch;
+    batch.identity = store::Identity{options.node.name, random_words[2] | 1, 0};
+    if (Status status = store->persist(batch); !status.ok()) {
+      spdlog::error("{}", status.error().message);
+      return 1;
+    }
+    recovered.value().identity = batch.identity;
+    spdlog::info("new data folder {}: node {} gets server id {:016x}", options.data_dir,
+                 options.node.name, batch.identity->server_id);
+  } else if (recovered.value().identity->node_name != options.node.name) {
+    spdlog::error("the data folder {} belongs to node '{}' (server id {:016x}), but this agent "
+                  "was started as '{}'. Start it with -node {}, or give '{}' a data folder of "
+                  "its own",
+                  options.data_dir, recovered.value().identity->node_name,
+                  recovered.value().identity->server_id, options.node.name,
+                  recovered.value().identity->node_name, options.node.name);
+    return 1;
+  }
+  if (!recovered.value().damage.empty()) {
+    spdlog::critical("{}: {}", database, recovered.value().damage);
+  }
   if (!recovered.value().entries.empty()) {
     spdlog::info("recovered from {}: term {}, {} log entries, commit {}, applied {}, {} keys",
                  database, recovered.value().hard_state.term, recovered.value().entries.size(),
@@ -106,14 +138,8 @@ int Runtime::Impl::set_up() {
                  recovered.value().kv.size());
   }
 
-  // A fresh random id base per boot (see NodeOptions::request_id_base), and a random seed
-  // unless the caller pinned one.
-  uint64_t random_words[2] = {0, 0};
-  if (uv_random(nullptr, nullptr, random_words, sizeof(random_words), 0, nullptr) != 0) {
-    random_words[0] = uv_hrtime();
-    random_words[1] = uv_hrtime() * 0x9e3779b97f4a7c15ULL;
-  }
   options.node.request_id_base = random_words[0];
+  options.node.boot_id = random_words[3] | 1;
   if (options.node.random_seed == 1) options.node.random_seed = random_words[1];
 
   node = std::make_unique<Node>(options.node, recovered.value(), now_ms());
@@ -295,7 +321,7 @@ void Runtime::Impl::log_membership_events() {
     const gossip::Member& member = event.member;
     switch (event.type) {
       case gossip::EventType::joined:
-        spdlog::info("member joined: {} ({}, {})", member.name, member.address, member.tags.role);
+        spdlog::info("member joined: {} ({})", member.name, member.address);
         break;
       case gossip::EventType::updated:
         spdlog::info("member updated: {} ({}, incarnation {})", member.name, member.address,
@@ -328,6 +354,17 @@ void Runtime::Impl::pump() {
       spdlog::info("raft leader is {} (term {})", leader, node->raft()->term());
     }
     announced_leader = leader;
+  }
+  if (node->raft_report() != announced_raft_report) {
+    announced_raft_report = node->raft_report();
+    if (!node->damage().empty()) {
+      spdlog::critical("{}", announced_raft_report);
+    } else if (announced_raft_report.rfind("refusing", 0) == 0 ||
+               announced_raft_report.rfind("not bootstrapping", 0) == 0) {
+      spdlog::error("{}", announced_raft_report);
+    } else if (!announced_raft_report.empty()) {
+      spdlog::info("{}", announced_raft_report);
+    }
   }
   if (persist_in_flight || !node->has_ready()) return;
 

@@ -221,7 +221,7 @@ struct Gossip::State {
       contradicts = true;
     } else if (update.incarnation == me.incarnation) {
       contradicts = update.state != MemberState::alive || update.address != me.address ||
-                    update.tags != me.tags;
+                    update.metadata != me.metadata;
     }
     if (contradicts) {
       refute(update.incarnation);
@@ -250,7 +250,7 @@ struct Gossip::State {
     CONCLAVE_CHECK(member != nullptr, "accepted update left no member");
     if (result.added) schedule.add(member->name, prng);
     // Re-disseminate what we now believe (SWIM §4.1 infection style), with the last known
-    // address and tags even when the update itself is a suspicion or death.
+    // address and metadata even when the update itself is a suspicion or death.
     broadcast(update_from_member(*member, update.from));
     if (result.event) {
       if (result.event->type == EventType::failed) ++counters.members_failed;
@@ -447,9 +447,8 @@ Gossip::Gossip(Options options, uint64_t random_seed, int64_t now_ms) {
                  "gossip name must be non-empty and within kMaxNameBytes");
   CONCLAVE_CHECK(!options.address.empty() && options.address.size() <= kMaxAddressBytes,
                  "gossip address must be non-empty and within kMaxAddressBytes");
-  CONCLAVE_CHECK(options.tags.role.size() <= kMaxTagBytes &&
-                     options.tags.rpc_address.size() <= kMaxTagBytes,
-                 "gossip tags must be within kMaxTagBytes");
+  CONCLAVE_CHECK(options.metadata.size() <= kMaxMetadataBytes,
+                 "gossip metadata must be within kMaxMetadataBytes");
   CONCLAVE_CHECK(options.probe_interval_ms > 0 && options.probe_timeout_ms > 0 &&
                      options.probe_timeout_ms < options.probe_interval_ms,
                  "need 0 < probe_timeout_ms < probe_interval_ms");
@@ -459,13 +458,13 @@ Gossip::Gossip(Options options, uint64_t random_seed, int64_t now_ms) {
   Member self;
   self.name = state_->options.name;
   self.address = state_->options.address;
-  self.tags = state_->options.tags;
+  self.metadata = state_->options.metadata;
   self.state_changed_ms = now_ms;
   // Our own record must fit a packet, or nobody could ever learn about us.
   MemberUpdate self_update = update_from_member(self);
   CONCLAVE_CHECK(packet_header_size_bound(self.name) + encoded_size_bound(Message{Sync{
                      false, {self_update}}}) <= state_->options.max_packet_bytes,
-                 "max_packet_bytes too small for this node's own name, address and tags");
+                 "max_packet_bytes too small for this node's own name, address and metadata");
   state_->table.insert_self(self);
 }
 
@@ -532,6 +531,19 @@ void Gossip::tick(int64_t now_ms) {
     State::advance(s.next_gossip_ms, s.options.gossip_interval_ms, now_ms);
   }
   s.expire_relays(now_ms);
+}
+
+void Gossip::set_metadata(std::string metadata, int64_t) {
+  CONCLAVE_CHECK(metadata.size() <= kMaxMetadataBytes,
+                 "gossip metadata must be within kMaxMetadataBytes");
+  State& s = *state_;
+  Member& me = s.self();
+  if (me.metadata == metadata || s.leaving) return;
+  // Only a newer incarnation may change what others hold about us (SWIM §4.2).
+  me.metadata = std::move(metadata);
+  me.incarnation += 1;
+  s.options.metadata = me.metadata;
+  s.broadcast(s.self_update());
 }
 
 void Gossip::leave(int64_t now_ms) {

@@ -27,7 +27,7 @@ namespace conclave::gossip {
 struct Options {
   std::string name;     // unique in the cluster
   std::string address;  // host:port other members reach this node's UDP socket at
-  Tags tags;
+  std::string metadata; // what this node says about itself (opaque, <= kMaxMetadataBytes)
   int64_t probe_interval_ms = 250;
   int64_t probe_timeout_ms = 100;
   int indirect_probes = 3;
@@ -50,7 +50,7 @@ struct Member {
   std::string address;
   uint64_t incarnation = 0;
   MemberState state = MemberState::alive;
-  Tags tags;
+  std::string metadata;          // as the member itself last said it
   int64_t state_changed_ms = 0;  // on this node's clock
 };
 
@@ -96,6 +96,11 @@ class Gossip {
   // Runs timers: probes, probe timeouts, suspicion timeouts, gossip and push-pull rounds.
   // Call at least every 10 ms.
   void tick(int64_t now_ms);
+
+  // Replaces what this node says about itself and spreads it under a new incarnation (so it
+  // overrides the old metadata everywhere). A no-op when unchanged or while leaving.
+  // Precondition: metadata.size() <= kMaxMetadataBytes.
+  void set_metadata(std::string metadata, int64_t now_ms);
 
   // Graceful leave: marks this node left (at its current incarnation, which overrides alive)
   // and disseminates that. Afterwards the node still answers probes and gossips, so the news

@@ -45,7 +45,7 @@ MergeResult MemberTable::apply(const MemberUpdate& update, int64_t now_ms) {
     member.address = update.address;
     member.incarnation = update.incarnation;
     member.state = MemberState::alive;
-    member.tags = update.tags;
+    member.metadata = update.metadata;
     member.state_changed_ms = now_ms;
     members_.emplace(update.name, member);
     result.outcome = MergeOutcome::accepted;
@@ -63,9 +63,9 @@ MergeResult MemberTable::apply(const MemberUpdate& update, int64_t now_ms) {
   member.state = update.state;
   if (update.state == MemberState::alive) {
     // Only the member itself produces alive updates, so a newer one may move it or change
-    // its tags (SWIM §4.2: the incarnation orders a member's own statements).
+    // its metadata (SWIM §4.2: the incarnation orders a member's own statements).
     member.address = update.address;
-    member.tags = update.tags;
+    member.metadata = update.metadata;
   }
   if (member.state != before.state) member.state_changed_ms = now_ms;
   result.outcome = MergeOutcome::accepted;
@@ -75,7 +75,7 @@ MergeResult MemberTable::apply(const MemberUpdate& update, int64_t now_ms) {
       if (before.state == MemberState::dead || before.state == MemberState::left) {
         result.event = Event{EventType::joined, member};  // back from the dead (memberlist)
       } else if (before.state == MemberState::suspect || before.address != member.address ||
-                 before.tags != member.tags) {
+                 before.metadata != member.metadata) {
         result.event = Event{EventType::updated, member};  // refuted, moved or retagged
       }
       break;
@@ -118,7 +118,7 @@ MemberUpdate update_from_member(const Member& member, const std::string& from) {
   update.address = member.address;
   update.incarnation = member.incarnation;
   update.state = member.state;
-  update.tags = member.tags;
+  update.metadata = member.metadata;
   if (member.state != MemberState::alive) update.from = from;
   return update;
 }

@@ -48,7 +48,7 @@ class MemberTable {
 
   // Merges an update about another member. Unknown names enter only when alive (memberlist
   // ignores suspicion or death of a node it never knew). An alive update that overrides also
-  // takes its address and tags; other states keep the last address and tags known.
+  // takes its address and metadata; other states keep the last ones known.
   MergeResult apply(const MemberUpdate& update, int64_t now_ms);
 
   const Member* find(const std::string& name) const;

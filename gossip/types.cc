@@ -26,10 +26,8 @@ constexpr size_t kTableOverheadBytes = 64;
 size_t string_bound(const std::string& text) { return text.size() + kStringOverheadBytes; }
 
 size_t update_bound(const MemberUpdate& update) {
-  return kTableOverheadBytes + kTableOverheadBytes /* nested Tags table */ +
-         string_bound(update.name) + string_bound(update.address) +
-         string_bound(update.tags.role) + string_bound(update.tags.rpc_address) +
-         string_bound(update.from);
+  return kTableOverheadBytes + string_bound(update.name) + string_bound(update.address) +
+         string_bound(update.metadata) + string_bound(update.from);
 }
 
 }  // namespace

@@ -16,13 +16,10 @@ enum class MemberState : uint8_t { alive = 0, suspect = 1, dead = 2, left = 3 };
 
 const char* member_state_name(MemberState state);
 
-// What a member says about itself; carried in every alive update.
-struct Tags {
-  std::string role;         // "server" or "client"
-  std::string rpc_address;  // host:port of its TCP listener for agent-to-agent messages
-
-  bool operator==(const Tags&) const = default;
-};
+// What a member says about itself is opaque to gossip: `metadata`, at most kMaxMetadataBytes,
+// set by the agent (agent/node_meta.h: role, RPC address, identity, user tags) and carried in
+// every alive update. A newer alive update (higher incarnation) replaces it, so a change
+// spreads like any other update.
 
 // "Member `name` at `address` is in `state` as of `incarnation`" (SWIM §4.2). Higher
 // incarnations override lower ones; at equal incarnation suspect overrides alive, and dead/left
@@ -32,7 +29,7 @@ struct MemberUpdate {
   std::string address;  // host:port of its UDP gossip socket
   uint64_t incarnation = 0;
   MemberState state = MemberState::alive;
-  Tags tags;
+  std::string metadata; // opaque to gossip, at most kMaxMetadataBytes
   std::string from;     // who declared the suspicion or death (empty for alive)
 
   bool operator==(const MemberUpdate&) const = default;
@@ -82,7 +79,7 @@ struct Packet {
 // Limits on what a packet may hold; wire/ rejects inbound packets beyond them.
 constexpr size_t kMaxNameBytes = 128;
 constexpr size_t kMaxAddressBytes = 256;
-constexpr size_t kMaxTagBytes = 256;
+constexpr size_t kMaxMetadataBytes = 512;
 constexpr size_t kMaxMessagesPerPacket = 64;
 
 // A conservative upper bound of the encoded size of one message / a packet header, used by the

@@ -70,6 +70,7 @@ struct RawNode::State {
   std::map<NodeId, bool> votes;         // candidate only: voter -> granted
 
   std::vector<Message> messages;  // outbox for the next Ready
+  RawNodeCounters counters;
 
   // What was last handed out, so a Ready carries only changes.
   HardState last_hard_state;
@@ -179,6 +180,7 @@ struct RawNode::State {
                                  config.max_entries_per_append, config.max_bytes_per_append);
       // The follower caps the commit at the last entry this message covers (§5.3).
       append.commit = commit;
+      append.acknowledged_index = pr.match_index();
       pr.on_entries_sent(append.entries.back().index);
       pr.on_commit_sent(std::min(commit, append.entries.back().index));
       send(std::move(append));
@@ -202,6 +204,7 @@ struct RawNode::State {
     heartbeat.log_term = log.term_at(prev_index);
     // Only what the follower is known to hold may be declared committed to it.
     heartbeat.commit = std::min(commit, prev_index);
+    heartbeat.acknowledged_index = pr.match_index();
     pr.on_commit_sent(heartbeat.commit);
     send(std::move(heartbeat));
   }
@@ -400,7 +403,19 @@ struct RawNode::State {
     }
   }
 
-  void handle_append_request(const Message& m) {
+  Status handle_append_request(const Message& m) {
+    // The leader says we acknowledged entries through m.acknowledged_index in this term; a log
+    // that ends before it lost them (a damaged, rolled-back or replaced disk). Answering on it
+    // could help elect a leader without a committed entry: stop instead (the caller stops
+    // this node's Raft).
+    if (m.acknowledged_index > log.last_index()) {
+      return make_error(ErrorCode::storage,
+                        "raft: leader " + std::to_string(m.from) + " of term " +
+                            std::to_string(term) + " says this server acknowledged entries "
+                            "through index " + std::to_string(m.acknowledged_index) +
+                            ", but its log ends at " + std::to_string(log.last_index()) +
+                            ": the log was corrupted, truncated or lost");
+    }
     Message response;
     response.type = MessageType::append_response;
     response.to = m.from;
@@ -410,15 +425,24 @@ struct RawNode::State {
       response.log_index = m.log_index;
       response.reject_hint = log.last_index();
       send(std::move(response));
-      return;
+      return Status();
     }
     for (const Entry& entry : m.entries) {
       if (entry.index <= log.last_index()) {
         if (log.term_at(entry.index) == entry.term) continue;  // already have it (Log Matching)
         // §5.3: a conflicting entry and all that follow it are deleted. A committed entry can
-        // never conflict with a legitimate leader's log (Leader Completeness, §5.4).
-        CONCLAVE_CHECK(entry.index > commit,
-                       "a leader asked to overwrite a committed entry: Raft safety is broken");
+        // never conflict with a legitimate leader's log (Leader Completeness, §5.4): if one
+        // does, this log or the leader's is damaged. Stop rather than overwrite it.
+        if (entry.index <= commit) {
+          return make_error(ErrorCode::storage,
+                            "raft: leader " + std::to_string(m.from) + " of term " +
+                                std::to_string(term) + " sent entry " +
+                                std::to_string(entry.index) + " of term " +
+                                std::to_string(entry.term) + ", which conflicts with this "
+                                "server's committed entry of term " +
+                                std::to_string(log.term_at(entry.index)) +
+                                ": one of the two logs is damaged");
+        }
         log.truncate_from(entry.index);
       }
       log.append(entry);
@@ -430,11 +454,18 @@ struct RawNode::State {
     response.reject = false;
     response.log_index = last_covered;
     send(std::move(response));
+    return Status();
   }
 
   Status handle_append_response(const Message& m) {
     Progress& pr = progress.at(m.from);
     if (m.reject) {
+      // A follower that rejects the heartbeat pointing at its own match index, with a log
+      // shorter than that, lost entries it acknowledged. It stops itself on the next append
+      // (acknowledged_index); counted here so the leader's status shows it too.
+      if (m.log_index == pr.match_index() && m.reject_hint < pr.match_index()) {
+        ++counters.lost_log_reports;
+      }
       if (pr.on_reject(m.log_index, m.reject_hint)) send_append(m.from, /*send_empty=*/true);
       return Status();
     }
@@ -492,8 +523,7 @@ struct RawNode::State {
         // A candidate that hears from this term's leader lost the election (§5.2).
         if (role == Role::candidate || leader != m.from) become_follower(term, m.from);
         reset_election_timer();
-        handle_append_request(m);
-        break;
+        return handle_append_request(m);
       case MessageType::append_response:
         if (role == Role::leader) return handle_append_response(m);
         break;
@@ -651,5 +681,6 @@ Index RawNode::commit_index() const { return state_->commit; }
 Index RawNode::applied_index() const { return state_->applied; }
 Index RawNode::last_index() const { return state_->log.last_index(); }
 const Entry& RawNode::entry_at(Index index) const { return state_->log.at(index); }
+const RawNodeCounters& RawNode::counters() const { return state_->counters; }
 
 }  // namespace conclave::raft

@@ -44,6 +44,12 @@ struct Recovered {
   Index applied = 0;
 };
 
+struct RawNodeCounters {
+  // Followers that rejected a heartbeat at their own match index with a shorter log: they lost
+  // acknowledged entries (see Message::acknowledged_index).
+  uint64_t lost_log_reports = 0;
+};
+
 class RawNode {
  public:
   // Preconditions: config.id != kNoNode and config.id is in config.voters;
@@ -60,6 +66,9 @@ class RawNode {
   // Handles one message from a peer. A message that is malformed for its type (e.g. entries
   // whose indexes do not follow log_index) is rejected with an error value and has no effect;
   // stale-term messages are ignored (ok). Messages not addressed to this node are an error.
+  // ErrorCode::storage means this node's log contradicts the leader's in a way only a damaged
+  // disk explains (acknowledged entries gone, a committed entry in conflict): the caller must
+  // stop this node's Raft (never vote or acknowledge again) and report it.
   Status step(const Message& message);
 
   // Appends `data` to the log if this node is the leader, or forwards it to the leader as a
@@ -87,6 +96,7 @@ class RawNode {
   Index last_index() const;
   // The entry at `index`, for checkers and tests. Precondition: 1 <= index <= last_index().
   const Entry& entry_at(Index index) const;
+  const RawNodeCounters& counters() const;
 
  private:
   struct State;

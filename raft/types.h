@@ -64,6 +64,11 @@ struct Message {
   Index commit = 0;
   bool reject = false;
   Index reject_hint = 0;
+  // append_request only: the highest index the recipient has acknowledged to this leader in
+  // this term (its match index). A follower whose log ends before it has lost entries it
+  // acknowledged: a damaged or replaced disk (etcd: "Was the raft log corrupted, truncated,
+  // or lost?").
+  Index acknowledged_index = 0;
 
   bool operator==(const Message&) const = default;
 };

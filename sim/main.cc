@@ -24,9 +24,16 @@ int main(int argc, char** argv) {
   app.add_option("--max-loss", options.max_loss, "Highest packet loss rate during chaos")
       ->capture_default_str();
   app.add_flag("--verbose", options.verbose, "Narrate the run on stderr");
+  app.add_option("--extra-servers", options.extra_servers,
+                 "Servers started beyond -bootstrap-expect (they must never form a second "
+                 "cluster)")
+      ->capture_default_str();
+  bool no_disk_faults = false;
+  app.add_flag("--no-disk-faults", no_disk_faults, "No lost or rolled-back disks");
   app.add_flag("--inject-forget-votes", options.inject_forget_votes,
                "Fault injection: disks forget votes (the checkers must object)");
   CLI11_PARSE(app, argc, argv);
+  options.disk_faults = !no_disk_faults;
 
   if (single_seed) {
     first_seed = *single_seed;

@@ -1,5 +1,6 @@
 #include "sim/simulation.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -31,6 +32,10 @@ struct Machine {
   std::string gossip_address;
   std::string rpc_address;
   store::MemoryStore disk;
+  std::optional<store::RecoveredState> old_disk;  // an earlier copy, for a rollback fault
+  bool lost = false;          // lost its disk or was rolled back: out of the cluster for good
+  bool expect_damage = false;  // restarts on a rolled-back disk: must notice
+  int64_t start_at_ms = 0;
   std::unique_ptr<agent::Node> node;  // null while crashed
   std::optional<agent::NodeReady> persisting;
   int64_t persist_done_ms = 0;
@@ -74,6 +79,8 @@ class Simulation {
   void heal(int64_t now_ms);
   void client_step(Client& client, int64_t now_ms, bool may_start);
   void final_checks();
+  void disk_fault(int victim, int64_t now_ms);
+  void check_one_cluster(int index, int64_t now_ms);
   void violation(int64_t now_ms, const std::string& text);
   void narrate(int64_t now_ms, const std::string& text);
   int index_of_address(const std::string& address) const;
@@ -87,6 +94,7 @@ class Simulation {
   std::vector<Operation> history_;
   std::map<raft::Term, std::string> leader_of_term_;
   std::map<raft::Index, CommittedRecord> committed_;
+  std::optional<std::pair<uint64_t, std::vector<store::ServerRecord>>> cluster_;
   bool chaos_active_ = false;
   SimResult result_;
 };
@@ -111,17 +119,33 @@ int Simulation::index_of_address(const std::string& address) const {
 
 void Simulation::start_node(int index, int64_t now_ms) {
   Machine& machine = machines_[index];
+  if (!machine.disk.raw().identity) {
+    // A new disk: the agent creates its identity first, as the runtime does.
+    store::Batch batch;
+    batch.identity = store::Identity{machine.name, prng_.next() | 1, 0};
+    machine.disk.persist(batch);
+  }
   agent::NodeOptions options;
   options.name = machine.name;
   options.server = true;
   options.gossip_address = machine.gossip_address;
   options.rpc_address = machine.rpc_address;
-  options.bootstrap_expect = options_.node_count;
+  options.bootstrap_expect = options_.node_count - options_.extra_servers;
   options.join_addresses = {machines_[index == 0 ? 1 : 0].gossip_address};
   options.default_request_timeout_ms = kClientTimeoutMs;
   options.random_seed = prng_.next();
+  options.boot_id = prng_.next() | 1;
   options.request_id_base = prng_.next();
-  machine.node = std::make_unique<agent::Node>(options, machine.disk.load(), now_ms);
+  const store::RecoveredState recovered = machine.disk.load();
+  machine.node = std::make_unique<agent::Node>(options, recovered, now_ms);
+  if (machine.expect_damage) {
+    machine.expect_damage = false;
+    if (machine.node->damage().empty() || machine.node->raft() != nullptr) {
+      violation(now_ms, machine.name + " restarted on a rolled-back disk and did not notice");
+    } else {
+      narrate(now_ms, machine.name + " noticed its rolled-back disk: " + machine.node->damage());
+    }
+  }
   machine.persisting.reset();
   machine.next_tick_ms = now_ms + prng_.between(0, kTickIntervalMs - 1);
   machine.restart_at_ms = -1;
@@ -138,10 +162,28 @@ void Simulation::crash(int index, int64_t now_ms) {
   narrate(now_ms, "crash " + machine.name);
 }
 
+void Simulation::check_one_cluster(int index, int64_t now_ms) {
+  const agent::Node& node = *machines_[index].node;
+  if (node.raft() == nullptr) return;
+  result_.cluster_formed = true;
+  if (!cluster_) {
+    cluster_.emplace(node.cluster_id(), node.voters());
+    narrate(now_ms, machines_[index].name + " starts cluster " + std::to_string(node.cluster_id()) +
+                        " with " + std::to_string(node.voters().size()) + " voters");
+  } else if (cluster_->first != node.cluster_id() || cluster_->second != node.voters()) {
+    violation(now_ms, "two clusters: " + machines_[index].name + " runs cluster " +
+                          std::to_string(node.cluster_id()) + " with " +
+                          std::to_string(node.voters().size()) + " voters, another node cluster " +
+                          std::to_string(cluster_->first) + " with " +
+                          std::to_string(cluster_->second.size()));
+  }
+}
+
 void Simulation::check_node(int index, int64_t now_ms) {
   Machine& machine = machines_[index];
   const raft::RawNode* raft = machine.node ? machine.node->raft() : nullptr;
   if (raft == nullptr) return;
+  check_one_cluster(index, now_ms);
   if (raft->role() == raft::Role::leader) {
     auto [it, inserted] = leader_of_term_.emplace(raft->term(), machine.name);
     if (inserted) {
@@ -356,13 +398,38 @@ void Simulation::chaos_step(int64_t now_ms) {
     heal(now_ms);
   } else if (options_.crashes) {
     const int victim = static_cast<int>(prng_.below(count));
-    if (machines_[victim].node) {
+    if (options_.disk_faults && machines_[victim].node && prng_.chance(0.15)) {
+      disk_fault(victim, now_ms);
+    } else if (machines_[victim].node) {
       crash(victim, now_ms);
       // Half the restarts are immediate (a supervisor restarting a killed process, which can
       // meet the very election it voted in before); the others come back later.
       machines_[victim].restart_at_ms =
           now_ms + (prng_.chance(0.5) ? prng_.between(1, 50) : prng_.between(300, 4000));
     }
+  }
+}
+
+void Simulation::disk_fault(int victim, int64_t now_ms) {
+  int lost = 0;
+  for (const Machine& machine : machines_) lost += machine.lost ? 1 : 0;
+  Machine& machine = machines_[victim];
+  // Never more than a minority of the voters: beyond that no cluster can make progress (and
+  // without autopilot the lost ones are not replaced).
+  if (machine.lost || lost + 1 > (options_.node_count - 1) / 2) return;
+  crash(victim, now_ms);
+  machine.lost = true;
+  machine.restart_at_ms = now_ms + prng_.between(1, 2000);
+  if (machine.old_disk && machine.old_disk->persisted_batches < machine.disk.raw().persisted_batches &&
+      prng_.chance(0.6)) {
+    machine.disk.roll_back_to(*machine.old_disk);
+    machine.expect_damage = true;
+    ++result_.disks_rolled_back;
+    narrate(now_ms, "roll back the disk of " + machine.name + " (a damaged WAL)");
+  } else {
+    machine.disk.wipe();
+    ++result_.disks_lost;
+    narrate(now_ms, machine.name + " loses its whole disk");
   }
 }
 
@@ -374,21 +441,35 @@ void Simulation::final_checks() {
     }
   }
   result_.final_commit_index = max_commit;
-  const Machine& reference = machines_[0];
+  const Machine* reference = nullptr;
   for (const Machine& machine : machines_) {
+    if (machine.lost) {
+      // A lost disk is a new server outside the voter set; a rolled-back one stays stopped.
+      if (machine.node && machine.node->raft()) {
+        violation(-1, machine.name + " runs Raft although its disk was lost or rolled back");
+      }
+      continue;
+    }
+    const bool voter = cluster_ && std::any_of(cluster_->second.begin(), cluster_->second.end(),
+                                               [&](const store::ServerRecord& server) {
+                                                 return server.name == machine.name;
+                                               });
+    if (options_.extra_servers > 0 && !voter) continue;  // waits to be added, or refused
     if (!machine.node || !machine.node->raft()) {
       violation(-1, machine.name + " never started Raft (bootstrap did not complete)");
       continue;
     }
+    if (reference == nullptr) reference = &machine;
     const agent::StateMachine& state = machine.node->state_machine();
     if (state.applied_index() != max_commit) {
       violation(-1, machine.name + " applied " + std::to_string(state.applied_index()) +
                         " entries after healing; the cluster committed " +
                         std::to_string(max_commit));
     }
-    if (reference.node && state.state_hash() != reference.node->state_machine().state_hash() &&
-        state.applied_index() == reference.node->state_machine().applied_index()) {
-      violation(-1, machine.name + " has a different state than " + reference.name +
+    const agent::StateMachine& reference_state = reference->node->state_machine();
+    if (state.state_hash() != reference_state.state_hash() &&
+        state.applied_index() == reference_state.applied_index()) {
+      violation(-1, machine.name + " has a different state than " + reference->name +
                         " at the same applied index");
     }
   }
@@ -424,7 +505,15 @@ SimResult Simulation::run() {
     machine.rpc_address = machine.name + ":8300";
     machines_.push_back(std::move(machine));
   }
-  for (int i = 0; i < options_.node_count; ++i) start_node(i, 0);
+  for (int i = 0; i < options_.node_count; ++i) {
+    // With extra servers they come up one by one, as people start them.
+    machines_[i].start_at_ms = options_.extra_servers > 0 ? prng_.between(0, 2500) : 0;
+    if (machines_[i].start_at_ms == 0) {
+      start_node(i, 0);
+    } else {
+      machines_[i].restart_at_ms = machines_[i].start_at_ms;
+    }
+  }
   for (int i = 0; i < options_.clients; ++i) {
     Client client;
     client.id = i;
@@ -443,6 +532,10 @@ SimResult Simulation::run() {
     if (now >= next_chaos_ms && now < chaos_end_ms) {
       chaos_step(now);
       next_chaos_ms = now + prng_.between(300, 2500);
+      // Keep an old copy of one disk now and then: a later rollback fault restores it.
+      for (Machine& keeper : machines_) {
+        if (keeper.node && !keeper.lost && prng_.chance(0.5)) keeper.old_disk = keeper.disk.raw();
+      }
     }
     if (now >= chaos_end_ms && !healed) {
       healed = true;
@@ -489,8 +582,8 @@ std::string SimResult::summary() const {
   char text[512];
   std::snprintf(text, sizeof(text),
                 "seed %llu: %s; puts ok %llu, gets ok %llu, failed %llu, leaders %llu, max term "
-                "%llu, commit %llu, crashes %llu, partitions %llu, messages %llu (dropped %llu), "
-                "state hash %016llx",
+                "%llu, commit %llu, crashes %llu, partitions %llu, disks lost %llu, rolled back "
+                "%llu, messages %llu (dropped %llu), state hash %016llx",
                 static_cast<unsigned long long>(seed),
                 violations.empty() ? "ok" : "VIOLATIONS",
                 static_cast<unsigned long long>(puts_ok), static_cast<unsigned long long>(gets_ok),
@@ -500,6 +593,8 @@ std::string SimResult::summary() const {
                 static_cast<unsigned long long>(final_commit_index),
                 static_cast<unsigned long long>(crashes),
                 static_cast<unsigned long long>(partitions),
+                static_cast<unsigned long long>(disks_lost),
+                static_cast<unsigned long long>(disks_rolled_back),
                 static_cast<unsigned long long>(messages_sent),
                 static_cast<unsigned long long>(messages_dropped),
                 static_cast<unsigned long long>(final_state_hash));

@@ -11,7 +11,11 @@
 //   - a committed entry never changes or disappears (every node's committed prefix agrees with
 //     every other's, across crashes);
 //   - client histories are consistent with a linearizable store (history_checker.h);
-//   - after healing, every node holds the same state (same applied index and state hash).
+//   - after healing, every node holds the same state (same applied index and state hash);
+//   - one cluster: every node that runs Raft has the same cluster id and initial voter set
+//     (bootstrap by promise, agent/bootstrap.h), also when more servers start than
+//     bootstrap_expect;
+//   - a node restarted on a rolled-back disk (a damaged WAL) notices and never runs Raft.
 #pragma once
 
 #include <cstdint>
@@ -23,7 +27,7 @@ namespace conclave::sim {
 struct SimOptions {
   uint64_t seed = 1;
   int node_count = 5;
-  int64_t calm_start_ms = 2000;  // bootstrap before the chaos begins
+  int64_t calm_start_ms = 3000;  // bootstrap (promises, then an election) before the chaos
   int64_t chaos_ms = 20000;
   int64_t heal_ms = 15000;       // time allowed to converge after healing
   double max_loss = 0.2;
@@ -31,6 +35,14 @@ struct SimOptions {
   bool crashes = true;
   int clients = 3;
   bool verbose = false;          // narrate the run on stderr (for replaying one seed)
+  // Disk faults during chaos: a crash that loses the whole disk (the node comes back as a new
+  // server, outside the voter set) or that rolls the disk back to an older copy (a damaged
+  // WAL, which the node must detect). At most (node_count - 1) / 2 nodes are lost this way.
+  bool disk_faults = true;
+  // Servers beyond bootstrap_expect (bootstrap_expect = node_count - extra_servers); they all
+  // start at random times in the first 2.5 s. Either one cluster of bootstrap_expect forms
+  // and the others wait, or they refuse; never two.
+  int extra_servers = 0;
   // Fault injection, to show the checkers catch real bugs: the disks silently forget every
   // vote they are given (an fsync that lies), so a restarted node may vote twice in a term.
   bool inject_forget_votes = false;
@@ -48,6 +60,9 @@ struct SimResult {
   uint64_t final_commit_index = 0;
   uint64_t crashes = 0;
   uint64_t partitions = 0;
+  uint64_t disks_lost = 0;
+  uint64_t disks_rolled_back = 0;
+  bool cluster_formed = false;  // some node started Raft
   uint64_t messages_sent = 0;
   uint64_t messages_dropped = 0;
 

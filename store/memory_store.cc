@@ -7,6 +7,9 @@
 namespace conclave::store {
 
 void MemoryStore::persist(const Batch& batch) {
+  if (batch.empty()) return;
+  if (batch.identity) state_.identity = *batch.identity;
+  if (batch.promise) state_.promise = *batch.promise;
   if (batch.hard_state) state_.hard_state = *batch.hard_state;
   if (!batch.entries.empty()) {
     const raft::Index first = batch.entries.front().index;
@@ -17,7 +20,8 @@ void MemoryStore::persist(const Batch& batch) {
   }
   if (!batch.voters.empty()) {
     state_.voters = batch.voters;
-    std::sort(state_.voters.begin(), state_.voters.end());
+    std::sort(state_.voters.begin(), state_.voters.end(),
+              [](const ServerRecord& a, const ServerRecord& b) { return a.server_id < b.server_id; });
   }
   if (batch.state.applied_index != 0) {
     for (const KvRecord& record : batch.state.upserts) {
@@ -33,6 +37,15 @@ void MemoryStore::persist(const Batch& batch) {
     state_.applied_index = batch.state.applied_index;
     state_.revision = batch.state.revision;
   }
+  state_.persisted_batches += 1;
+  watermark_ = Watermark{state_.persisted_batches, state_.hard_state.term,
+                         state_.hard_state.commit};
+}
+
+RecoveredState MemoryStore::load() const {
+  RecoveredState loaded = state_;
+  loaded.damage = describe_rollback(watermark_, loaded);
+  return loaded;
 }
 
 }  // namespace conclave::store

@@ -1,5 +1,5 @@
-// Plain records that store/ persists for the state machine. Header-only and free of SQLite so
-// that the pure agent/node can produce them.
+// Plain records that store/ persists. Header-only and free of SQLite so that the pure
+// agent/node can produce them and the simulator's MemoryStore can hold them.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +20,35 @@ struct KvRecord {
   bool operator==(const KvRecord&) const = default;
 };
 
+// One server of a Raft group: its server id (the Raft id, created with its data folder) and the
+// node name it had then (for people and logs; messages are routed by server id).
+struct ServerRecord {
+  raft::NodeId server_id = raft::kNoNode;
+  std::string name;
+
+  bool operator==(const ServerRecord&) const = default;
+};
+
+// Who this data folder belongs to, written once when the folder is new. A server's identity is
+// its data: the same name with a wiped folder is a new server (a new server id) that the
+// cluster has never heard from, so it can never vote on the strength of a lost log.
+struct Identity {
+  std::string node_name;
+  raft::NodeId server_id = raft::kNoNode;  // random, never 0
+  uint64_t cluster_id = 0;                 // 0 until the node is part of a bootstrapped cluster
+
+  bool operator==(const Identity&) const = default;
+};
+
+// The one bootstrap promise a server ever makes (agent/bootstrap.h): "I start a new cluster
+// only with exactly these servers". Persisted before it is announced, never changed.
+struct BootstrapPromise {
+  int expect = 0;
+  std::vector<ServerRecord> servers;  // sorted by server id
+
+  bool operator==(const BootstrapPromise&) const = default;
+};
+
 // The state machine's effects since the last persisted batch. `upserts` are whole rows (the
 // latest version of each key touched); applied_index and revision are the state machine's
 // position after them.
@@ -35,24 +64,33 @@ struct StateChanges {
 // transaction does not matter (it commits atomically); the caller sends messages only after
 // persist() returns ok (the durability rule in raft/types.h).
 struct Batch {
+  std::optional<Identity> identity;          // set: replace the identity row
+  std::optional<BootstrapPromise> promise;   // set: record the bootstrap promise
   std::optional<raft::HardState> hard_state;
   std::vector<raft::Entry> entries;  // replace stored entries with index >= entries.front()
   StateChanges state;                // state.applied_index == 0: no state change in this batch
-  std::vector<std::string> voters;   // non-empty: the Raft voter set (node names) to record
+  std::vector<ServerRecord> voters;  // non-empty: the Raft voter set to record
 
   bool empty() const {
-    return !hard_state && entries.empty() && state.empty() && voters.empty();
+    return !identity && !promise && !hard_state && entries.empty() && state.empty() &&
+           voters.empty();
   }
 };
 
 // Everything a restarting agent needs, as it was after the last successful persist.
 struct RecoveredState {
+  std::optional<Identity> identity;  // absent: a new data folder
+  std::optional<BootstrapPromise> promise;
   raft::HardState hard_state;
   std::vector<raft::Entry> entries;  // contiguous from index 1
-  std::vector<std::string> voters;   // empty: the cluster was never bootstrapped here
+  std::vector<ServerRecord> voters;  // empty: the cluster was never bootstrapped here
   raft::Index applied_index = 0;
   uint64_t revision = 0;
   std::vector<KvRecord> kv;          // sorted by key
+  uint64_t persisted_batches = 0;    // batches ever persisted (store/rollback.h)
+  // Non-empty when the store finds itself older than it once was (store/rollback.h): the
+  // server must not vote or acknowledge on this state. Says what was found and the fix.
+  std::string damage;
 };
 
 }  // namespace conclave::store

@@ -1,13 +1,21 @@
 #include "store/store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <utility>
+
+#include "store/validate.h"
 
 namespace conclave::store {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+// Version 2: node identity, bootstrap promise, voters by server id.
+constexpr int kSchemaVersion = 2;
 
 // Tables. Unsigned 64-bit values (node ids, terms, revisions) are stored as SQLite's signed
 // INTEGER with the same bit pattern and cast back on load.
@@ -15,6 +23,17 @@ constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS schema_version (
   id INTEGER PRIMARY KEY CHECK (id = 1),
   version INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS identity (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  node_name TEXT NOT NULL,
+  server_id INTEGER NOT NULL,
+  cluster_id INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS bootstrap_promise (
+  server_id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  expect INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS raft_log (
   log_index INTEGER PRIMARY KEY,
@@ -28,7 +47,12 @@ CREATE TABLE IF NOT EXISTS raft_hard_state (
   commit_index INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS raft_voters (
-  name TEXT PRIMARY KEY
+  server_id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS store_position (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  persisted_batches INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS state_position (
   id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -71,6 +95,12 @@ class Statement {
   uint64_t column_int(int column) {
     return static_cast<uint64_t>(sqlite3_column_int64(stmt_, column));
   }
+  std::string column_text(int column) {
+    const unsigned char* text = sqlite3_column_text(stmt_, column);
+    const int size = sqlite3_column_bytes(stmt_, column);
+    return text == nullptr ? std::string()
+                           : std::string(reinterpret_cast<const char*>(text), size);
+  }
   std::string column_blob(int column) {
     const void* data = sqlite3_column_blob(stmt_, column);
     const int size = sqlite3_column_bytes(stmt_, column);
@@ -97,7 +127,40 @@ Error storage_error(sqlite3* db, const std::string& path, const std::string& wha
 
 }  // namespace
 
-Store::Store(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+Store::Store(sqlite3* db, std::string path)
+    : db_(db), path_(std::move(path)), watermark_path_(path_ + "-watermark") {}
+
+Status Store::check_pragma(const char* query, const std::string& expected, const char* why) {
+  Statement statement(db_, query);
+  if (!statement.ok() || statement.step() != SQLITE_ROW) {
+    return storage_error(db_, path_, std::string("reading ") + query);
+  }
+  const std::string found = statement.column_text(0);
+  if (found != expected) {
+    return make_error(ErrorCode::storage, "storage " + path_ + ": " + query + " is '" + found +
+                                              "', expected '" + expected + "' (" + why +
+                                              "); is the data folder on a file system that "
+                                              "supports it?");
+  }
+  return Status();
+}
+
+Status Store::write_watermark() {
+  const std::string bytes = encode_watermark(watermark_);
+  const int fd = ::open(watermark_path_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return make_error(ErrorCode::storage, "storage " + watermark_path_ + ": cannot open: " +
+                                              std::strerror(errno));
+  }
+  const ssize_t written = ::pwrite(fd, bytes.data(), bytes.size(), 0);
+  const int saved = errno;
+  ::close(fd);
+  if (written != static_cast<ssize_t>(bytes.size())) {
+    return make_error(ErrorCode::storage, "storage " + watermark_path_ + ": cannot write: " +
+                                              std::strerror(written < 0 ? saved : EIO));
+  }
+  return Status();
+}
 
 Store::~Store() { sqlite3_close(db_); }
 
@@ -123,10 +186,22 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
   std::unique_ptr<Store> store(new Store(db, path));
   sqlite3_busy_timeout(db, 5000);
   // WAL + synchronous=FULL: a committed transaction is on disk when COMMIT returns (one fsync
-  // of the WAL per transaction), and readers never block the writer.
+  // of the WAL per transaction), and readers never block the writer. Durability depends on
+  // both, so each is read back: SQLite answers a pragma it cannot honour without an error.
   for (const char* pragma : {"PRAGMA journal_mode=WAL;", "PRAGMA synchronous=FULL;",
                              "PRAGMA foreign_keys=ON;"}) {
     if (Status status = store->exec(pragma); !status.ok()) return status.error();
+  }
+  if (Status status = store->check_pragma("PRAGMA journal_mode;", "wal",
+                                          "write-ahead logging is how a batch commits with one "
+                                          "fsync");
+      !status.ok()) {
+    return status.error();
+  }
+  if (Status status = store->check_pragma("PRAGMA synchronous;", "2",
+                                          "synchronous=FULL makes every commit durable");
+      !status.ok()) {
+    return status.error();
   }
   if (Status status = store->exec(kSchema); !status.ok()) {
     return make_error(ErrorCode::storage,
@@ -140,18 +215,62 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
       return make_error(ErrorCode::storage,
                         "storage " + path + ": schema version " + std::to_string(found) +
                             " is not supported by this build (expects " +
-                            std::to_string(kSchemaVersion) + ")");
+                            std::to_string(kSchemaVersion) +
+                            "); it was written by another conclave version. Move the data "
+                            "folder away and let the server rejoin as a new member");
     }
   } else {
     Statement insert(db, "INSERT INTO schema_version (id, version) VALUES (1, ?)");
     insert.bind_int(1, kSchemaVersion);
     if (insert.run() != SQLITE_DONE) return storage_error(db, path, "writing schema version");
   }
+  // The batch counter continues from what the database holds, even before load().
+  Statement counter(db, "SELECT persisted_batches FROM store_position WHERE id = 1");
+  if (!counter.ok()) return storage_error(db, path, "reading the batch counter");
+  if (counter.step() == SQLITE_ROW) store->watermark_.batches = counter.column_int(0);
   return store;
 }
 
 Result<RecoveredState> Store::load() {
   RecoveredState state;
+  {
+    Statement query(db_, "SELECT persisted_batches FROM store_position WHERE id = 1");
+    if (!query.ok()) return storage_error(db_, path_, "reading the batch counter");
+    const int rc = query.step();
+    if (rc == SQLITE_ROW) {
+      state.persisted_batches = query.column_int(0);
+    } else if (rc != SQLITE_DONE) {
+      return storage_error(db_, path_, "reading the batch counter");
+    }
+  }
+  {
+    Statement query(db_, "SELECT node_name, server_id, cluster_id FROM identity WHERE id = 1");
+    if (!query.ok()) return storage_error(db_, path_, "reading the identity");
+    const int rc = query.step();
+    if (rc == SQLITE_ROW) {
+      state.identity = Identity{query.column_text(0), query.column_int(1), query.column_int(2)};
+    } else if (rc != SQLITE_DONE) {
+      return storage_error(db_, path_, "reading the identity");
+    }
+  }
+  {
+    Statement query(db_, "SELECT server_id, name, expect FROM bootstrap_promise "
+                         "ORDER BY server_id");
+    if (!query.ok()) return storage_error(db_, path_, "reading the bootstrap promise");
+    int rc;
+    while ((rc = query.step()) == SQLITE_ROW) {
+      if (!state.promise) state.promise = BootstrapPromise{};
+      state.promise->expect = static_cast<int>(query.column_int(2));
+      state.promise->servers.push_back(ServerRecord{query.column_int(0), query.column_text(1)});
+    }
+    if (rc != SQLITE_DONE) return storage_error(db_, path_, "reading the bootstrap promise");
+    if (state.promise) {
+      std::sort(state.promise->servers.begin(), state.promise->servers.end(),
+                [](const ServerRecord& a, const ServerRecord& b) {
+                  return a.server_id < b.server_id;
+                });
+    }
+  }
   {
     Statement query(db_, "SELECT term, vote, commit_index FROM raft_hard_state WHERE id = 1");
     if (!query.ok()) return storage_error(db_, path_, "reading hard state");
@@ -174,20 +293,20 @@ Result<RecoveredState> Store::load() {
       entry.index = query.column_int(0);
       entry.term = query.column_int(1);
       entry.data = query.column_blob(2);
-      if (entry.index != state.entries.size() + 1) {
-        return make_error(ErrorCode::storage,
-                          "storage " + path_ + ": the raft log has a gap before index " +
-                              std::to_string(entry.index) + "; refusing to start on it");
-      }
       state.entries.push_back(std::move(entry));
     }
     if (rc != SQLITE_DONE) return storage_error(db_, path_, "reading the raft log");
   }
   {
-    Statement query(db_, "SELECT name FROM raft_voters ORDER BY name");
+    Statement query(db_, "SELECT server_id, name FROM raft_voters ORDER BY server_id");
     if (!query.ok()) return storage_error(db_, path_, "reading voters");
     int rc;
-    while ((rc = query.step()) == SQLITE_ROW) state.voters.push_back(query.column_blob(0));
+    while ((rc = query.step()) == SQLITE_ROW) {
+      state.voters.push_back(ServerRecord{query.column_int(0), query.column_text(1)});
+    }
+    // Ids are unsigned; SQLite sorted their signed bit patterns.
+    std::sort(state.voters.begin(), state.voters.end(),
+              [](const ServerRecord& a, const ServerRecord& b) { return a.server_id < b.server_id; });
     if (rc != SQLITE_DONE) return storage_error(db_, path_, "reading voters");
   }
   {
@@ -213,14 +332,30 @@ Result<RecoveredState> Store::load() {
     // A partial KV table with a full applied_index would silently diverge from the others.
     if (rc != SQLITE_DONE) return storage_error(db_, path_, "reading the kv table");
   }
-  const raft::Index last_index = state.entries.size();
-  if (state.hard_state.commit > last_index || state.applied_index > state.hard_state.commit) {
-    return make_error(ErrorCode::storage,
-                      "storage " + path_ + ": inconsistent positions (applied " +
-                          std::to_string(state.applied_index) + ", commit " +
-                          std::to_string(state.hard_state.commit) + ", last log index " +
-                          std::to_string(last_index) + "); refusing to start on it");
+  if (Status status = validate_recovered(state, path_); !status.ok()) return status.error();
+
+  // Compare with the watermark kept outside the WAL (store/rollback.h).
+  std::string bytes;
+  if (const int fd = ::open(watermark_path_.c_str(), O_RDONLY | O_CLOEXEC); fd >= 0) {
+    char buffer[256];
+    const ssize_t count = ::read(fd, buffer, sizeof(buffer));
+    ::close(fd);
+    if (count > 0) bytes.assign(buffer, static_cast<size_t>(count));
+    std::optional<Watermark> found = decode_watermark(bytes);
+    if (!found) {
+      state.damage = "the watermark file " + watermark_path_ +
+                     " is unreadable (damaged), so a rollback of the database cannot be ruled "
+                     "out. Fix: stop the agent, move its data folder away, and start it again "
+                     "so that it rejoins as a new server";
+    } else {
+      state.damage = describe_rollback(*found, state);
+    }
+  } else if (errno != ENOENT) {
+    return make_error(ErrorCode::storage, "storage " + watermark_path_ + ": cannot read: " +
+                                              std::strerror(errno));
   }
+  watermark_ = Watermark{state.persisted_batches, state.hard_state.term,
+                         state.hard_state.commit};
   return state;
 }
 
@@ -233,6 +368,31 @@ Status Store::persist(const Batch& batch) {
     return error;
   };
 
+  if (batch.identity) {
+    Statement upsert(db_,
+                     "INSERT INTO identity (id, node_name, server_id, cluster_id) "
+                     "VALUES (1, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET node_name = "
+                     "excluded.node_name, server_id = excluded.server_id, cluster_id = "
+                     "excluded.cluster_id");
+    upsert.bind_text(1, batch.identity->node_name);
+    upsert.bind_int(2, batch.identity->server_id);
+    upsert.bind_int(3, batch.identity->cluster_id);
+    if (!upsert.ok() || upsert.run() != SQLITE_DONE) return fail("writing the identity");
+  }
+  if (batch.promise) {
+    if (Status status = exec("DELETE FROM bootstrap_promise;"); !status.ok()) {
+      (void)exec("ROLLBACK;");
+      return status;
+    }
+    Statement insert(db_, "INSERT INTO bootstrap_promise (server_id, name, expect) "
+                          "VALUES (?, ?, ?)");
+    for (const ServerRecord& server : batch.promise->servers) {
+      insert.bind_int(1, server.server_id);
+      insert.bind_text(2, server.name);
+      insert.bind_int(3, static_cast<uint64_t>(batch.promise->expect));
+      if (!insert.ok() || insert.run() != SQLITE_DONE) return fail("writing the promise");
+    }
+  }
   if (batch.hard_state) {
     Statement upsert(db_,
                      "INSERT INTO raft_hard_state (id, term, vote, commit_index) "
@@ -262,9 +422,10 @@ Status Store::persist(const Batch& batch) {
       (void)exec("ROLLBACK;");
       return status;
     }
-    Statement insert(db_, "INSERT INTO raft_voters (name) VALUES (?)");
-    for (const std::string& name : batch.voters) {
-      insert.bind_text(1, name);
+    Statement insert(db_, "INSERT INTO raft_voters (server_id, name) VALUES (?, ?)");
+    for (const ServerRecord& voter : batch.voters) {
+      insert.bind_int(1, voter.server_id);
+      insert.bind_text(2, voter.name);
       if (!insert.ok() || insert.run() != SQLITE_DONE) return fail("writing voters");
     }
   }
@@ -290,11 +451,22 @@ Status Store::persist(const Batch& batch) {
     position.bind_int(2, batch.state.revision);
     if (!position.ok() || position.run() != SQLITE_DONE) return fail("writing state position");
   }
+  Statement counter(db_,
+                    "INSERT INTO store_position (id, persisted_batches) VALUES (1, ?) "
+                    "ON CONFLICT(id) DO UPDATE SET persisted_batches = excluded.persisted_batches");
+  counter.bind_int(1, watermark_.batches + 1);
+  if (!counter.ok() || counter.run() != SQLITE_DONE) return fail("writing the batch counter");
   if (Status status = exec("COMMIT;"); !status.ok()) {
     (void)exec("ROLLBACK;");
     return status;
   }
-  return Status();
+  // After the commit, before the caller sends anything that depends on the batch.
+  watermark_.batches += 1;
+  if (batch.hard_state) {
+    watermark_.term = batch.hard_state->term;
+    watermark_.commit = batch.hard_state->commit;
+  }
+  return write_watermark();
 }
 
 }  // namespace conclave::store

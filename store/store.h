@@ -1,8 +1,11 @@
 // Store: the agent's durable state in one SQLite database (the only code that touches SQLite).
 //
-// Tables: the Raft log and hard state, the Raft voter set, and the applied state machine (the
-// KV table and its position). The database runs in WAL mode with synchronous=FULL, so a
-// persist() that returned ok survives a crash or power loss.
+// Tables: the node's identity, its bootstrap promise, the Raft log and hard state, the Raft
+// voter set, and the applied state machine (the KV table and its position). The database runs
+// in WAL mode with synchronous=FULL (both checked at open), so a persist() that returned ok
+// survives a crash or power loss. Beside it, `<path>-watermark` holds the number of batches
+// ever persisted (store/rollback.h), so a database that comes back older is reported as damage
+// instead of being trusted.
 //
 // Threading: a Store is used by one thread at a time. agent/runtime calls persist() on a libuv
 // worker thread with at most one call in flight, and load() before the loop starts.
@@ -13,6 +16,7 @@
 
 #include "common/result.h"
 #include "store/records.h"
+#include "store/rollback.h"
 
 struct sqlite3;
 
@@ -27,9 +31,9 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  // Reads everything back. Checks that the log is contiguous from 1 and that
-  // applied_index <= commit <= last log index; a violation is a storage error (a damaged or
-  // hand-edited database must not be trusted).
+  // Reads everything back and checks it (store/validate.h): a log or positions the Raft core
+  // could not start on are a storage error. A database older than its watermark loads, with
+  // RecoveredState::damage saying so (the agent then serves status but never votes).
   Result<RecoveredState> load();
 
   // Writes the batch in one transaction (one fsync). On error nothing of the batch is kept.
@@ -40,9 +44,13 @@ class Store {
  private:
   Store(sqlite3* db, std::string path);
   Status exec(const char* sql);
+  Status check_pragma(const char* query, const std::string& expected, const char* why);
+  Status write_watermark();
 
   sqlite3* db_;
   std::string path_;
+  std::string watermark_path_;
+  Watermark watermark_;
 };
 
 }  // namespace conclave::store

@@ -27,6 +27,8 @@ const detail::VerifyLimits kResponseLimits{.max_bytes = kMaxFrameBytes,
 
 // Short words such as "alive" or "leader".
 constexpr size_t kMaxWordBytes = gossip::kMaxNameBytes;
+// A human-readable explanation (why Raft is not running): a few sentences at most.
+constexpr size_t kMaxReportBytes = 4096;
 
 // Every ErrorCode this build knows. A switch without default, so that adding a code to
 // common/result.h without teaching the wire about it is a compiler warning.
@@ -125,9 +127,13 @@ flatbuffers::Offset<fbc::StatusResponse> encode_status(flatbuffers::FlatBufferBu
     counters.push_back(fbc::CreateCounter(builder, name, counter.value));
   }
   const auto counters_vector = counters.empty() ? 0 : builder.CreateVector(counters);
+  const auto server_id = optional_string(builder, body.server_id);
+  const auto cluster_id = optional_string(builder, body.cluster_id);
+  const auto raft_report = optional_string(builder, body.raft_report);
   return fbc::CreateStatusResponse(builder, node_name, body.server, raft_role, body.term,
                                    leader_name, body.commit_index, body.applied_index,
-                                   body.last_log_index, voters_vector, counters_vector);
+                                   body.last_log_index, voters_vector, counters_vector,
+                                   server_id, cluster_id, raft_report);
 }
 
 Result<MembersResponse> decode_members(const fbc::MembersResponse& table, FieldReader& reader,
@@ -148,9 +154,9 @@ Result<MembersResponse> decode_members(const fbc::MembersResponse& table, FieldR
                                          Where(member_where, "address"), out.address));
     CONCLAVE_WIRE_TRY(reader.read_string(member->state(), kMaxWordBytes,
                                          Where(member_where, "state"), out.state));
-    CONCLAVE_WIRE_TRY(reader.read_string(member->role(), gossip::kMaxTagBytes,
+    CONCLAVE_WIRE_TRY(reader.read_string(member->role(), kMaxWordBytes,
                                          Where(member_where, "role"), out.role));
-    CONCLAVE_WIRE_TRY(reader.read_string(member->rpc_address(), gossip::kMaxTagBytes,
+    CONCLAVE_WIRE_TRY(reader.read_string(member->rpc_address(), gossip::kMaxAddressBytes,
                                          Where(member_where, "rpc_address"), out.rpc_address));
     out.incarnation = member->incarnation();
   }
@@ -171,6 +177,12 @@ Result<StatusResponse> decode_status(const fbc::StatusResponse& table, FieldRead
   body.commit_index = table.commit_index();
   body.applied_index = table.applied_index();
   body.last_log_index = table.last_log_index();
+  CONCLAVE_WIRE_TRY(reader.read_string(table.server_id(), kMaxWordBytes,
+                                       Where(where, "server_id"), body.server_id));
+  CONCLAVE_WIRE_TRY(reader.read_string(table.cluster_id(), kMaxWordBytes,
+                                       Where(where, "cluster_id"), body.cluster_id));
+  CONCLAVE_WIRE_TRY(reader.read_string(table.raft_report(), kMaxReportBytes,
+                                       Where(where, "raft_report"), body.raft_report));
 
   const auto* voters = table.voters();
   CONCLAVE_WIRE_TRY(detail::check_count(voters, kMaxMembersPerResponse, Where(where, "voters")));

@@ -81,6 +81,9 @@ struct StatusResponse {
   uint64_t last_log_index = 0;
   std::vector<std::string> voters;
   std::vector<Counter> counters;
+  std::string server_id;    // hex; empty for a client agent
+  std::string cluster_id;   // hex; empty until part of a cluster
+  std::string raft_report;  // why Raft is not running (bootstrap wait or refusal, damage)
   bool operator==(const StatusResponse&) const = default;
 };
 

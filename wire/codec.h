@@ -14,12 +14,15 @@
 #include "gossip/types.h"
 #include "wire/client_messages.h"
 #include "wire/command.h"
+#include "wire/node_meta.h"
 #include "wire/peer_messages.h"
 
 namespace conclave::wire {
 
 // Every envelope carries this; a decoder rejects any other version.
-constexpr uint16_t kProtocolVersion = 1;
+// Version 2: gossip members carry opaque metadata (identity, role, RPC address) instead of
+// tags; peer envelopes carry the cluster id.
+constexpr uint16_t kProtocolVersion = 2;
 
 // Named limits (the only place they are defined).
 constexpr size_t kMaxGossipPacketBytes = 1400;      // one UDP datagram
@@ -43,6 +46,9 @@ Result<ClientRequest> decode_client_request(std::string_view bytes);
 
 std::string encode_client_response(const ClientResponse& response);
 Result<ClientResponse> decode_client_response(std::string_view bytes);
+
+std::string encode_node_meta(const NodeMeta& meta);
+Result<NodeMeta> decode_node_meta(std::string_view bytes);
 
 std::string encode_command(const Command& command);
 Result<Command> decode_command(std::string_view bytes);

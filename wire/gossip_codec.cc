@@ -36,13 +36,10 @@ flatbuffers::Offset<fbg::MemberUpdate> encode_update(flatbuffers::FlatBufferBuil
                                                      const gossip::MemberUpdate& update) {
   const auto name = detail::optional_string(builder, update.name);
   const auto address = detail::optional_string(builder, update.address);
-  const auto role = detail::optional_string(builder, update.tags.role);
-  const auto rpc_address = detail::optional_string(builder, update.tags.rpc_address);
   const auto from = detail::optional_string(builder, update.from);
-  // Tags is always written (even when empty) so that a decoder can insist on it.
-  const auto tags = fbg::CreateTags(builder, role, rpc_address);
+  const auto metadata = detail::optional_bytes(builder, update.metadata);
   return fbg::CreateMemberUpdate(builder, name, address, update.incarnation,
-                                 static_cast<fbg::MemberState>(update.state), tags, from);
+                                 static_cast<fbg::MemberState>(update.state), from, metadata);
 }
 
 struct EncodedMessage {
@@ -96,13 +93,8 @@ Result<gossip::MemberUpdate> decode_update(const fbg::MemberUpdate& table, Field
     return malformed(Where(where, "state"), "has unknown value " + std::to_string(state));
   }
   update.state = static_cast<gossip::MemberState>(state);
-  const fbg::Tags* tags = table.tags();
-  if (tags == nullptr) return malformed(Where(where, "tags"), "is missing");
-  CONCLAVE_WIRE_TRY(reader.read_string(tags->role(), gossip::kMaxTagBytes,
-                                       Where(where, "tags.role"), update.tags.role));
-  CONCLAVE_WIRE_TRY(reader.read_string(tags->rpc_address(), gossip::kMaxTagBytes,
-                                       Where(where, "tags.rpc_address"),
-                                       update.tags.rpc_address));
+  CONCLAVE_WIRE_TRY(reader.read_bytes(table.metadata(), gossip::kMaxMetadataBytes,
+                                      Where(where, "metadata"), update.metadata));
   CONCLAVE_WIRE_TRY(
       reader.read_string(table.from(), gossip::kMaxNameBytes, Where(where, "from"), update.from));
   return update;

@@ -45,6 +45,7 @@ Result<raft::Message> decode_raft_message(const fbp::RaftMessage& table, FieldRe
   message.commit = table.commit();
   message.reject = table.reject();
   message.reject_hint = table.reject_hint();
+  message.acknowledged_index = table.acknowledged_index();
   const auto* entries = table.entries();
   CONCLAVE_WIRE_TRY(detail::check_count(entries, kMaxEntriesPerMessage, Where(where, "entries")));
   if (entries != nullptr) {
@@ -76,10 +77,12 @@ std::string encode_peer_message(const PeerMessage& message) {
   const auto entries_vector = entries.empty() ? 0 : builder.CreateVector(entries);
   const auto raft_message = fbp::CreateRaftMessage(
       builder, static_cast<fbp::MessageType>(raft.type), raft.from, raft.to, raft.term,
-      raft.log_index, raft.log_term, entries_vector, raft.commit, raft.reject, raft.reject_hint);
+      raft.log_index, raft.log_term, entries_vector, raft.commit, raft.reject, raft.reject_hint,
+      raft.acknowledged_index);
   const auto from_name = detail::optional_string(builder, message.from_name);
   builder.Finish(fbp::CreatePeerEnvelope(builder, kProtocolVersion, from_name,
-                                         fbp::PeerPayload::RaftMessage, raft_message.Union()));
+                                         fbp::PeerPayload::RaftMessage, raft_message.Union(),
+                                         message.cluster_id));
   return detail::finish_to_string(builder);
 }
 
@@ -95,6 +98,7 @@ Result<PeerMessage> decode_peer_message(std::string_view bytes) {
   PeerMessage message;
   CONCLAVE_WIRE_TRY(reader.read_string(envelope->from_name(), gossip::kMaxNameBytes,
                                        Where(message_where, "from_name"), message.from_name));
+  message.cluster_id = envelope->cluster_id();
   const Where payload_where(message_where, "payload");
   switch (envelope->payload_type()) {
     case fbp::PeerPayload::NONE:

@@ -9,7 +9,8 @@
 namespace conclave::wire {
 
 struct PeerMessage {
-  std::string from_name;  // the sending agent's node name
+  std::string from_name;    // the sending agent's node name
+  uint64_t cluster_id = 0;  // the sender's cluster (0: not part of one yet)
   raft::Message raft;
   bool operator==(const PeerMessage&) const = default;
 };

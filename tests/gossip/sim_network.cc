@@ -24,8 +24,7 @@ Gossip& SimNetwork::start(const std::string& name, uint64_t seed,
   Options options = base_;
   options.name = name;
   options.address = address_of(name);
-  options.tags.role = "client";
-  options.tags.rpc_address = name + ":8300";
+  options.metadata = "client " + name + ":8300";
   Node& node = nodes_[name];
   node.gossip = std::make_unique<Gossip>(options, seed, now_ms_);
   node.running = true;

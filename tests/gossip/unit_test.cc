@@ -273,13 +273,12 @@ TEST_CASE("probe schedule visits everyone once per pass", "[gossip][probe]") {
   CHECK_FALSE(schedule.next(prng, [](const std::string& n) { return n == "c"; }));
 }
 
-TEST_CASE("every packet stays within max_packet_bytes with long names, tags and many updates",
+TEST_CASE("every packet stays within max_packet_bytes with long names, metadata and many updates",
           "[gossip][size]") {
   Options options;
   options.name = std::string(kMaxNameBytes - 1, 'n');
   options.address = std::string(100, 'a') + ":7946";
-  options.tags.role = std::string(60, 'r');
-  options.tags.rpc_address = std::string(80, 'p') + ":8300";
+  options.metadata = std::string(140, 'r');
   options.max_packet_bytes = 1600;
   options.push_pull_interval_ms = 300;
   Gossip node(options, 3, 0);
@@ -289,16 +288,14 @@ TEST_CASE("every packet stays within max_packet_bytes with long names, tags and 
   for (int i = 0; i < 40; ++i) {
     MemberUpdate update = make_update(std::string(100, 'm') + std::to_string(i), 1,
                                       MemberState::alive, std::string(90, 'h') + ":1");
-    update.tags.role = std::string(50, 'x');
-    update.tags.rpc_address = std::string(70, 'y');
+    update.metadata = std::string(120, 'x');
     packet.messages.push_back(update);
   }
   node.step("peer:1", packet, 0);
   // An update too large for any packet is dropped and counted, never sent.
   MemberUpdate huge = make_update(std::string(kMaxNameBytes, 'z'), 0, MemberState::alive,
                                   std::string(kMaxAddressBytes, 'h'));
-  huge.tags.role = std::string(kMaxTagBytes, 'x');
-  huge.tags.rpc_address = std::string(kMaxTagBytes, 'y');
+  huge.metadata = std::string(kMaxMetadataBytes, 'x');
   const uint64_t dropped_before = node.counters().updates_dropped;
   node.step("peer:1", Packet{"peer", {huge}}, 0);
   CHECK(node.counters().updates_dropped == dropped_before + 1);

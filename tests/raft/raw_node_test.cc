@@ -594,3 +594,57 @@ TEST_CASE("truncation while a Ready is in flight re-hands the replaced entries",
 
 }  // namespace
 }  // namespace conclave::raft
+
+namespace conclave::raft {
+namespace {
+
+TEST_CASE("a follower told it acknowledged entries it does not hold stops with a storage error",
+          "[raw_node][damage]") {
+  // Node 2 holds entries 1..2 of term 1; the leader (node 1, term 1) says 2 acknowledged
+  // through index 5: the follower's disk lost entries it acknowledged.
+  RawNode node(test_config(2, {1, 2, 3}, 1), recovered_log({1, 1}, HardState{1, 0, 0}));
+  Message heartbeat = append_request(1, 2, 1, 2, 1, {}, 0);
+  heartbeat.acknowledged_index = 5;
+  Status status = node.step(heartbeat);
+  REQUIRE_FALSE(status.ok());
+  CHECK(status.error().code == ErrorCode::storage);
+  CHECK_THAT(status.error().message, Catch::Contains("acknowledged entries through index 5"));
+  CHECK(node.ready().messages.empty());  // nothing answered on the strength of the damaged log
+
+  // Within what it holds, the same claim is fine.
+  RawNode healthy(test_config(2, {1, 2, 3}, 1), recovered_log({1, 1}, HardState{1, 0, 0}));
+  heartbeat.acknowledged_index = 2;
+  CHECK(healthy.step(heartbeat).ok());
+}
+
+TEST_CASE("a leader asking to overwrite a committed entry is a storage error, not an abort",
+          "[raw_node][damage]") {
+  RawNode node(test_config(2, {1, 2, 3}, 1), recovered_log({1, 1, 1}, HardState{2, 0, 2}));
+  // A leader of term 2 whose log has a term-2 entry at index 2, below this node's commit.
+  Status status = node.step(append_request(1, 2, 2, 1, 1, {Entry{2, 2, "x"}}, 0));
+  REQUIRE_FALSE(status.ok());
+  CHECK(status.error().code == ErrorCode::storage);
+  CHECK_THAT(status.error().message, Catch::Contains("conflicts with this server's committed"));
+  CHECK(node.entry_at(2).term == 1);  // nothing overwritten
+}
+
+TEST_CASE("the leader tells each follower what it acknowledged", "[raw_node][damage]") {
+  auto leader = make_leader(test_config(1, {1, 2, 3}, 1));
+  drain(*leader);
+  Message ack = make(MessageType::append_response, 2, 1, 1);
+  ack.log_index = 1;  // follower 2 matches the no-op
+  REQUIRE(leader->step(ack).ok());
+  for (int tick = 0; tick < 5; ++tick) leader->tick();
+  Ready ready = drain(*leader);
+  bool seen = false;
+  for (const Message& message : ready.messages) {
+    if (message.to == 2 && message.type == MessageType::append_request) {
+      CHECK(message.acknowledged_index == 1);
+      seen = true;
+    }
+  }
+  CHECK(seen);
+}
+
+}  // namespace
+}  // namespace conclave::raft

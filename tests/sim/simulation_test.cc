@@ -53,6 +53,7 @@ TEST_CASE("a calm cluster elects one leader and serves every request") {
 TEST_CASE("200 seeds of a 5-node cluster under loss, delay, partitions and crashes stay safe "
           "and converge") {
   uint64_t total_puts = 0, total_gets = 0, total_crashes = 0, total_partitions = 0;
+  uint64_t total_disks_lost = 0, total_rolled_back = 0;
   uint64_t failures = 0;
   for (uint64_t seed = 1; seed <= kCiSeeds; ++seed) {
     SimOptions options;
@@ -62,6 +63,8 @@ TEST_CASE("200 seeds of a 5-node cluster under loss, delay, partitions and crash
     total_gets += result.gets_ok;
     total_crashes += result.crashes;
     total_partitions += result.partitions;
+    total_disks_lost += result.disks_lost;
+    total_rolled_back += result.disks_rolled_back;
     if (!result.violations.empty()) {
       ++failures;
       std::printf("FAILED %s\n", result.summary().c_str());
@@ -74,13 +77,45 @@ TEST_CASE("200 seeds of a 5-node cluster under loss, delay, partitions and crash
     CHECK(result.gets_ok > 0);
   }
   std::printf("simulation: %llu seeds, %llu failed; %llu puts and %llu gets acknowledged, %llu "
-              "crashes, %llu partitions\n",
+              "crashes, %llu partitions, %llu disks lost, %llu disks rolled back (all "
+              "noticed)\n",
               static_cast<unsigned long long>(kCiSeeds), static_cast<unsigned long long>(failures),
               static_cast<unsigned long long>(total_puts),
               static_cast<unsigned long long>(total_gets),
               static_cast<unsigned long long>(total_crashes),
-              static_cast<unsigned long long>(total_partitions));
+              static_cast<unsigned long long>(total_partitions),
+              static_cast<unsigned long long>(total_disks_lost),
+              static_cast<unsigned long long>(total_rolled_back));
   CHECK(failures == 0);
+  // The disk faults must actually happen, or their checkers test nothing.
+  CHECK(total_disks_lost > 10);
+  CHECK(total_rolled_back > 10);
+}
+
+TEST_CASE("more servers than bootstrap_expect never form two clusters") {
+  constexpr uint64_t kSeeds = 100;
+  uint64_t formed = 0, failures = 0;
+  for (uint64_t seed = 1; seed <= kSeeds; ++seed) {
+    SimOptions options;
+    options.seed = 50000 + seed;
+    options.extra_servers = 1 + static_cast<int>(seed % 2);  // 5 servers, expect 4 or 3
+    options.disk_faults = false;
+    const SimResult result = run_simulation(options);
+    if (result.cluster_formed) ++formed;
+    if (!result.violations.empty()) {
+      ++failures;
+      std::printf("FAILED %s\n", result.summary().c_str());
+      for (const std::string& violation : result.violations) std::printf("  %s\n", violation.c_str());
+      std::printf("  %s --extra-servers %d\n", replay_hint(options.seed).c_str(),
+                  options.extra_servers);
+    }
+  }
+  std::printf("extra servers: %llu seeds, %llu formed one cluster, the rest refused; %llu "
+              "failed\n",
+              static_cast<unsigned long long>(kSeeds), static_cast<unsigned long long>(formed),
+              static_cast<unsigned long long>(failures));
+  CHECK(failures == 0);
+  CHECK(formed > 0);  // staggered starts let some runs settle on exactly bootstrap_expect
 }
 
 TEST_CASE("the checkers catch a disk that forgets votes") {

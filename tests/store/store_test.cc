@@ -55,7 +55,10 @@ TEST_CASE("a persisted batch survives reopening") {
     Batch batch;
     batch.hard_state = raft::HardState{3, 0xfedcba9876543210ULL, 2};
     batch.entries = {entry(1, 1, ""), entry(2, 3, std::string("a\0b", 3))};
-    batch.voters = {"alpha", "beta", "gamma"};
+    batch.voters = {ServerRecord{1, "alpha"}, ServerRecord{2, "beta"},
+                    ServerRecord{0xfedcba9876543210ULL, "gamma"}};
+    batch.identity = Identity{"alpha", 1, 0x1234};
+    batch.promise = BootstrapPromise{3, batch.voters};
     batch.state.applied_index = 2;
     batch.state.revision = 7;
     batch.state.upserts = {KvRecord{"key", std::string("v\0", 2), 5, 7}};
@@ -68,7 +71,15 @@ TEST_CASE("a persisted batch survives reopening") {
   CHECK(state.hard_state == raft::HardState{3, 0xfedcba9876543210ULL, 2});
   REQUIRE(state.entries.size() == 2);
   CHECK(state.entries[1] == entry(2, 3, std::string("a\0b", 3)));
-  CHECK(state.voters == std::vector<std::string>{"alpha", "beta", "gamma"});
+  CHECK(state.voters == std::vector<ServerRecord>{ServerRecord{1, "alpha"},
+                                                  ServerRecord{2, "beta"},
+                                                  ServerRecord{0xfedcba9876543210ULL, "gamma"}});
+  REQUIRE(state.identity);
+  CHECK(*state.identity == Identity{"alpha", 1, 0x1234});
+  REQUIRE(state.promise);
+  CHECK(state.promise->expect == 3);
+  CHECK(state.promise->servers == state.voters);
+  CHECK(state.damage.empty());
   CHECK(state.applied_index == 2);
   CHECK(state.revision == 7);
   REQUIRE(state.kv.size() == 1);
@@ -79,6 +90,7 @@ TEST_CASE("entries replace the stored suffix from their first index") {
   TempFolder folder;
   auto store = open_or_fail(folder.file("state.db"));
   Batch first;
+  first.hard_state = raft::HardState{2, 0, 0};
   first.entries = {entry(1, 1, "a"), entry(2, 1, "b"), entry(3, 1, "c")};
   REQUIRE(store->persist(first).ok());
   Batch second;
@@ -116,6 +128,7 @@ TEST_CASE("a log with a gap is refused at load") {
   {
     auto store = open_or_fail(path);
     Batch batch;
+    batch.hard_state = raft::HardState{1, 0, 0};
     batch.entries = {entry(1, 1, "a"), entry(2, 1, "b"), entry(3, 1, "c")};
     REQUIRE(store->persist(batch).ok());
   }
@@ -141,6 +154,141 @@ TEST_CASE("a commit index beyond the log is refused at load") {
   auto loaded = store->load();
   REQUIRE_FALSE(loaded.ok());
   CHECK(loaded.error().message.find("inconsistent positions") != std::string::npos);
+}
+
+TEST_CASE("a log whose terms go down, or pass the current term, is a storage error") {
+  TempFolder folder;
+  {
+    auto store = open_or_fail(folder.file("down.db"));
+    Batch batch;
+    batch.hard_state = raft::HardState{3, 0, 0};
+    batch.entries = {entry(1, 2, "a"), entry(2, 1, "b")};
+    REQUIRE(store->persist(batch).ok());
+    auto loaded = store->load();
+    REQUIRE_FALSE(loaded.ok());
+    CHECK(loaded.error().code == ErrorCode::storage);
+    CHECK_THAT(loaded.error().message, Catch::Contains("term goes down at index 2"));
+  }
+  {
+    auto store = open_or_fail(folder.file("ahead.db"));
+    Batch batch;
+    batch.hard_state = raft::HardState{1, 0, 0};
+    batch.entries = {entry(1, 4, "a")};
+    REQUIRE(store->persist(batch).ok());
+    auto loaded = store->load();
+    REQUIRE_FALSE(loaded.ok());
+    CHECK_THAT(loaded.error().message, Catch::Contains("above the recorded current term"));
+  }
+}
+
+namespace {
+
+void copy_file(const std::string& from, const std::string& to) {
+  std::filesystem::copy_file(from, to, std::filesystem::copy_options::overwrite_existing);
+}
+
+Batch positions(raft::Term term, raft::NodeId vote, raft::Index commit,
+                std::vector<raft::Entry> entries) {
+  Batch batch;
+  batch.hard_state = raft::HardState{term, vote, commit};
+  batch.entries = std::move(entries);
+  return batch;
+}
+
+}  // namespace
+
+TEST_CASE("a database that comes back older than its watermark loads as damaged") {
+  TempFolder folder;
+  const std::string path = folder.file("state.db");
+  {
+    auto store = open_or_fail(path);
+    REQUIRE(store->persist(positions(1, 7, 1, {entry(1, 1, "a")})).ok());
+  }
+  copy_file(path, folder.file("old.db"));  // closed: the WAL was checkpointed into the file
+  {
+    auto store = open_or_fail(path);
+    REQUIRE(store->load().ok());
+    REQUIRE(store->persist(positions(3, 9, 2, {entry(2, 3, "b")})).ok());
+  }
+  std::filesystem::remove(path + "-wal");
+  copy_file(folder.file("old.db"), path);  // the database rolls back; the watermark stays
+  auto store = open_or_fail(path);
+  auto loaded = store->load();
+  REQUIRE(loaded.ok());
+  INFO(loaded.value().damage);
+  CHECK_THAT(loaded.value().damage,
+             Catch::Contains("holds 1 persisted batches (term 1, commit 1) but this server once "
+                             "persisted 2 (term 3, commit 2)"));
+  CHECK_THAT(loaded.value().damage, Catch::Contains("must not vote"));
+}
+
+TEST_CASE("any revert is damage, even one that changes no position; so is a bad watermark") {
+  TempFolder folder;
+  const std::string path = folder.file("state.db");
+  {
+    auto store = open_or_fail(path);
+    REQUIRE(store->persist(positions(2, 0, 0, {})).ok());
+  }
+  copy_file(path, folder.file("old.db"));
+  {
+    auto store = open_or_fail(path);
+    REQUIRE(store->load().ok());
+    REQUIRE(store->persist(positions(2, 5, 0, {})).ok());  // voted in term 2
+  }
+  std::filesystem::remove(path + "-wal");
+  copy_file(folder.file("old.db"), path);
+  {
+    auto store = open_or_fail(path);
+    auto loaded = store->load();
+    REQUIRE(loaded.ok());
+    // Only the vote differs: the batch counter still tells.
+    CHECK_THAT(loaded.value().damage, Catch::Contains("once persisted 2"));
+  }
+  FILE* file = std::fopen((path + "-watermark").c_str(), "r+b");
+  REQUIRE(file != nullptr);
+  std::fseek(file, 12, SEEK_SET);
+  std::fputc('X', file);
+  std::fclose(file);
+  auto store = open_or_fail(path);
+  auto loaded = store->load();
+  REQUIRE(loaded.ok());
+  CHECK_THAT(loaded.value().damage, Catch::Contains("unreadable"));
+}
+
+TEST_CASE("bytes flipped in the middle of the WAL are caught by the watermark") {
+  // As a user would see it: the agent is killed with WAL frames not yet checkpointed, and the
+  // WAL gets damaged in the middle. SQLite silently drops every frame from the bad one on.
+  TempFolder folder;
+  const std::string path = folder.file("state.db");
+  auto store = open_or_fail(path);
+  raft::Index index = 0;
+  for (raft::Term term = 1; term <= 40; ++term) {
+    ++index;
+    REQUIRE(store->persist(positions(term, term, index - 1,
+                                     {entry(index, term, std::string(3000, 'x'))}))
+                .ok());
+  }
+  // Copy the files as a crash would leave them (the store is still open: no checkpoint).
+  const std::string crashed = folder.file("crashed.db");
+  copy_file(path, crashed);
+  copy_file(path + "-wal", crashed + "-wal");
+  copy_file(path + "-watermark", crashed + "-watermark");
+  store.reset();
+  const auto wal_size = std::filesystem::file_size(crashed + "-wal");
+  REQUIRE(wal_size > 60 * 1024);
+  FILE* file = std::fopen((crashed + "-wal").c_str(), "r+b");
+  REQUIRE(file != nullptr);
+  std::fseek(file, static_cast<long>(wal_size / 2), SEEK_SET);
+  const std::string garbage(64, '\x5A');
+  std::fwrite(garbage.data(), 1, garbage.size(), file);
+  std::fclose(file);
+
+  auto reopened = open_or_fail(crashed);
+  auto loaded = reopened->load();
+  REQUIRE(loaded.ok());
+  INFO("loaded term " << loaded.value().hard_state.term);
+  CHECK(loaded.value().hard_state.term < 40);
+  CHECK_THAT(loaded.value().damage, Catch::Contains("once persisted 40"));
 }
 
 TEST_CASE("opening in a missing folder names the path") {
@@ -174,11 +322,15 @@ TEST_CASE("MemoryStore and Store load the same state after the same random batch
   raft::Index last_index = 0;
   uint64_t revision = 0;
   raft::Index applied = 0;
+  raft::Term term = 1;
+  raft::NodeId vote = 0;
   for (int round = 0; round < 200; ++round) {
     Batch batch;
-    if (prng.chance(0.5)) {
-      batch.hard_state = raft::HardState{prng.below(10), prng.below(5), applied};
+    if (prng.chance(0.2)) {
+      term += 1;  // terms only go up; a vote is given at most once per term
+      vote = prng.chance(0.5) ? 1 + prng.below(5) : 0;
     }
+    if (prng.chance(0.5)) batch.hard_state = raft::HardState{term, vote, applied};
     if (prng.chance(0.7)) {
       // Sometimes overwrite a suffix, as a new leader would.
       raft::Index first = last_index + 1;
@@ -188,11 +340,14 @@ TEST_CASE("MemoryStore and Store load the same state after the same random batch
       const int count = 1 + static_cast<int>(prng.below(4));
       for (int i = 0; i < count; ++i) {
         batch.entries.push_back(
-            entry(first + i, 1 + prng.below(5), std::string(prng.below(8), 'a' + round % 26)));
+            entry(first + i, term, std::string(prng.below(8), 'a' + round % 26)));
       }
       last_index = first + count - 1;
     }
-    if (prng.chance(0.05)) batch.voters = {"n" + std::to_string(prng.below(3)), "z"};
+    if (prng.chance(0.05)) {
+      batch.voters = {ServerRecord{1 + prng.below(3), "n"}, ServerRecord{9, "z"}};
+    }
+    if (prng.chance(0.05)) batch.identity = Identity{"n", 1 + prng.below(9), prng.below(3)};
     if (prng.chance(0.5) && applied < last_index) {
       applied += 1;
       revision += 1;
@@ -201,7 +356,7 @@ TEST_CASE("MemoryStore and Store load the same state after the same random batch
       batch.state.upserts = {KvRecord{"k" + std::to_string(prng.below(6)),
                                       std::to_string(prng.next()), revision, revision}};
       // The commit index covers what is applied (load() checks applied <= commit).
-      batch.hard_state = raft::HardState{prng.below(10), prng.below(5), applied};
+      batch.hard_state = raft::HardState{term, vote, applied};
     }
     REQUIRE(store->persist(batch).ok());
     memory.persist(batch);
@@ -209,13 +364,17 @@ TEST_CASE("MemoryStore and Store load the same state after the same random batch
   auto loaded = store->load();
   REQUIRE(loaded.ok());
   const RecoveredState& from_sqlite = loaded.value();
-  const RecoveredState& from_memory = memory.load();
+  const RecoveredState from_memory = memory.load();
   CHECK(from_sqlite.hard_state == from_memory.hard_state);
   CHECK(from_sqlite.entries == from_memory.entries);
   CHECK(from_sqlite.voters == from_memory.voters);
   CHECK(from_sqlite.applied_index == from_memory.applied_index);
   CHECK(from_sqlite.revision == from_memory.revision);
   CHECK(from_sqlite.kv == from_memory.kv);
+  CHECK(from_sqlite.identity == from_memory.identity);
+  CHECK(from_sqlite.persisted_batches == from_memory.persisted_batches);
+  CHECK(from_sqlite.damage.empty());
+  CHECK(from_memory.damage.empty());
 }
 
 TEST_CASE("a kv table damaged mid-scan is refused, not loaded in part") {

@@ -48,6 +48,9 @@ StatusResponse full_status() {
   status.last_log_index = 101;
   status.voters = {"node-a", "", "node-c"};
   status.counters = {Counter{"gossip.packets_rejected", 3}, Counter{"", UINT64_MAX}};
+  status.server_id = "00000000000000ff";
+  status.cluster_id = "feedfacecafebeef";
+  status.raft_report = "waiting for 3 servers";
   return status;
 }
 

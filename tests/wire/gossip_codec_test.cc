@@ -25,8 +25,7 @@ gossip::MemberUpdate full_update() {
   update.address = "10.0.0.2:7946";
   update.incarnation = 0xfedcba9876543210ULL;
   update.state = gossip::MemberState::suspect;
-  update.tags.role = "server";
-  update.tags.rpc_address = "10.0.0.2:7947";
+  update.metadata = std::string("\x01\x00server\xff", 9);
   update.from = "node-c";
   return update;
 }
@@ -216,7 +215,7 @@ TEST_CASE("gossip: random garbage and mutated packets never crash the decoder") 
 }
 
 TEST_CASE("gossip: a wrong protocol version is rejected") {
-  for (uint16_t version : {0, 2, 65535}) {
+  for (uint16_t version : {0, 1, 3, 65535}) {
     EnvelopeBuilder envelope;
     envelope.add_ack();
     require_error(decode_gossip_packet(envelope.finish(version)), ErrorCode::malformed,
@@ -238,22 +237,23 @@ TEST_CASE("gossip: unknown or missing message types are rejected, naming the mes
                 "gossip packet: message 1 has no body");
 }
 
-TEST_CASE("gossip: an unknown member state and missing tags are rejected") {
+TEST_CASE("gossip: an unknown member state is rejected; absent metadata reads as empty") {
   EnvelopeBuilder bad_state;
-  const auto tags = fbg::CreateTags(bad_state.builder);
   bad_state.add(fbg::GossipMessage::MemberUpdate,
                 fbg::CreateMemberUpdate(bad_state.builder, 0, 0, 1,
-                                        static_cast<fbg::MemberState>(4), tags)
+                                        static_cast<fbg::MemberState>(4))
                     .Union());
   require_error(decode_gossip_packet(bad_state.finish()), ErrorCode::malformed,
                 "gossip packet: message 0: state has unknown value 4");
 
-  EnvelopeBuilder no_tags;
-  const auto update = fbg::CreateMemberUpdate(no_tags.builder);
-  const auto members = no_tags.builder.CreateVector(std::vector{update});
-  no_tags.add(fbg::GossipMessage::Sync, fbg::CreateSync(no_tags.builder, false, members).Union());
-  require_error(decode_gossip_packet(no_tags.finish()), ErrorCode::malformed,
-                "gossip packet: message 0: sync member 0: tags is missing");
+  EnvelopeBuilder no_metadata;
+  const auto update = fbg::CreateMemberUpdate(no_metadata.builder);
+  const auto members = no_metadata.builder.CreateVector(std::vector{update});
+  no_metadata.add(fbg::GossipMessage::Sync,
+                  fbg::CreateSync(no_metadata.builder, false, members).Union());
+  const auto decoded = decode_gossip_packet(no_metadata.finish());
+  REQUIRE(decoded.ok());
+  CHECK(std::get<gossip::Sync>(decoded.value().messages.at(0)).members.at(0).metadata.empty());
 }
 
 TEST_CASE("gossip: strings and message counts over their limits are too large") {
@@ -266,15 +266,15 @@ TEST_CASE("gossip: strings and message counts over their limits are too large") 
   gossip::Packet at_limit;
   at_limit.from = std::string(gossip::kMaxNameBytes, 'n');
   gossip::MemberUpdate update;
-  update.tags.rpc_address = std::string(gossip::kMaxTagBytes, 'r');
+  update.metadata = std::string(gossip::kMaxMetadataBytes, 'r');
   update.address = std::string(gossip::kMaxAddressBytes, 'a');
   at_limit.messages.push_back(update);
   CHECK(decode_gossip_packet(encode_gossip_packet(at_limit)).ok());
 
-  gossip::Packet long_tag = at_limit;
-  std::get<gossip::MemberUpdate>(long_tag.messages[0]).tags.rpc_address += 'r';
-  require_error(decode_gossip_packet(encode_gossip_packet(long_tag)), ErrorCode::too_large,
-                "gossip packet: message 0: tags.rpc_address is 257 bytes");
+  gossip::Packet long_metadata = at_limit;
+  std::get<gossip::MemberUpdate>(long_metadata.messages[0]).metadata += 'r';
+  require_error(decode_gossip_packet(encode_gossip_packet(long_metadata)), ErrorCode::too_large,
+                "gossip packet: message 0: metadata is 513 bytes");
 
   gossip::Packet long_address = at_limit;
   std::get<gossip::MemberUpdate>(long_address.messages[0]).address += 'a';
@@ -299,18 +299,15 @@ TEST_CASE("gossip: a packet from another encoder that shares strings is accepted
   EnvelopeBuilder envelope;
   const auto shared = envelope.builder.CreateSharedString("node-b");
   const auto again = envelope.builder.CreateSharedString("node-b");
-  const auto tags = fbg::CreateTags(envelope.builder, shared, again);
   envelope.add(fbg::GossipMessage::MemberUpdate,
                fbg::CreateMemberUpdate(envelope.builder, shared, again, 3,
-                                       fbg::MemberState::Alive, tags, shared)
+                                       fbg::MemberState::Alive, shared)
                    .Union());
   const auto decoded = decode_gossip_packet(envelope.finish());
   REQUIRE(decoded.ok());
   const auto& update = std::get<gossip::MemberUpdate>(decoded.value().messages.at(0));
   CHECK(update.name == "node-b");
   CHECK(update.address == "node-b");
-  CHECK(update.tags.role == "node-b");
-  CHECK(update.tags.rpc_address == "node-b");
   CHECK(update.from == "node-b");
 }
 
@@ -318,9 +315,8 @@ TEST_CASE("gossip: a packet whose offsets fan out to shared tables is rejected")
   // 64 messages pointing at one Sync whose 200 members all point at one update: small on the
   // wire, 12800 tables to walk. The verifier's table cap stops it.
   EnvelopeBuilder envelope;
-  const auto tags = fbg::CreateTags(envelope.builder);
   const auto update = fbg::CreateMemberUpdate(envelope.builder, 0, 0, 0,
-                                              fbg::MemberState::Alive, tags);
+                                              fbg::MemberState::Alive);
   const auto members = envelope.builder.CreateVector(
       std::vector<flatbuffers::Offset<fbg::MemberUpdate>>(200, update));
   const auto sync = fbg::CreateSync(envelope.builder, false, members).Union();

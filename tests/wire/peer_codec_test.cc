@@ -14,6 +14,7 @@ using namespace std::string_literals;
 PeerMessage full_message() {
   PeerMessage message;
   message.from_name = "node-a";
+  message.cluster_id = 0xfeedfacecafebeefULL;
   raft::Message& raft = message.raft;
   raft.type = raft::MessageType::append_response;
   raft.from = 1;
@@ -25,6 +26,7 @@ PeerMessage full_message() {
   raft.commit = 999;
   raft.reject = true;
   raft.reject_hint = 998;
+  raft.acknowledged_index = 997;
   return message;
 }
 
@@ -124,10 +126,10 @@ TEST_CASE("peer: wrong version, missing or unknown payload and unknown type are 
     flatbuffers::FlatBufferBuilder builder;
     const auto raft = fbp::CreateRaftMessage(builder);
     require_error(decode_peer_message(finish(builder, fbp::CreatePeerEnvelope(
-                                                          builder, 2, 0,
+                                                          builder, 1, 0,
                                                           fbp::PeerPayload::RaftMessage,
                                                           raft.Union()))),
-                  ErrorCode::malformed, "peer message has protocol version 2");
+                  ErrorCode::malformed, "peer message has protocol version 1");
   }
   {
     flatbuffers::FlatBufferBuilder builder;

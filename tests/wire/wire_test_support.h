@@ -49,8 +49,7 @@ inline gossip::MemberUpdate random_update(Prng& prng) {
   update.address = random_string(prng, gossip::kMaxAddressBytes);
   update.incarnation = random_u64(prng);
   update.state = static_cast<gossip::MemberState>(prng.below(4));
-  update.tags.role = random_string(prng, gossip::kMaxTagBytes);
-  update.tags.rpc_address = random_string(prng, gossip::kMaxTagBytes);
+  update.metadata = random_string(prng, gossip::kMaxMetadataBytes);
   update.from = random_string(prng, gossip::kMaxNameBytes);
   return update;
 }
@@ -84,6 +83,7 @@ inline raft::Message random_raft_message(Prng& prng, size_t max_entries, size_t 
   message.commit = random_u64(prng);
   message.reject = prng.chance(0.5);
   message.reject_hint = random_u64(prng);
+  message.acknowledged_index = random_u64(prng);
   const uint64_t count = prng.below(max_entries + 1);
   for (uint64_t i = 0; i < count; ++i) {
     message.entries.push_back(
