@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "common/check.h"
+#include "common/hash.h"
 #include "wire/codec.h"
 
 namespace conclave::agent {
@@ -28,6 +29,14 @@ std::string hex(uint64_t value) {
   return text;
 }
 
+RequesterOptions requester_options(const NodeOptions& options) {
+  RequesterOptions result;
+  result.client_id = options.boot_id;
+  result.resend_after_ms = options.resend_after_ms;
+  result.max_outstanding = options.max_pending_requests;
+  return result;
+}
+
 }  // namespace
 
 Node::Node(NodeOptions options, const store::RecoveredState& recovered, int64_t now_ms)
@@ -36,12 +45,13 @@ Node::Node(NodeOptions options, const store::RecoveredState& recovered, int64_t 
       gossip_(std::make_unique<gossip::Gossip>(gossip_options_for(options_),
                                                mix_seed(options_.random_seed, options_.name, 1),
                                                now_ms)),
-      state_machine_(recovered),
       bootstrap_(options_.bootstrap_settle_ms),
       promise_(recovered.promise),
+      requester_(requester_options(options_)),
+      leader_(options_.name),
+      now_ms_(now_ms),
       last_raft_tick_ms_(now_ms),
-      next_join_ms_(now_ms),
-      next_request_id_(options_.request_id_base) {
+      next_join_ms_(now_ms) {
   CONCLAVE_CHECK(!options_.name.empty(), "a node needs a name");
   CONCLAVE_CHECK(recovered.identity && recovered.identity->node_name == options_.name &&
                      recovered.identity->server_id != raft::kNoNode,
@@ -49,17 +59,23 @@ Node::Node(NodeOptions options, const store::RecoveredState& recovered, int64_t 
   CONCLAVE_CHECK(options_.bootstrap_expect >= 0, "bootstrap_expect must not be negative");
   CONCLAVE_CHECK(options_.boot_id != 0, "boot_id must not be 0");
   if (!recovered.damage.empty()) {
-    damage_ = recovered.damage;
-    raft_report_ = "raft stopped: " + damage_;
+    stop_raft_for_damage(recovered.damage);
+  } else if (Status restored =
+                 state_machine_.restore(recovered.state_rows, recovered.applied_index);
+             !restored.ok()) {
+    stop_raft_for_damage("the replicated state in the data folder is damaged: " +
+                         restored.error().message);
   } else if (options_.server && !recovered.voters.empty()) {
     voters_ = recovered.voters;
     start_raft(recovered);
   }
-  refresh_members();
+  refresh_members(now_ms);
   update_metadata(now_ms);
 }
 
 Node::~Node() = default;
+
+// ---- bootstrap, identity and membership ------------------------------------------------------
 
 void Node::start_raft(const store::RecoveredState& recovered) {
   raft::Config config;
@@ -93,10 +109,13 @@ void Node::stop_raft_for_damage(std::string reason) {
   damage_ = std::move(reason);
   raft_report_ = "raft stopped: " + damage_;
   raft_.reset();
-  outstanding_ready_.reset();
+  outstanding_ready_from_raft_ = false;  // a Ready in flight is advanced without it
+  leader_.on_deposed("");
 }
 
-void Node::refresh_members() {
+void Node::refresh_members(int64_t now_ms) {
+  bool servers_changed = servers_dirty_;
+  servers_dirty_ = false;
   for (gossip::Event& event : gossip_->take_events()) {
     const gossip::Member& member = event.member;
     if (event.type == gossip::EventType::joined || event.type == gossip::EventType::updated) {
@@ -109,7 +128,36 @@ void Node::refresh_members() {
         member_meta_.erase(member.name);
       }
     }
+    servers_changed = true;
     membership_events_.push_back(std::move(event));
+  }
+  if (!servers_changed) return;
+  adopt_cluster_id(now_ms);
+  // The servers of our cluster that gossip sees alive: where requests go without a leader.
+  std::vector<std::string> servers;
+  for (const gossip::Member& member : gossip_->members()) {
+    auto meta = member_meta_.find(member.name);
+    if (member.state != gossip::MemberState::alive || meta == member_meta_.end()) continue;
+    if (meta->second.role != wire::NodeRole::server || meta->second.cluster_id == 0 ||
+        meta->second.cluster_id != identity_.cluster_id) {
+      continue;
+    }
+    servers.push_back(member.name);
+  }
+  requester_.set_servers(std::move(servers));
+}
+
+void Node::adopt_cluster_id(int64_t now_ms) {
+  // A client agent (or a server that is no voter) belongs to the cluster its servers announce.
+  // It keeps the first one it saw (persisted), so it never sends a host's writes elsewhere.
+  if (identity_.cluster_id != 0 || raft_) return;
+  for (const auto& [name, meta] : member_meta_) {
+    if (name != options_.name && meta.role == wire::NodeRole::server && meta.cluster_id != 0) {
+      identity_.cluster_id = meta.cluster_id;
+      identity_needs_saving_ = true;
+      update_metadata(now_ms);
+      return;
+    }
   }
 }
 
@@ -123,14 +171,17 @@ void Node::update_metadata(int64_t now_ms) {
     meta.cluster_id = raft_ ? identity_.cluster_id : 0;
     meta.bootstrap_expect = static_cast<uint8_t>(options_.bootstrap_expect);
     meta.bootstrap_promise = promise_ ? server_set_digest(promise_->servers) : 0;
+  } else {
+    meta.cluster_id = identity_.cluster_id;
   }
   gossip_->set_metadata(wire::encode_node_meta(meta), now_ms);
   member_meta_[options_.name] = meta;
+  servers_dirty_ = true;
 }
 
 void Node::maybe_bootstrap(int64_t now_ms) {
   if (raft_ || !options_.server || options_.bootstrap_expect == 0 || !damage_.empty()) return;
-  if (promise_to_save_ || promise_in_flight_ || identity_needs_saving_) return;  // in progress
+  if (promise_to_save_ || promise_in_flight_) return;  // a promise is on its way to the disk
   BootstrapInput input;
   input.self_server_id = identity_.server_id;
   input.expect = options_.bootstrap_expect;
@@ -165,13 +216,29 @@ void Node::maybe_bootstrap(int64_t now_ms) {
       fresh.applied_index = state_machine_.applied_index();
       start_raft(fresh);
       update_metadata(now_ms);
+      refresh_members(now_ms);
       return;
   }
 }
 
+bool Node::joined() {
+  if (joined_ || options_.join_addresses.empty()) return true;
+  for (const gossip::Member& member : gossip_->members()) {
+    if (member.name == options_.name || member.state != gossip::MemberState::alive) continue;
+    if (std::find(options_.join_addresses.begin(), options_.join_addresses.end(),
+                  member.address) != options_.join_addresses.end()) {
+      joined_ = true;
+    }
+  }
+  return joined_;
+}
+
+// ---- inputs -----------------------------------------------------------------------------------
+
 void Node::tick(int64_t now_ms) {
+  now_ms_ = now_ms;
   gossip_->tick(now_ms);
-  refresh_members();
+  refresh_members(now_ms);
   if (!joined() && now_ms >= next_join_ms_) {
     // Until one of the -join addresses answered, keep asking all of them: knowing some other
     // member is not enough (two agents that only joined each other would form a pool of
@@ -191,180 +258,242 @@ void Node::tick(int64_t now_ms) {
       raft_->tick();
       last_raft_tick_ms_ += options_.raft_tick_ms;
     }
+    if (leader_.active()) leader_.tick(now_ms, *raft_, state_machine_, member_views());
   } else {
     last_raft_tick_ms_ = now_ms;
   }
-  expire_pending(now_ms);
+  requester_.tick(now_ms);
+  local_sessions_.tick(now_ms, requester_);
+  route(now_ms);
 }
 
 void Node::receive_gossip(const std::string& from_address, const gossip::Packet& packet,
                           int64_t now_ms) {
+  now_ms_ = now_ms;
   gossip_->step(from_address, packet, now_ms);
-  refresh_members();
+  refresh_members(now_ms);
   maybe_bootstrap(now_ms);
+  route(now_ms);
 }
 
-void Node::receive_peer(const wire::PeerMessage& message, int64_t) {
+void Node::receive_peer(const wire::PeerMessage& message, int64_t now_ms) {
+  now_ms_ = now_ms;
   ++counters_.peer_messages_received;
-  if (!raft_) {
-    // Not bootstrapped yet (the sender retries: elections and heartbeats repeat), or stopped.
-    ++counters_.peer_messages_rejected;
-    return;
-  }
-  if (message.cluster_id != identity_.cluster_id) {
-    // Another cluster's server (or one from before a rebuild) must never take part in ours.
+  if (message.cluster_id != identity_.cluster_id || identity_.cluster_id == 0) {
+    // Another cluster's agent (or one from before a rebuild) must never take part in ours.
     ++counters_.peer_messages_wrong_cluster;
     ++counters_.peer_messages_rejected;
     return;
   }
-  Status status = raft_->step(message.raft);
-  if (status.ok()) return;
-  ++counters_.peer_messages_rejected;
-  if (status.error().code == ErrorCode::storage) stop_raft_for_damage(status.error().message);
+  std::visit(
+      [&](const auto& payload) {
+        using T = std::decay_t<decltype(payload)>;
+        if constexpr (std::is_same_v<T, raft::Message>) {
+          if (!raft_) {
+            // Not bootstrapped yet (the sender retries), or stopped.
+            ++counters_.peer_messages_rejected;
+            return;
+          }
+          Status status = raft_->step(payload);
+          if (status.ok()) return;
+          ++counters_.peer_messages_rejected;
+          if (status.error().code == ErrorCode::storage) {
+            stop_raft_for_damage(status.error().message);
+          }
+        } else if constexpr (std::is_same_v<T, wire::ForwardRequest>) {
+          handle_forward(message.from_name, payload, now_ms);
+        } else {
+          requester_.on_response(message.from_name, payload, now_ms);
+        }
+      },
+      message.payload);
+  route(now_ms);
+}
+
+void Node::peer_unreachable(const std::string& name, int64_t now_ms) {
+  now_ms_ = now_ms;
+  requester_.on_unreachable(name, now_ms);
+  route(now_ms);
 }
 
 void Node::receive_client(uint64_t connection_id, const wire::ClientRequest& request,
                           int64_t now_ms) {
+  now_ms_ = now_ms;
   ++counters_.client_requests;
-  std::visit(
-      [&](const auto& body) {
-        using T = std::decay_t<decltype(body)>;
-        if constexpr (std::is_same_v<T, wire::MembersRequest>) {
-          wire::MembersResponse members;
-          for (const gossip::Member& member : gossip_->members()) {
-            auto meta = member_meta_.find(member.name);
-            const bool known = meta != member_meta_.end();
-            members.members.push_back(wire::MemberInfo{
-                member.name, member.address, gossip::member_state_name(member.state),
-                known ? wire::node_role_name(meta->second.role) : "unknown",
-                known ? meta->second.rpc_address : "", member.incarnation});
-          }
-          immediate_replies_.push_back(
-              ClientReply{connection_id, wire::ClientResponse{request.request_id, ErrorCode::ok,
-                                                              "", false, members}});
-        } else if constexpr (std::is_same_v<T, wire::StatusRequest>) {
-          immediate_replies_.push_back(ClientReply{
-              connection_id,
-              wire::ClientResponse{request.request_id, ErrorCode::ok, "", false, status()}});
-        } else {
-          propose(connection_id, request, now_ms);
-        }
-      },
-      request.body);
-}
-
-void Node::propose(uint64_t connection_id, const wire::ClientRequest& request, int64_t now_ms) {
-  wire::Command command;
-  command.origin_node = identity_.server_id;
-  command.stamp_ms = now_ms;
-  if (const auto* get = std::get_if<wire::KvGetRequest>(&request.body)) {
+  const wire::ClientRequestBody& body = request.body;
+  if (std::holds_alternative<wire::MembersRequest>(body)) {
+    wire::MembersResponse members;
+    for (const gossip::Member& member : gossip_->members()) {
+      auto meta = member_meta_.find(member.name);
+      const bool known = meta != member_meta_.end();
+      members.members.push_back(wire::MemberInfo{
+          member.name, member.address, gossip::member_state_name(member.state),
+          known ? wire::node_role_name(meta->second.role) : "unknown",
+          known ? meta->second.rpc_address : "", member.incarnation});
+    }
+    client_replies_.push_back(ClientReply{
+        connection_id, wire::ClientResponse{request.request_id, ErrorCode::ok, "", false,
+                                            members}});
+    return;
+  }
+  if (std::holds_alternative<wire::StatusRequest>(body)) {
+    client_replies_.push_back(ClientReply{
+        connection_id,
+        wire::ClientResponse{request.request_id, ErrorCode::ok, "", false, status()}});
+    return;
+  }
+  if (identity_.cluster_id == 0) {
+    // No cluster is known at all: say why instead of waiting out the deadline.
+    std::string why = raft_report_;
+    if (why.empty()) {
+      why = options_.server
+                ? "this server has no Raft configuration: start it with -bootstrap-expect N "
+                  "together with the other N-1 servers of a new cluster"
+                : "this agent has not found a server of any cluster yet (see `conclave "
+                  "members`; is -join right?)";
+    }
+    return reply_error(connection_id, request.request_id,
+                       damage_.empty() ? ErrorCode::no_leader : ErrorCode::storage, why);
+  }
+  if (const auto* get = std::get_if<wire::KvGetRequest>(&body)) {
     if (get->key.empty() || get->key.size() > wire::kMaxKeyBytes) {
       return reply_error(connection_id, request.request_id, ErrorCode::invalid_argument,
                          "a key must be 1 to " + std::to_string(wire::kMaxKeyBytes) +
                              " bytes long");
     }
-    command.op = wire::GetCommand{get->key};
-  } else {
-    const auto& put = std::get<wire::KvPutRequest>(request.body);
-    if (put.key.empty() || put.key.size() > wire::kMaxKeyBytes) {
+  }
+  if (const auto* put = std::get_if<wire::KvPutRequest>(&body)) {
+    if (put->key.empty() || put->key.size() > wire::kMaxKeyBytes) {
       return reply_error(connection_id, request.request_id, ErrorCode::invalid_argument,
                          "a key must be 1 to " + std::to_string(wire::kMaxKeyBytes) +
                              " bytes long");
     }
-    if (put.value.size() > wire::kMaxValueBytes) {
+    if (put->value.size() > wire::kMaxValueBytes) {
       return reply_error(connection_id, request.request_id, ErrorCode::too_large,
-                         "the value is " + std::to_string(put.value.size()) +
+                         "the value is " + std::to_string(put->value.size()) +
                              " bytes; the limit is " + std::to_string(wire::kMaxValueBytes));
     }
-    command.op = wire::PutCommand{put.key, put.value};
   }
-  if (!options_.server) {
-    return reply_error(connection_id, request.request_id, ErrorCode::unavailable,
-                       "this agent runs in client mode and kv requests need a server agent; "
-                       "point --socket at a server agent's socket");
-  }
-  if (!raft_) {
-    if (!damage_.empty()) {
-      return reply_error(connection_id, request.request_id, ErrorCode::storage,
-                         "this server stopped its Raft: " + damage_);
-    }
-    std::string why;
-    if (!raft_report_.empty()) {
-      why = raft_report_;
-    } else if (options_.bootstrap_expect == 0) {
-      why = "this server has no Raft configuration: start it with -bootstrap-expect N together "
-            "with the other N-1 servers of a new cluster (adding a server to a running cluster "
-            "is not supported yet)";
-    } else {
-      why = "the cluster is not bootstrapped yet: waiting for " +
-            std::to_string(options_.bootstrap_expect) +
-            " servers to join (see `conclave members`; start the others with -join)";
-    }
-    return reply_error(connection_id, request.request_id, ErrorCode::no_leader, why);
-  }
-  if (pending_.size() >= options_.max_pending_requests) {
-    return reply_error(connection_id, request.request_id, ErrorCode::unavailable,
-                       "this agent has " + std::to_string(pending_.size()) +
-                           " requests in flight (its limit); retry shortly");
-  }
-  const uint64_t internal_id = next_request_id_++;
-  command.request_id = internal_id;
-  auto proposed = raft_->propose(wire::encode_command(command));
-  if (!proposed.ok()) {
-    return reply_error(connection_id, request.request_id, proposed.error().code,
-                       proposed.error().message);
-  }
-  ++counters_.proposals;
   int64_t timeout_ms =
       request.timeout_ms == 0 ? options_.default_request_timeout_ms : request.timeout_ms;
   timeout_ms = std::min(timeout_ms, options_.max_request_timeout_ms);
-  pending_[internal_id] = Pending{connection_id, request.request_id, now_ms + timeout_ms};
+  wire::ClientRequest bounded = request;
+  bounded.timeout_ms = static_cast<uint32_t>(timeout_ms);
+  if (LocalSessions::handles(body)) {
+    local_sessions_.on_request(connection_id, bounded, now_ms, requester_);
+  } else {
+    requester_.submit(ReplyTo{connection_id, request.request_id}, bounded, now_ms + timeout_ms,
+                      now_ms);
+  }
+  route(now_ms);
+}
+
+void Node::client_disconnected(uint64_t connection_id, int64_t now_ms) {
+  now_ms_ = now_ms;
+  requester_.abandon_connection(connection_id);
+  local_sessions_.connection_closed(connection_id, now_ms, requester_);
+  route(now_ms);
 }
 
 void Node::reply_error(uint64_t connection_id, uint64_t request_id, ErrorCode code,
                        std::string message) {
   ++counters_.client_requests_rejected;
-  immediate_replies_.push_back(ClientReply{
+  client_replies_.push_back(ClientReply{
       connection_id,
       wire::ClientResponse{request_id, code, std::move(message), false, std::monostate{}}});
 }
 
-void Node::expire_pending(int64_t now_ms) {
-  for (auto it = pending_.begin(); it != pending_.end();) {
-    if (it->second.deadline_ms > now_ms) {
-      ++it;
-      continue;
-    }
-    ++counters_.client_requests_timed_out;
-    const std::string leader = leader_name();
-    immediate_replies_.push_back(ClientReply{
-        it->second.connection_id,
-        wire::ClientResponse{
-            it->second.client_request_id, ErrorCode::timed_out,
-            "no answer before the deadline: the request was not committed in time (" +
-                (leader.empty() ? std::string("no leader is known; the cluster may be "
-                                              "electing or may have lost its quorum")
-                                : "leader is " + leader) +
-                "); a put may still be applied later",
-            false, std::monostate{}}});
-    it = pending_.erase(it);
+// ---- routing between the pieces ---------------------------------------------------------------
+
+void Node::handle_forward(const std::string& origin, const wire::ForwardRequest& request,
+                          int64_t now_ms) {
+  if (raft_ && leader_.active()) {
+    leader_.on_forward(origin, request, now_ms, *raft_, state_machine_);
+    return;
+  }
+  // Not the leader: redirect (the Requester re-sends to the leader named here).
+  const std::string leader = leader_name();
+  wire::ForwardResponse response;
+  response.forward_id = request.forward_id;
+  response.leader = leader;
+  response.response.error_code = leader.empty() ? ErrorCode::no_leader : ErrorCode::not_leader;
+  response.response.error_message =
+      leader.empty() ? "no leader is known (an election may be in progress)"
+                     : "this server is not the leader; " + leader + " is";
+  if (origin == options_.name) {
+    requester_.on_response(origin, response, now_ms);
+  } else {
+    send_to_peer(origin, std::move(response));
   }
 }
 
-void Node::client_disconnected(uint64_t connection_id) {
-  std::erase_if(pending_, [&](const auto& item) {
-    return item.second.connection_id == connection_id;
-  });
+void Node::send_to_peer(const std::string& name, wire::PeerPayload payload) {
+  PeerSend send;
+  send.to_name = name;
+  send.rpc_address = rpc_address_of_agent(name);
+  send.message = wire::PeerMessage{options_.name, identity_.cluster_id, std::move(payload)};
+  peer_sends_.push_back(std::move(send));
 }
+
+void Node::route(int64_t now_ms) {
+  for (int round = 0; round < 64; ++round) {
+    bool moved = false;
+    for (Requester::Send& send : requester_.take_sends()) {
+      moved = true;
+      if (send.to == options_.name) {
+        handle_forward(options_.name, send.forward, now_ms);  // this node leads: no hop
+      } else {
+        send_to_peer(send.to, std::move(send.forward));
+      }
+    }
+    for (LeaderService::Reply& reply : leader_.take_replies()) {
+      moved = true;
+      if (reply.to == options_.name) {
+        requester_.on_response(options_.name, reply.response, now_ms);
+      } else {
+        send_to_peer(reply.to, std::move(reply.response));
+      }
+    }
+    for (Requester::Answer& answer : requester_.take_answers()) {
+      moved = true;
+      if (answer.confirmed) local_sessions_.on_contact_confirmed(answer.sent_at_ms);
+      if (answer.reply_to.connection_id == 0) {
+        local_sessions_.on_answer(answer, now_ms, requester_);
+      } else {
+        client_replies_.push_back(ClientReply{answer.reply_to.connection_id,
+                                              std::move(answer.response)});
+      }
+    }
+    for (LocalClientReply& reply : local_sessions_.take_replies()) {
+      client_replies_.push_back(ClientReply{reply.connection_id, std::move(reply.response)});
+    }
+    if (!moved) return;
+  }
+}
+
+void Node::on_leader_change(int64_t now_ms) {
+  const std::string leader = leader_name();
+  const bool leading = raft_ && raft_->role() == raft::Role::leader;
+  if (leading && !leader_.active()) leader_.on_elected(now_ms, state_machine_);
+  if (!leading && leader_.active()) leader_.on_deposed(leader);
+  if (leader != known_leader_) {
+    known_leader_ = leader;
+    requester_.set_leader(leader, now_ms);  // re-sends what went to the old one
+  }
+}
+
+// ---- outputs ----------------------------------------------------------------------------------
 
 std::vector<gossip::Outgoing> Node::take_gossip_packets() { return gossip_->take_outgoing(); }
 
-std::vector<ClientReply> Node::take_immediate_replies() {
-  return std::exchange(immediate_replies_, {});
+std::vector<PeerSend> Node::take_peer_sends() { return std::exchange(peer_sends_, {}); }
+
+std::vector<ClientReply> Node::take_client_replies() {
+  return std::exchange(client_replies_, {});
 }
 
 std::vector<gossip::Event> Node::take_membership_events() {
-  refresh_members();
+  refresh_members(now_ms_);
   return std::exchange(membership_events_, {});
 }
 
@@ -378,7 +507,7 @@ NodeReady Node::ready() {
   NodeReady result;
   if (identity_needs_saving_) {
     result.batch.identity = identity_;
-    result.batch.voters = voters_;
+    if (raft_) result.batch.voters = voters_;
     identity_needs_saving_ = false;
   }
   if (promise_to_save_) {
@@ -387,9 +516,11 @@ NodeReady Node::ready() {
   }
   if (!raft_) {
     outstanding_ready_ = raft::Ready{};
+    outstanding_ready_from_raft_ = false;  // Raft may start before advance(): not its Ready
     return result;
   }
   raft::Ready ready = raft_->ready();
+  outstanding_ready_from_raft_ = true;
   result.batch.hard_state = ready.hard_state;
   result.batch.entries = ready.entries;
   for (raft::Message& message : ready.messages) {
@@ -400,41 +531,45 @@ NodeReady Node::ready() {
     result.messages.push_back(std::move(send));
   }
   ready.messages.clear();
+  if (ready.soft_state) on_leader_change(now_ms_);
+  // Committed entries (durable on a quorum) may be applied and answered before this node's own
+  // batch is persisted; the state rows they change are persisted in this batch.
   for (const raft::Entry& entry : ready.committed_entries) {
-    Applied applied = state_machine_.apply(entry);
+    state::Applied applied = state_machine_.apply(entry);
     ++counters_.entries_applied;
-    if (!applied.command || applied.duplicate ||
-        applied.command->origin_node != identity_.server_id) {
-      continue;
-    }
-    auto waiting = pending_.find(applied.command->request_id);
-    if (waiting == pending_.end()) continue;  // timed out, disconnected, or an earlier life
-    result.replies.push_back(ClientReply{
-        waiting->second.connection_id,
-        wire::ClientResponse{waiting->second.client_request_id, applied.error_code,
-                             applied.error_message, false, applied.result}});
-    pending_.erase(waiting);
+    leader_.on_applied(applied);
+    for (state::LockGrant& grant : applied.grants) applied_grants_.push_back(std::move(grant));
   }
+  leader_.on_read_states(ready.read_states);
+  leader_.serve_reads(state_machine_);
   result.batch.state = state_machine_.take_changes();
   outstanding_ready_ = std::move(ready);
+  route(now_ms_);
   return result;
 }
 
 void Node::advance() {
   CONCLAVE_CHECK(outstanding_ready_.has_value(), "advance() without an outstanding ready()");
-  if (raft_) raft_->advance(*outstanding_ready_);
+  if (raft_ && outstanding_ready_from_raft_) raft_->advance(*outstanding_ready_);
   outstanding_ready_.reset();
   if (promise_in_flight_) {
     // Durable now: only from here on may others learn of it (bootstrap.h).
     promise_ = std::exchange(promise_in_flight_, std::nullopt);
-    update_metadata(last_raft_tick_ms_);
+    update_metadata(now_ms_);
   }
 }
+
+// ---- lookups and status -----------------------------------------------------------------------
 
 std::string Node::name_of(raft::NodeId id) const {
   auto found = voter_names_.find(id);
   CONCLAVE_CHECK(found != voter_names_.end(), "raft addressed a node outside the voter set");
   return found->second;
+}
+
+std::string Node::rpc_address_of_agent(const std::string& name) const {
+  auto meta = member_meta_.find(name);
+  return meta == member_meta_.end() ? "" : meta->second.rpc_address;
 }
 
 std::string Node::rpc_address_of(raft::NodeId server_id) const {
@@ -447,18 +582,14 @@ std::string Node::rpc_address_of(raft::NodeId server_id) const {
   return meta->second.rpc_address;
 }
 
-const std::string& Node::raft_report() const { return raft_report_; }
-
-bool Node::joined() {
-  if (joined_ || options_.join_addresses.empty()) return true;
+std::map<std::string, MemberView> Node::member_views() const {
+  std::map<std::string, MemberView> views;
   for (const gossip::Member& member : gossip_->members()) {
-    if (member.name == options_.name || member.state != gossip::MemberState::alive) continue;
-    if (std::find(options_.join_addresses.begin(), options_.join_addresses.end(),
-                  member.address) != options_.join_addresses.end()) {
-      joined_ = true;
-    }
+    auto meta = member_meta_.find(member.name);
+    views[member.name] =
+        MemberView{member.state, meta == member_meta_.end() ? 0 : meta->second.boot_id};
   }
-  return joined_;
+  return views;
 }
 
 std::string Node::leader_name() const {
@@ -484,22 +615,35 @@ wire::StatusResponse Node::status() const {
     status.last_log_index = raft_->last_index();
   } else {
     status.raft_role = damage_.empty() ? "none" : "stopped";
+    status.leader_name = requester_.leader();
   }
   const gossip::Counters& gossip_counters = gossip_->counters();
+  const LeaderServiceCounters& leader = leader_.counters();
+  const LocalSessionsCounters& sessions = local_sessions_.counters();
   status.counters = {
       {"client_requests", counters_.client_requests},
       {"client_requests_rejected", counters_.client_requests_rejected},
-      {"client_requests_timed_out", counters_.client_requests_timed_out},
+      {"requests_in_flight", requester_.outstanding()},
+      {"requests_resent", requester_.resends()},
       {"peer_messages_received", counters_.peer_messages_received},
       {"peer_messages_rejected", counters_.peer_messages_rejected},
       {"peer_messages_wrong_cluster", counters_.peer_messages_wrong_cluster},
       {"members_with_bad_metadata", counters_.members_with_bad_metadata},
       {"raft_lost_log_reports", raft_ ? raft_->counters().lost_log_reports : 0},
-      {"proposals", counters_.proposals},
+      {"raft_reads_dropped", raft_ ? raft_->counters().reads_dropped : 0},
       {"entries_applied", counters_.entries_applied},
       {"bootstrap_refusals", counters_.bootstrap_refusals},
       {"undecodable_entries", state_machine_.undecodable_entries()},
-      {"duplicate_entries", state_machine_.duplicate_entries()},
+      {"duplicate_commands", state_machine_.duplicate_commands()},
+      {"leader_forwards_received", leader.forwards_received},
+      {"leader_proposals", leader.proposals},
+      {"leader_reads_served", leader.reads_served},
+      {"leader_invalidations_proposed", leader.invalidations_proposed},
+      {"local_sessions", local_sessions_.session_count()},
+      {"locks_held_here", local_sessions_.hold_count()},
+      {"locks_granted", sessions.locks_granted},
+      {"locks_lost", sessions.locks_lost},
+      {"lock_jeopardy_events", sessions.jeopardy_events},
       {"gossip_packets_received", gossip_counters.packets_received},
       {"gossip_packets_sent", gossip_counters.packets_sent},
       {"gossip_suspicions_raised", gossip_counters.suspicions_raised},

@@ -15,8 +15,12 @@ void delete_tcp_handle(uv_handle_t* handle) { delete reinterpret_cast<uv_tcp_t*>
 
 }  // namespace
 
-PeerTransport::PeerTransport(uv_loop_t* loop, std::string bind_host, MessageHandler on_message)
-    : loop_(loop), bind_host_(std::move(bind_host)), on_message_(std::move(on_message)) {}
+PeerTransport::PeerTransport(uv_loop_t* loop, std::string bind_host, MessageHandler on_message,
+                             UnreachableHandler on_unreachable)
+    : loop_(loop),
+      bind_host_(std::move(bind_host)),
+      on_message_(std::move(on_message)),
+      on_unreachable_(std::move(on_unreachable)) {}
 
 PeerTransport::~PeerTransport() = default;
 
@@ -168,6 +172,7 @@ void PeerTransport::connect(const std::string& name, Outbound& outbound, int64_t
     outbound.waiting.clear();
     outbound.waiting_bytes = 0;
     outbound.retry_after_ms = now_ms + kReconnectBackoffMs;
+    on_unreachable_(name);
   }
 }
 
@@ -190,6 +195,7 @@ void PeerTransport::on_connected(uv_connect_t* connect_request, int status) {
     outbound.waiting.clear();
     outbound.waiting_bytes = 0;
     outbound.retry_after_ms = static_cast<int64_t>(uv_now(self->loop_)) + kReconnectBackoffMs;
+    if (!self->closed_) self->on_unreachable_(request->name);
     return;
   }
   Outbound& outbound = found->second;
@@ -205,6 +211,9 @@ void PeerTransport::on_connected(uv_connect_t* connect_request, int status) {
         auto it = self->outbound_.find(name);
         if (it != self->outbound_.end() && it->second.stream == &closed) {
           it->second.stream = nullptr;
+          // The peer went away (a crashed process resets the connection at once): what was
+          // sent may be lost, so the sender re-routes now instead of waiting out a timeout.
+          if (!self->closed_) self->on_unreachable_(name);
         }
       });
   outbound.stream->start_reading();

@@ -36,6 +36,8 @@ struct PeerTransportCounters {
 class PeerTransport {
  public:
   using MessageHandler = std::function<void(wire::PeerMessage message)>;
+  // The connection to a peer could not be made, or closed: what was queued for it is lost.
+  using UnreachableHandler = std::function<void(const std::string& name)>;
 
   static constexpr size_t kMaxInboundConnections = 256;
   static constexpr size_t kMaxQueuedBytesPerPeer = 16 * 1024 * 1024;
@@ -48,7 +50,8 @@ class PeerTransport {
 
   // Outbound connections leave from `bind_host` (the agent's own address), so peers and
   // firewalls see one address per agent.
-  PeerTransport(uv_loop_t* loop, std::string bind_host, MessageHandler on_message);
+  PeerTransport(uv_loop_t* loop, std::string bind_host, MessageHandler on_message,
+                UnreachableHandler on_unreachable);
   ~PeerTransport();
 
   Status listen(const std::string& address);
@@ -81,6 +84,7 @@ class PeerTransport {
   uv_loop_t* loop_;
   std::string bind_host_;
   MessageHandler on_message_;
+  UnreachableHandler on_unreachable_;
   uv_tcp_t* listener_ = nullptr;
   std::map<std::string, Outbound> outbound_;
   std::set<FramedStream*> inbound_;

@@ -7,10 +7,12 @@
 #include <csignal>
 #include <filesystem>
 #include <optional>
+#include <utility>
 
 #include "agent/address.h"
 #include "agent/client_server.h"
 #include "agent/log_limiter.h"
+#include "agent/node_driver.h"
 #include "agent/peer_transport.h"
 #include "store/store.h"
 #include "wire/codec.h"
@@ -23,13 +25,14 @@ struct RuntimeCounters {
   uint64_t batches_persisted = 0;
 };
 
-struct Runtime::Impl {
+struct Runtime::Impl : NodeIo {
   explicit Impl(RuntimeOptions options) : options(std::move(options)) {}
 
   RuntimeOptions options;
   uv_loop_t loop{};
   std::unique_ptr<store::Store> store;
   std::unique_ptr<Node> node;
+  std::unique_ptr<NodeDriver> driver;
   std::unique_ptr<PeerTransport> peers;
   std::unique_ptr<ClientServer> clients;
   uv_udp_t udp{};
@@ -37,11 +40,11 @@ struct Runtime::Impl {
   uv_signal_t sigint{};
   uv_signal_t sigterm{};
   bool handles_open = false;
-  bool persist_in_flight = false;
   bool stopping = false;
   int exit_code = 0;
   std::string announced_leader;  // the leader last logged (empty: none)
   std::string announced_raft_report;  // the node's raft_report() last logged
+  std::vector<std::string> unreachable_peers;  // reported by the transport since the last tick
   RuntimeCounters counters;
   LogLimiter bad_packet_log{1000, 5};
   char udp_buffer[64 * 1024];
@@ -49,7 +52,7 @@ struct Runtime::Impl {
   struct PersistJob {
     uv_work_t work;
     Impl* impl;
-    NodeReady ready;
+    store::Batch batch;
     Status status;
   };
 
@@ -57,11 +60,15 @@ struct Runtime::Impl {
 
   int set_up();
   void pump();
-  void send_gossip();
-  void deliver_replies(std::vector<ClientReply> replies);
+  void log_changes();
   void log_membership_events();
-  void finish_ready(NodeReady& ready);
   void stop(int code);
+
+  // NodeIo: what the shared driver (agent/node_driver.h) asks of the runtime.
+  void send_gossip(gossip::Outgoing packet) override;
+  void send_peer(PeerSend send) override;
+  void reply(ClientReply reply) override;
+  void persist(store::Batch batch) override;
   void add_runtime_counters(wire::StatusResponse& status) const;
 
   static void on_udp_alloc(uv_handle_t* handle, size_t, uv_buf_t* buffer);
@@ -100,8 +107,8 @@ int Runtime::Impl::set_up() {
     spdlog::error("{}", recovered.error().message);
     return 1;
   }
-  // Random words for this boot: the boot id and request id base (NodeOptions), the server id
-  // of a new data folder, and the seed unless the caller pinned one.
+  // Random words for this boot: the boot id (NodeOptions), the server id of a new data folder,
+  // and the seed unless the caller pinned one.
   uint64_t random_words[4] = {0, 0, 0, 0};
   if (uv_random(nullptr, nullptr, random_words, sizeof(random_words), 0, nullptr) != 0) {
     spdlog::error("cannot read random bytes from the system (uv_random failed); the agent "
@@ -132,17 +139,18 @@ int Runtime::Impl::set_up() {
     spdlog::critical("{}: {}", database, recovered.value().damage);
   }
   if (!recovered.value().entries.empty()) {
-    spdlog::info("recovered from {}: term {}, {} log entries, commit {}, applied {}, {} keys",
+    spdlog::info("recovered from {}: term {}, {} log entries, commit {}, applied {}, {} state "
+                 "rows",
                  database, recovered.value().hard_state.term, recovered.value().entries.size(),
                  recovered.value().hard_state.commit, recovered.value().applied_index,
-                 recovered.value().kv.size());
+                 recovered.value().state_rows.size());
   }
 
-  options.node.request_id_base = random_words[0];
   options.node.boot_id = random_words[3] | 1;
   if (options.node.random_seed == 1) options.node.random_seed = random_words[1];
 
   node = std::make_unique<Node>(options.node, recovered.value(), now_ms());
+  driver = std::make_unique<NodeDriver>(*node, *this);
 
   uv_loop_init(&loop);
   loop.data = this;
@@ -166,10 +174,16 @@ int Runtime::Impl::set_up() {
 
   const std::string& rpc_address = options.node.rpc_address;
   const std::string bind_host = rpc_address.substr(0, rpc_address.rfind(':'));
-  peers = std::make_unique<PeerTransport>(&loop, bind_host, [this](wire::PeerMessage message) {
-    node->receive_peer(message, now_ms());
-    pump();
-  });
+  peers = std::make_unique<PeerTransport>(
+      &loop, bind_host,
+      [this](wire::PeerMessage message) {
+        node->receive_peer(message, now_ms());
+        pump();
+      },
+      [this](const std::string& name) {
+        // May be called from inside a send: handled at the next tick, never re-entrantly.
+        unreachable_peers.push_back(name);
+      });
   if (Status status = peers->listen(options.node.rpc_address); !status.ok()) {
     spdlog::error("{}", status.error().message);
     return 1;
@@ -181,7 +195,10 @@ int Runtime::Impl::set_up() {
         node->receive_client(connection_id, request, now_ms());
         pump();
       },
-      [this](uint64_t connection_id) { node->client_disconnected(connection_id); });
+      [this](uint64_t connection_id) {
+        node->client_disconnected(connection_id, now_ms());
+        pump();
+      });
   if (Status status = clients->listen(options.socket_path); !status.ok()) {
     spdlog::error("{}", status.error().message);
     return 1;
@@ -245,6 +262,9 @@ void Runtime::Impl::on_signal(uv_signal_t* signal, int number) {
 
 void Runtime::Impl::on_tick(uv_timer_t* timer) {
   auto* impl = static_cast<Impl*>(timer->data);
+  for (const std::string& name : std::exchange(impl->unreachable_peers, {})) {
+    impl->node->peer_unreachable(name, impl->now_ms());
+  }
   impl->node->tick(impl->now_ms());
   impl->pump();
 }
@@ -271,22 +291,38 @@ void Runtime::Impl::on_udp_receive(uv_udp_t* handle, ssize_t count, const uv_buf
   impl->pump();
 }
 
-void Runtime::Impl::send_gossip() {
-  for (gossip::Outgoing& outgoing : node->take_gossip_packets()) {
-    auto address = parse_address(outgoing.to_address);
-    std::string bytes = wire::encode_gossip_packet(outgoing.packet);
-    if (!address.ok() || bytes.size() > wire::kMaxGossipPacketBytes) {
-      ++counters.gossip_packets_send_failed;
-      continue;
-    }
-    uv_buf_t buffer = uv_buf_init(bytes.data(), static_cast<unsigned>(bytes.size()));
-    // Datagrams are fire-and-forget: if the socket buffer is full the packet is lost, which
-    // SWIM tolerates like any other loss.
-    if (uv_udp_try_send(&udp, &buffer, 1, reinterpret_cast<const sockaddr*>(&address.value())) <
-        0) {
-      ++counters.gossip_packets_send_failed;
-    }
+void Runtime::Impl::send_gossip(gossip::Outgoing outgoing) {
+  auto address = parse_address(outgoing.to_address);
+  std::string bytes = wire::encode_gossip_packet(outgoing.packet);
+  if (!address.ok() || bytes.size() > wire::kMaxGossipPacketBytes) {
+    ++counters.gossip_packets_send_failed;
+    return;
   }
+  uv_buf_t buffer = uv_buf_init(bytes.data(), static_cast<unsigned>(bytes.size()));
+  // Datagrams are fire-and-forget: if the socket buffer is full the packet is lost, which
+  // SWIM tolerates like any other loss.
+  if (uv_udp_try_send(&udp, &buffer, 1, reinterpret_cast<const sockaddr*>(&address.value())) <
+      0) {
+    ++counters.gossip_packets_send_failed;
+  }
+}
+
+void Runtime::Impl::send_peer(PeerSend send) {
+  peers->send(send.to_name, send.rpc_address, send.message, now_ms());
+}
+
+void Runtime::Impl::reply(ClientReply reply) {
+  if (auto* status = std::get_if<wire::StatusResponse>(&reply.response.body)) {
+    add_runtime_counters(*status);
+  }
+  clients->reply(reply.connection_id, reply.response);
+}
+
+void Runtime::Impl::persist(store::Batch batch) {
+  // Off the loop thread: gossip keeps answering probes while the disk is slow.
+  auto* job = new PersistJob{{}, this, std::move(batch), Status()};
+  job->work.data = job;
+  uv_queue_work(&loop, &job->work, &on_persist, &on_persisted);
 }
 
 void Runtime::Impl::add_runtime_counters(wire::StatusResponse& status) const {
@@ -305,15 +341,6 @@ void Runtime::Impl::add_runtime_counters(wire::StatusResponse& status) const {
   status.counters.push_back({"client_frames_truncated", client.frames_truncated});
   status.counters.push_back({"client_streams_broken", client.streams_broken});
   status.counters.push_back({"client_replies_dropped", client.replies_dropped});
-}
-
-void Runtime::Impl::deliver_replies(std::vector<ClientReply> replies) {
-  for (ClientReply& reply : replies) {
-    if (auto* status = std::get_if<wire::StatusResponse>(&reply.response.body)) {
-      add_runtime_counters(*status);
-    }
-    clients->reply(reply.connection_id, reply.response);
-  }
 }
 
 void Runtime::Impl::log_membership_events() {
@@ -340,10 +367,7 @@ void Runtime::Impl::log_membership_events() {
   }
 }
 
-void Runtime::Impl::pump() {
-  if (stopping) return;
-  send_gossip();
-  deliver_replies(node->take_immediate_replies());
+void Runtime::Impl::log_changes() {
   log_membership_events();
   const std::string leader = node->leader_name();
   if (leader != announced_leader) {
@@ -366,30 +390,22 @@ void Runtime::Impl::pump() {
       spdlog::info("{}", announced_raft_report);
     }
   }
-  if (persist_in_flight || !node->has_ready()) return;
+}
 
-  NodeReady ready = node->ready();
-  if (ready.batch.empty()) {
-    // Nothing to make durable (heartbeats, acks of entries already persisted): no need to
-    // bounce through a worker thread.
-    finish_ready(ready);
-    return;
-  }
-  auto* job = new PersistJob{{}, this, std::move(ready), Status()};
-  job->work.data = job;
-  persist_in_flight = true;
-  uv_queue_work(&loop, &job->work, &on_persist, &on_persisted);
+void Runtime::Impl::pump() {
+  if (stopping) return;
+  driver->pump();
+  log_changes();
 }
 
 void Runtime::Impl::on_persist(uv_work_t* work) {
   auto* job = static_cast<PersistJob*>(work->data);
-  job->status = job->impl->store->persist(job->ready.batch);
+  job->status = job->impl->store->persist(job->batch);
 }
 
 void Runtime::Impl::on_persisted(uv_work_t* work, int) {
   std::unique_ptr<PersistJob> job(static_cast<PersistJob*>(work->data));
   Impl* impl = job->impl;
-  impl->persist_in_flight = false;
   if (!job->status.ok()) {
     spdlog::critical("{}; stopping: a server must not keep answering on a log it cannot "
                      "persist (fix the disk, then restart the agent)",
@@ -400,17 +416,8 @@ void Runtime::Impl::on_persisted(uv_work_t* work, int) {
   }
   ++impl->counters.batches_persisted;
   if (impl->stopping) return;
-  impl->finish_ready(job->ready);
-}
-
-void Runtime::Impl::finish_ready(NodeReady& ready) {
-  const int64_t now = now_ms();
-  for (const PeerSend& send : ready.messages) {
-    peers->send(send.to_name, send.rpc_address, send.message, now);
-  }
-  deliver_replies(std::move(ready.replies));
-  node->advance();
-  pump();
+  impl->driver->persisted();
+  impl->log_changes();
 }
 
 }  // namespace conclave::agent

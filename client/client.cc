@@ -181,7 +181,8 @@ Result<wire::KvGetResponse> Client::kv_get(const std::string& key, uint32_t time
 
 Result<wire::KvPutResponse> Client::kv_put(const std::string& key, const std::string& value,
                                            uint32_t timeout_ms) {
-  return body_or_error<wire::KvPutResponse>(call(wire::KvPutRequest{key, value}, timeout_ms));
+  return body_or_error<wire::KvPutResponse>(
+      call(wire::KvPutRequest{key, value, "", 0}, timeout_ms));
 }
 
 Result<wire::MembersResponse> Client::members(uint32_t timeout_ms) {

@@ -23,6 +23,9 @@ enum class ErrorCode : int {
   storage = 7,            // the disk or SQLite failed
   malformed = 8,          // bytes that do not decode (bad frame, bad packet)
   internal = 9,
+  not_leader = 10,        // asked a server that does not lead: ask the leader (agents retry)
+  conflict = 11,          // a condition did not hold: the lock is held, a fencing token is
+                          // stale, a compare-and-set found another revision
 };
 
 const char* error_code_name(ErrorCode code);
@@ -94,6 +97,8 @@ inline const char* error_code_name(ErrorCode code) {
     case ErrorCode::storage: return "storage";
     case ErrorCode::malformed: return "malformed";
     case ErrorCode::internal: return "internal";
+    case ErrorCode::not_leader: return "not_leader";
+    case ErrorCode::conflict: return "conflict";
   }
   return "unknown";
 }

@@ -23,6 +23,7 @@
 #include "raft/log.h"
 #include "raft/progress.h"
 #include "raft/quorum.h"
+#include "raft/read_index.h"
 
 namespace conclave::raft {
 
@@ -72,6 +73,12 @@ struct RawNode::State {
   std::vector<Message> messages;  // outbox for the next Ready
   RawNodeCounters counters;
 
+  // ReadIndex (raft/read_index.h). Reads asked before this leader committed an entry of its
+  // term wait in reads_before_commit (§6.4: until then its commit index may be stale).
+  ReadIndexQueue reads;
+  std::vector<uint64_t> reads_before_commit;
+  std::vector<ReadState> read_states;  // confirmed, for the next Ready
+
   // What was last handed out, so a Ready carries only changes.
   HardState last_hard_state;
   SoftState last_soft_state;
@@ -111,6 +118,7 @@ struct RawNode::State {
     leader = new_leader;
     progress.clear();
     votes.clear();
+    drop_reads();
     heartbeat_elapsed_ticks = 0;
     reset_election_timer();
   }
@@ -124,6 +132,7 @@ struct RawNode::State {
     leader = kNoNode;
     progress.clear();
     votes.clear();
+    drop_reads();
     votes[config.id] = true;
     reset_election_timer();
     if (votes.size() >= quorum()) {
@@ -138,6 +147,51 @@ struct RawNode::State {
       request.log_index = log.last_index();
       request.log_term = log.last_term();
       send(std::move(request));
+    }
+  }
+
+  void drop_reads() {
+    counters.reads_dropped += reads.size() + reads_before_commit.size();
+    reads.reset();
+    reads_before_commit.clear();
+  }
+
+  // §6.4: the leader answers reads only once it has committed an entry of its own term.
+  bool committed_in_term() const { return log.term_at(commit) == term; }
+
+  void collect_confirmed_reads() {
+    for (ReadState& read : reads.take_confirmed(config.voters, config.id)) {
+      read_states.push_back(read);
+    }
+  }
+
+  Status read_index(uint64_t context) {
+    if (role != Role::leader) {
+      return make_error(leader == kNoNode ? ErrorCode::no_leader : ErrorCode::not_leader,
+                        "raft: this node is not the leader; reads are confirmed by the leader");
+    }
+    if (reads.size() + reads_before_commit.size() >= config.max_pending_reads) {
+      return make_error(ErrorCode::unavailable,
+                        "raft: " + std::to_string(config.max_pending_reads) +
+                            " reads are already waiting for confirmation "
+                            "(max_pending_reads); retry shortly");
+    }
+    if (!committed_in_term()) {
+      reads_before_commit.push_back(context);
+      return Status();
+    }
+    reads.add(context, commit);
+    if (config.voters.size() == 1) {
+      reads.start_round();  // a group of one is its own quorum
+      collect_confirmed_reads();
+    }
+    return Status();
+  }
+
+  void broadcast_read_round() {
+    reads.start_round();
+    for (NodeId peer : config.voters) {
+      if (peer != config.id) send_heartbeat(peer);
     }
   }
 
@@ -181,6 +235,7 @@ struct RawNode::State {
       // The follower caps the commit at the last entry this message covers (§5.3).
       append.commit = commit;
       append.acknowledged_index = pr.match_index();
+      append.read_round = reads.current_round();
       pr.on_entries_sent(append.entries.back().index);
       pr.on_commit_sent(std::min(commit, append.entries.back().index));
       send(std::move(append));
@@ -205,6 +260,25 @@ struct RawNode::State {
     // Only what the follower is known to hold may be declared committed to it.
     heartbeat.commit = std::min(commit, prev_index);
     heartbeat.acknowledged_index = pr.match_index();
+    heartbeat.read_round = reads.current_round();
+    pr.on_commit_sent(heartbeat.commit);
+    send(std::move(heartbeat));
+  }
+
+  // An append without entries sent whatever the replication state, for a ReadIndex round:
+  // any answer of this term, accept or reject, proves the follower still follows us.
+  void send_heartbeat(NodeId peer) {
+    Progress& pr = progress.at(peer);
+    const Index prev_index = pr.state() == ReplicationState::replicate ? pr.match_index()
+                                                                       : pr.next_index() - 1;
+    Message heartbeat;
+    heartbeat.type = MessageType::append_request;
+    heartbeat.to = peer;
+    heartbeat.log_index = prev_index;
+    heartbeat.log_term = log.term_at(prev_index);
+    heartbeat.commit = std::min(commit, pr.match_index());
+    heartbeat.acknowledged_index = pr.match_index();
+    heartbeat.read_round = reads.current_round();
     pr.on_commit_sent(heartbeat.commit);
     send(std::move(heartbeat));
   }
@@ -247,6 +321,14 @@ struct RawNode::State {
     const Index candidate_commit = quorum_match_index(std::move(matches));
     if (candidate_commit <= commit || log.term_at(candidate_commit) != term) return false;
     commit = candidate_commit;
+    if (!reads_before_commit.empty()) {
+      for (uint64_t context : reads_before_commit) reads.add(context, commit);
+      reads_before_commit.clear();
+      if (config.voters.size() == 1) {
+        reads.start_round();
+        collect_confirmed_reads();
+      }
+    }
     return true;
   }
 
@@ -419,6 +501,7 @@ struct RawNode::State {
     Message response;
     response.type = MessageType::append_response;
     response.to = m.from;
+    response.read_round = m.read_round;  // the leader's ReadIndex round (read_index.h)
     // §5.3: reject unless we hold the entry before the new ones, with the same term.
     if (m.log_index > log.last_index() || log.term_at(m.log_index) != m.log_term) {
       response.reject = true;
@@ -459,6 +542,8 @@ struct RawNode::State {
 
   Status handle_append_response(const Message& m) {
     Progress& pr = progress.at(m.from);
+    reads.on_ack(m.from, m.read_round);
+    collect_confirmed_reads();
     if (m.reject) {
       // A follower that rejects the heartbeat pointing at its own match index, with a log
       // shorter than that, lost entries it acknowledged. It stops itself on the next append
@@ -617,16 +702,23 @@ Result<Index> RawNode::propose(std::string data) { return state_->propose(std::m
 
 void RawNode::campaign() { state_->campaign(); }
 
+Status RawNode::read_index(uint64_t context) { return state_->read_index(context); }
+
 bool RawNode::has_ready() const {
   const State& s = *state_;
   return s.hard_state() != s.last_hard_state || s.log.has_unstable() || !s.messages.empty() ||
-         s.commit > s.committed_handed_out_through || s.soft_state() != s.last_soft_state;
+         s.commit > s.committed_handed_out_through || s.soft_state() != s.last_soft_state ||
+         !s.read_states.empty() || (s.role == Role::leader && s.reads.needs_round());
 }
 
 Ready RawNode::ready() {
   State& s = *state_;
   CONCLAVE_CHECK(!s.ready_in_flight, "ready() called before the previous Ready was advanced");
   Ready ready;
+  // Reads asked since the last Ready share one heartbeat round (read_index.h).
+  if (s.role == Role::leader && s.reads.needs_round()) s.broadcast_read_round();
+  ready.read_states = std::move(s.read_states);
+  s.read_states.clear();
   if (s.hard_state() != s.last_hard_state) {
     ready.hard_state = s.hard_state();
     s.last_hard_state = s.hard_state();

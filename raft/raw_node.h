@@ -7,9 +7,10 @@
 // relies on this).
 //
 // Scope today: leader election (§5.2), log replication and the commit rule (§5.3, §5.4),
-// proposal forwarding from followers, and recovery from persisted state. A fixed voter set.
-// Not yet: pre-vote, ReadIndex, snapshots/log compaction, membership changes (each will grow
-// here behind this interface).
+// proposal forwarding from followers, ReadIndex reads on the leader (thesis §6.4), detection
+// of followers that lost acknowledged entries, and recovery from persisted state. A fixed
+// voter set. Not yet: pre-vote, ReadIndex asked of a follower, snapshots/log compaction,
+// membership changes, leadership transfer (each will grow here behind this interface).
 #pragma once
 
 #include <cstdint>
@@ -32,6 +33,7 @@ struct Config {
   size_t max_entries_per_append = 64;         // entries in one append_request
   size_t max_bytes_per_append = 1 << 20;      // data bytes in one append_request
   size_t max_uncommitted_entries = 4096;      // the leader refuses proposals beyond this
+  size_t max_pending_reads = 10000;           // ReadIndex reads waiting for confirmation
   uint64_t random_seed = 1;                   // the only randomness RawNode uses
 };
 
@@ -48,6 +50,8 @@ struct RawNodeCounters {
   // Followers that rejected a heartbeat at their own match index with a shorter log: they lost
   // acknowledged entries (see Message::acknowledged_index).
   uint64_t lost_log_reports = 0;
+  // ReadIndex reads dropped unconfirmed because leadership ended (their callers retry).
+  uint64_t reads_dropped = 0;
 };
 
 class RawNode {
@@ -79,6 +83,14 @@ class RawNode {
 
   // Starts an election now (used to make a single-voter group leader at once at start-up).
   void campaign();
+
+  // ReadIndex (Raft thesis §6.4, raft/read_index.h): asks the leader to confirm a
+  // linearizable read. The answer comes in a later Ready's read_states with the same
+  // `context`: serve the read once the state machine has applied that index. Errors:
+  // not_leader / no_leader (ask the leader), unavailable (max_pending_reads waiting). A read
+  // may also be dropped unanswered when leadership ends (counters().reads_dropped): callers
+  // time out and retry with the new leader.
+  Status read_index(uint64_t context);
 
   bool has_ready() const;
   // Collects what the caller must persist, send and apply. Precondition: the previous Ready

@@ -69,8 +69,20 @@ struct Message {
   // acknowledged: a damaged or replaced disk (etcd: "Was the raft log corrupted, truncated,
   // or lost?").
   Index acknowledged_index = 0;
+  // append_request: the leader's current ReadIndex round; append_response: the round of the
+  // request it answers (raft/read_index.h).
+  uint64_t read_round = 0;
 
   bool operator==(const Message&) const = default;
+};
+
+// A linearizable read confirmed by the leader (Raft thesis §6.4): it may be served from the
+// state machine once `index` is applied. `context` is the caller's id from read_index().
+struct ReadState {
+  uint64_t context = 0;
+  Index index = 0;
+
+  bool operator==(const ReadState&) const = default;
 };
 
 enum class Role : uint8_t { follower = 0, candidate = 1, leader = 2 };
@@ -95,6 +107,7 @@ struct SoftState {
 //      in one term).
 //   3. Apply `committed_entries` in index order. They are known committed, so they may be
 //      applied as soon as step 1 is done (some may be among `entries` of this same Ready).
+//      Serve each of `read_states` once the state machine has applied its index.
 //   4. Call RawNode::advance(ready) with this value.
 //
 // Until advance() is called, ready() must not be called again; inputs (step, tick, propose)
@@ -105,10 +118,11 @@ struct Ready {
   std::vector<Message> messages;
   std::vector<Entry> committed_entries;
   std::optional<SoftState> soft_state;  // set when leader or role changed since the last Ready
+  std::vector<ReadState> read_states;   // reads confirmed since the last Ready
 
   bool empty() const {
     return !hard_state && entries.empty() && messages.empty() && committed_entries.empty() &&
-           !soft_state;
+           !soft_state && read_states.empty();
   }
 };
 

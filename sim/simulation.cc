@@ -8,6 +8,8 @@
 #include <variant>
 
 #include "agent/node.h"
+#include "agent/node_driver.h"
+#include "common/hash.h"
 #include "common/prng.h"
 #include "sim/history_checker.h"
 #include "sim/sim_network.h"
@@ -24,7 +26,29 @@ struct GossipDatagram {
   std::string from_address;
   gossip::Packet packet;
 };
-using NetworkPayload = std::variant<GossipDatagram, wire::PeerMessage>;
+// A connection to a crashed machine is refused: the sender learns it (PeerTransport's
+// unreachable notice).
+struct Refused {
+  std::string name;
+};
+using NetworkPayload = std::variant<GossipDatagram, wire::PeerMessage, Refused>;
+
+class Simulation;
+
+// The simulator's side of agent::NodeIo: the same driver as the runtime's carries out each
+// node's outputs (agent/node_driver.h).
+class SimIo : public agent::NodeIo {
+ public:
+  SimIo(Simulation& simulation, int index) : simulation_(simulation), index_(index) {}
+  void send_gossip(gossip::Outgoing packet) override;
+  void send_peer(agent::PeerSend send) override;
+  void reply(agent::ClientReply reply) override;
+  void persist(store::Batch batch) override;
+
+ private:
+  Simulation& simulation_;
+  int index_;
+};
 
 // One simulated machine: its disk survives crashes; the Node does not.
 struct Machine {
@@ -37,8 +61,11 @@ struct Machine {
   bool expect_damage = false;  // restarts on a rolled-back disk: must notice
   int64_t start_at_ms = 0;
   std::unique_ptr<agent::Node> node;  // null while crashed
-  std::optional<agent::NodeReady> persisting;
+  std::unique_ptr<SimIo> io;
+  std::unique_ptr<agent::NodeDriver> driver;
+  std::optional<store::Batch> persisting;  // handed to the disk, not yet durable
   int64_t persist_done_ms = 0;
+  bool granted_a_vote = false;        // a vote left since the last persist finished
   int64_t next_tick_ms = 0;
   int64_t restart_at_ms = -1;
   raft::Index checked_commit = 0;     // committed prefix already compared with the record
@@ -67,13 +94,19 @@ class Simulation {
 
   SimResult run();
 
+  // For SimIo.
+  void send_gossip(int index, gossip::Outgoing packet, int64_t now_ms);
+  void send_peer(int index, agent::PeerSend send, int64_t now_ms);
+  void deliver_reply(const agent::ClientReply& reply, int64_t now_ms);
+  void start_persist(int index, store::Batch batch, int64_t now_ms);
+  int64_t now_ms() const { return now_ms_; }
+
  private:
   void start_node(int index, int64_t now_ms);
   void crash(int index, int64_t now_ms);
   void pump(int index, int64_t now_ms);
   void finish_ready(int index, int64_t now_ms);
   void deliver(const SimNetwork<NetworkPayload>::InFlight& message, int64_t now_ms);
-  void deliver_reply(const agent::ClientReply& reply, int64_t now_ms);
   void check_node(int index, int64_t now_ms);
   void chaos_step(int64_t now_ms);
   void heal(int64_t now_ms);
@@ -96,6 +129,7 @@ class Simulation {
   std::map<raft::Index, CommittedRecord> committed_;
   std::optional<std::pair<uint64_t, std::vector<store::ServerRecord>>> cluster_;
   bool chaos_active_ = false;
+  int64_t now_ms_ = 0;
   SimResult result_;
 };
 
@@ -135,9 +169,10 @@ void Simulation::start_node(int index, int64_t now_ms) {
   options.default_request_timeout_ms = kClientTimeoutMs;
   options.random_seed = prng_.next();
   options.boot_id = prng_.next() | 1;
-  options.request_id_base = prng_.next();
   const store::RecoveredState recovered = machine.disk.load();
   machine.node = std::make_unique<agent::Node>(options, recovered, now_ms);
+  machine.io = std::make_unique<SimIo>(*this, index);
+  machine.driver = std::make_unique<agent::NodeDriver>(*machine.node, *machine.io);
   if (machine.expect_damage) {
     machine.expect_damage = false;
     if (machine.node->damage().empty() || machine.node->raft() != nullptr) {
@@ -156,6 +191,8 @@ void Simulation::start_node(int index, int64_t now_ms) {
 void Simulation::crash(int index, int64_t now_ms) {
   Machine& machine = machines_[index];
   // Whatever was being persisted is lost: a crash loses unsynced writes.
+  machine.driver.reset();
+  machine.io.reset();
   machine.node.reset();
   machine.persisting.reset();
   ++result_.crashes;
@@ -210,54 +247,73 @@ void Simulation::check_node(int index, int64_t now_ms) {
   machine.checked_commit = std::max(machine.checked_commit, commit);
 }
 
-void Simulation::pump(int index, int64_t now_ms) {
+void SimIo::send_gossip(gossip::Outgoing packet) {
+  simulation_.send_gossip(index_, std::move(packet), simulation_.now_ms());
+}
+void SimIo::send_peer(agent::PeerSend send) {
+  simulation_.send_peer(index_, std::move(send), simulation_.now_ms());
+}
+void SimIo::reply(agent::ClientReply reply) {
+  simulation_.deliver_reply(reply, simulation_.now_ms());
+}
+void SimIo::persist(store::Batch batch) {
+  simulation_.start_persist(index_, std::move(batch), simulation_.now_ms());
+}
+
+void Simulation::send_gossip(int index, gossip::Outgoing outgoing, int64_t now_ms) {
+  const int to = index_of_address(outgoing.to_address);
+  if (to < 0) return;
+  network_.send(index, to, GossipDatagram{machines_[index].gossip_address,
+                                          std::move(outgoing.packet)},
+                now_ms);
+}
+
+void Simulation::send_peer(int index, agent::PeerSend send, int64_t now_ms) {
   Machine& machine = machines_[index];
-  if (!machine.node) return;
-  agent::Node& node = *machine.node;
-  for (gossip::Outgoing& outgoing : node.take_gossip_packets()) {
-    const int to = index_of_address(outgoing.to_address);
-    if (to < 0) continue;
-    network_.send(index, to, GossipDatagram{machine.gossip_address, std::move(outgoing.packet)},
-                  now_ms);
+  if (const auto* raft = std::get_if<raft::Message>(&send.message.payload)) {
+    if (raft->type == raft::MessageType::vote_response && !raft->reject) {
+      machine.granted_a_vote = true;
+    }
   }
-  for (const agent::ClientReply& reply : node.take_immediate_replies()) {
-    deliver_reply(reply, now_ms);
+  int to = -1;
+  for (size_t i = 0; i < machines_.size(); ++i) {
+    if (machines_[i].name == send.to_name) to = static_cast<int>(i);
   }
-  node.take_membership_events();
-  check_node(index, now_ms);
-  if (machine.persisting || !node.has_ready()) return;
-  machine.persisting = node.ready();
-  if (machine.persisting->batch.empty()) {
-    finish_ready(index, now_ms);
+  if (to < 0) return;
+  if (!machines_[to].node && !network_.is_cut(index, to)) {
+    // Nobody listens there: the connection is refused and the sender hears of it.
+    network_.send(to, index, Refused{send.to_name}, now_ms);
     return;
   }
+  network_.send(index, to, std::move(send.message), now_ms);
+}
+
+void Simulation::start_persist(int index, store::Batch batch, int64_t now_ms) {
+  Machine& machine = machines_[index];
+  machine.persisting = std::move(batch);
   // Most fsyncs are quick; a few are slow, as disks are.
   machine.persist_done_ms =
       now_ms + (prng_.chance(0.05) ? prng_.between(20, 100) : prng_.between(0, 3));
 }
 
+void Simulation::pump(int index, int64_t now_ms) {
+  Machine& machine = machines_[index];
+  if (!machine.node) return;
+  machine.driver->pump();
+  machine.node->take_membership_events();
+  machine.node->take_applied_grants();
+  check_node(index, now_ms);
+}
+
 void Simulation::finish_ready(int index, int64_t now_ms) {
   Machine& machine = machines_[index];
-  agent::NodeReady ready = std::move(*machine.persisting);
+  store::Batch batch = std::move(*machine.persisting);
   machine.persisting.reset();
-  if (options_.inject_forget_votes && ready.batch.hard_state) {
-    ready.batch.hard_state->vote = raft::kNoNode;
-  }
-  machine.disk.persist(ready.batch);
-  bool granted_a_vote = false;
-  for (agent::PeerSend& send : ready.messages) {
-    if (send.message.raft.type == raft::MessageType::vote_response && !send.message.raft.reject) {
-      granted_a_vote = true;
-    }
-    int to = -1;
-    for (size_t i = 0; i < machines_.size(); ++i) {
-      if (machines_[i].name == send.to_name) to = static_cast<int>(i);
-    }
-    if (to >= 0) network_.send(index, to, std::move(send.message), now_ms);
-  }
-  for (const agent::ClientReply& reply : ready.replies) deliver_reply(reply, now_ms);
-  machine.node->advance();
-  if (granted_a_vote && chaos_active_ && options_.crashes && prng_.chance(0.2)) {
+  if (options_.inject_forget_votes && batch.hard_state) batch.hard_state->vote = raft::kNoNode;
+  machine.disk.persist(batch);
+  machine.granted_a_vote = false;
+  machine.driver->persisted();  // sends the batch's messages, advances, pumps
+  if (machine.granted_a_vote && chaos_active_ && options_.crashes && prng_.chance(0.2)) {
     // A targeted fault: kill the node just after it voted and bring it back at once, while
     // the election it voted in is still running. Only a durable vote keeps it from voting
     // again in that term.
@@ -273,6 +329,8 @@ void Simulation::deliver(const SimNetwork<NetworkPayload>::InFlight& message, in
   if (!machine.node) return;  // a crashed machine receives nothing
   if (const auto* datagram = std::get_if<GossipDatagram>(&message.payload)) {
     machine.node->receive_gossip(datagram->from_address, datagram->packet, now_ms);
+  } else if (const auto* refused = std::get_if<Refused>(&message.payload)) {
+    machine.node->peer_unreachable(refused->name, now_ms);
   } else {
     machine.node->receive_peer(std::get<wire::PeerMessage>(message.payload), now_ms);
   }
@@ -334,7 +392,7 @@ void Simulation::client_step(Client& client, int64_t now_ms, bool may_start) {
   request.timeout_ms = kClientTimeoutMs;
   if (op.is_put) {
     op.value = "c" + std::to_string(client.id) + "-" + std::to_string(++client.put_counter);
-    request.body = wire::KvPutRequest{op.key, op.value};
+    request.body = wire::KvPutRequest{op.key, op.value, "", 0};
   } else {
     request.body = wire::KvGetRequest{op.key};
   }
@@ -460,13 +518,13 @@ void Simulation::final_checks() {
       continue;
     }
     if (reference == nullptr) reference = &machine;
-    const agent::StateMachine& state = machine.node->state_machine();
+    const state::StateMachine& state = machine.node->state_machine();
     if (state.applied_index() != max_commit) {
       violation(-1, machine.name + " applied " + std::to_string(state.applied_index()) +
                         " entries after healing; the cluster committed " +
                         std::to_string(max_commit));
     }
-    const agent::StateMachine& reference_state = reference->node->state_machine();
+    const state::StateMachine& reference_state = reference->node->state_machine();
     if (state.state_hash() != reference_state.state_hash() &&
         state.applied_index() == reference_state.applied_index()) {
       violation(-1, machine.name + " has a different state than " + reference->name +
@@ -477,19 +535,19 @@ void Simulation::final_checks() {
 }
 
 uint64_t Simulation::state_hash() const {
-  uint64_t hash = agent::fnv1a64(std::to_string(options_.seed));
+  uint64_t hash = fnv1a64(std::to_string(options_.seed));
   for (const Machine& machine : machines_) {
     if (!machine.node) continue;
-    hash = agent::fnv1a64(std::to_string(machine.node->state_machine().state_hash()), hash);
+    hash = fnv1a64(std::to_string(machine.node->state_machine().state_hash()), hash);
     if (const raft::RawNode* raft = machine.node->raft()) {
-      hash = agent::fnv1a64(std::to_string(raft->term()) + "/" +
+      hash = fnv1a64(std::to_string(raft->term()) + "/" +
                                 std::to_string(raft->commit_index()) + "/" +
                                 std::to_string(raft->last_index()),
                             hash);
     }
   }
   for (const Operation& op : history_) {
-    hash = agent::fnv1a64(op.key + "=" + op.value + "@" + std::to_string(op.response_ms) + "/" +
+    hash = fnv1a64(op.key + "=" + op.value + "@" + std::to_string(op.response_ms) + "/" +
                               std::to_string(op.revision) + (op.ok ? "+" : "-"),
                           hash);
   }
@@ -528,6 +586,7 @@ SimResult Simulation::run() {
   bool healed = false;
 
   for (int64_t now = 0; now <= end_ms && result_.violations.empty(); ++now) {
+    now_ms_ = now;
     chaos_active_ = now >= options_.calm_start_ms && now < chaos_end_ms;
     if (now >= next_chaos_ms && now < chaos_end_ms) {
       chaos_step(now);

@@ -1,6 +1,7 @@
 #include "store/memory_store.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "common/check.h"
 
@@ -23,20 +24,28 @@ void MemoryStore::persist(const Batch& batch) {
     std::sort(state_.voters.begin(), state_.voters.end(),
               [](const ServerRecord& a, const ServerRecord& b) { return a.server_id < b.server_id; });
   }
-  if (batch.state.applied_index != 0) {
-    for (const KvRecord& record : batch.state.upserts) {
-      auto position = std::lower_bound(
-          state_.kv.begin(), state_.kv.end(), record.key,
-          [](const KvRecord& existing, const std::string& key) { return existing.key < key; });
-      if (position != state_.kv.end() && position->key == record.key) {
-        *position = record;
-      } else {
-        state_.kv.insert(position, record);
-      }
+  auto row_before = [](const StateRow& row, const std::pair<uint32_t, std::string>& key) {
+    return std::tie(row.space, row.key) < std::tie(key.first, key.second);
+  };
+  std::vector<StateRow>& rows = state_.state_rows;
+  for (const StateRowKey& removed : batch.state.deletes) {
+    auto position = std::lower_bound(rows.begin(), rows.end(),
+                                     std::make_pair(removed.space, removed.key), row_before);
+    if (position != rows.end() && position->space == removed.space &&
+        position->key == removed.key) {
+      rows.erase(position);
     }
-    state_.applied_index = batch.state.applied_index;
-    state_.revision = batch.state.revision;
   }
+  for (const StateRow& row : batch.state.upserts) {
+    auto position = std::lower_bound(rows.begin(), rows.end(),
+                                     std::make_pair(row.space, row.key), row_before);
+    if (position != rows.end() && position->space == row.space && position->key == row.key) {
+      *position = row;
+    } else {
+      rows.insert(position, row);
+    }
+  }
+  if (batch.state.applied_index != 0) state_.applied_index = batch.state.applied_index;
   state_.persisted_batches += 1;
   watermark_ = Watermark{state_.persisted_batches, state_.hard_state.term,
                          state_.hard_state.commit};

@@ -11,13 +11,22 @@
 
 namespace conclave::store {
 
-struct KvRecord {
+// One row of the replicated state machine: `space` says which service owns it
+// (state_machine/rows.h), `key` and `value` are that service's encoding. store/ never looks
+// inside; a snapshot is a consistent copy of these rows.
+struct StateRow {
+  uint32_t space = 0;
   std::string key;
   std::string value;
-  uint64_t create_revision = 0;
-  uint64_t mod_revision = 0;
 
-  bool operator==(const KvRecord&) const = default;
+  bool operator==(const StateRow&) const = default;
+};
+
+struct StateRowKey {
+  uint32_t space = 0;
+  std::string key;
+
+  bool operator==(const StateRowKey&) const = default;
 };
 
 // One server of a Raft group: its server id (the Raft id, created with its data folder) and the
@@ -49,15 +58,14 @@ struct BootstrapPromise {
   bool operator==(const BootstrapPromise&) const = default;
 };
 
-// The state machine's effects since the last persisted batch. `upserts` are whole rows (the
-// latest version of each key touched); applied_index and revision are the state machine's
-// position after them.
+// The state machine's effects since the last persisted batch: whole rows written (the latest
+// version of each row touched) and rows deleted, and the applied index after them.
 struct StateChanges {
-  std::vector<KvRecord> upserts;
-  raft::Index applied_index = 0;
-  uint64_t revision = 0;
+  std::vector<StateRow> upserts;
+  std::vector<StateRowKey> deletes;
+  raft::Index applied_index = 0;  // 0: nothing applied since the last batch
 
-  bool empty() const { return upserts.empty() && applied_index == 0 && revision == 0; }
+  bool empty() const { return upserts.empty() && deletes.empty() && applied_index == 0; }
 };
 
 // One durable batch: written in one SQLite transaction with one fsync. Order inside the
@@ -85,8 +93,7 @@ struct RecoveredState {
   std::vector<raft::Entry> entries;  // contiguous from index 1
   std::vector<ServerRecord> voters;  // empty: the cluster was never bootstrapped here
   raft::Index applied_index = 0;
-  uint64_t revision = 0;
-  std::vector<KvRecord> kv;          // sorted by key
+  std::vector<StateRow> state_rows;  // sorted by (space, key)
   uint64_t persisted_batches = 0;    // batches ever persisted (store/rollback.h)
   // Non-empty when the store finds itself older than it once was (store/rollback.h): the
   // server must not vote or acknowledge on this state. Says what was found and the fix.

@@ -56,15 +56,14 @@ CREATE TABLE IF NOT EXISTS store_position (
 );
 CREATE TABLE IF NOT EXISTS state_position (
   id INTEGER PRIMARY KEY CHECK (id = 1),
-  applied_index INTEGER NOT NULL,
-  revision INTEGER NOT NULL
+  applied_index INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS kv (
-  key BLOB PRIMARY KEY,
+CREATE TABLE IF NOT EXISTS state_rows (
+  space INTEGER NOT NULL,
+  key BLOB NOT NULL,
   value BLOB NOT NULL,
-  create_revision INTEGER NOT NULL,
-  mod_revision INTEGER NOT NULL
-);
+  PRIMARY KEY (space, key)
+) WITHOUT ROWID;
 )sql";
 
 // Owns one prepared statement.
@@ -310,27 +309,25 @@ Result<RecoveredState> Store::load() {
     if (rc != SQLITE_DONE) return storage_error(db_, path_, "reading voters");
   }
   {
-    Statement query(db_, "SELECT applied_index, revision FROM state_position WHERE id = 1");
+    Statement query(db_, "SELECT applied_index FROM state_position WHERE id = 1");
     if (!query.ok()) return storage_error(db_, path_, "reading the state position");
     const int rc = query.step();
     if (rc == SQLITE_ROW) {
       state.applied_index = query.column_int(0);
-      state.revision = query.column_int(1);
     } else if (rc != SQLITE_DONE) {
       return storage_error(db_, path_, "reading the state position");
     }
   }
   {
-    Statement query(db_,
-                    "SELECT key, value, create_revision, mod_revision FROM kv ORDER BY key");
-    if (!query.ok()) return storage_error(db_, path_, "reading the kv table");
+    Statement query(db_, "SELECT space, key, value FROM state_rows ORDER BY space, key");
+    if (!query.ok()) return storage_error(db_, path_, "reading the state rows");
     int rc;
     while ((rc = query.step()) == SQLITE_ROW) {
-      state.kv.push_back(KvRecord{query.column_blob(0), query.column_blob(1),
-                                  query.column_int(2), query.column_int(3)});
+      state.state_rows.push_back(StateRow{static_cast<uint32_t>(query.column_int(0)),
+                                          query.column_blob(1), query.column_blob(2)});
     }
-    // A partial KV table with a full applied_index would silently diverge from the others.
-    if (rc != SQLITE_DONE) return storage_error(db_, path_, "reading the kv table");
+    // A partial state with a full applied_index would silently diverge from the others.
+    if (rc != SQLITE_DONE) return storage_error(db_, path_, "reading the state rows");
   }
   if (Status status = validate_recovered(state, path_); !status.ok()) return status.error();
 
@@ -429,26 +426,32 @@ Status Store::persist(const Batch& batch) {
       if (!insert.ok() || insert.run() != SQLITE_DONE) return fail("writing voters");
     }
   }
-  if (batch.state.applied_index != 0) {
-    Statement upsert(db_,
-                     "INSERT INTO kv (key, value, create_revision, mod_revision) "
-                     "VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = "
-                     "excluded.value, create_revision = excluded.create_revision, "
-                     "mod_revision = excluded.mod_revision");
-    if (!upsert.ok()) return fail("preparing kv upsert");
-    for (const KvRecord& record : batch.state.upserts) {
-      upsert.bind_blob(1, record.key);
-      upsert.bind_blob(2, record.value);
-      upsert.bind_int(3, record.create_revision);
-      upsert.bind_int(4, record.mod_revision);
-      if (upsert.run() != SQLITE_DONE) return fail("writing kv");
+  if (!batch.state.deletes.empty()) {
+    Statement remove(db_, "DELETE FROM state_rows WHERE space = ? AND key = ?");
+    if (!remove.ok()) return fail("preparing state row delete");
+    for (const StateRowKey& row : batch.state.deletes) {
+      remove.bind_int(1, row.space);
+      remove.bind_blob(2, row.key);
+      if (remove.run() != SQLITE_DONE) return fail("deleting a state row");
     }
+  }
+  if (!batch.state.upserts.empty()) {
+    Statement upsert(db_,
+                     "INSERT INTO state_rows (space, key, value) VALUES (?, ?, ?) "
+                     "ON CONFLICT(space, key) DO UPDATE SET value = excluded.value");
+    if (!upsert.ok()) return fail("preparing state row upsert");
+    for (const StateRow& row : batch.state.upserts) {
+      upsert.bind_int(1, row.space);
+      upsert.bind_blob(2, row.key);
+      upsert.bind_blob(3, row.value);
+      if (upsert.run() != SQLITE_DONE) return fail("writing a state row");
+    }
+  }
+  if (batch.state.applied_index != 0) {
     Statement position(db_,
-                       "INSERT INTO state_position (id, applied_index, revision) VALUES (1, ?, "
-                       "?) ON CONFLICT(id) DO UPDATE SET applied_index = "
-                       "excluded.applied_index, revision = excluded.revision");
+                       "INSERT INTO state_position (id, applied_index) VALUES (1, ?) "
+                       "ON CONFLICT(id) DO UPDATE SET applied_index = excluded.applied_index");
     position.bind_int(1, batch.state.applied_index);
-    position.bind_int(2, batch.state.revision);
     if (!position.ok() || position.run() != SQLITE_DONE) return fail("writing state position");
   }
   Statement counter(db_,

@@ -3,6 +3,7 @@
 
 #include "wire/client_generated.h"
 #include "wire/codec.h"
+#include "wire/client_codec_parts.h"
 #include "wire/codec_internal.h"
 
 namespace conclave::wire {
@@ -21,9 +22,11 @@ const detail::VerifyLimits kRequestLimits{.max_bytes = kMaxFrameBytes,
                                           .max_depth = 16,
                                           .max_tables = 16};
 // A members response legitimately holds one table per member.
+// A members response holds one table per member; a lock list one per lock, holder and waiter.
 const detail::VerifyLimits kResponseLimits{.max_bytes = kMaxFrameBytes,
                                            .max_depth = 16,
-                                           .max_tables = kMaxMembersPerResponse + 1024};
+                                           .max_tables = kMaxMembersPerResponse +
+                                                         4 * kMaxListedItems + 1024};
 
 // Short words such as "alive" or "leader".
 constexpr size_t kMaxWordBytes = gossip::kMaxNameBytes;
@@ -44,6 +47,8 @@ bool is_known_error_code(int32_t raw) {
     case ErrorCode::storage:
     case ErrorCode::malformed:
     case ErrorCode::internal:
+    case ErrorCode::not_leader:
+    case ErrorCode::conflict:
       return true;
   }
   return false;
@@ -72,6 +77,9 @@ Result<ClientRequestBody> decode_request_body(const fbc::ClientRequest& request,
           reader.read_string(table->key(), kMaxKeyBytes, Where(where, "key"), body.key));
       CONCLAVE_WIRE_TRY(
           reader.read_bytes(table->value(), kMaxValueBytes, Where(where, "value"), body.value));
+      CONCLAVE_WIRE_TRY(reader.read_string(table->guard_lock(), kMaxLockNameBytes,
+                                           Where(where, "guard_lock"), body.guard_lock));
+      body.guard_token = table->guard_token();
       return ClientRequestBody(std::move(body));
     }
     case fbc::RequestBody::MembersRequest:
@@ -84,6 +92,16 @@ Result<ClientRequestBody> decode_request_body(const fbc::ClientRequest& request,
         return malformed(where, "has type StatusRequest but no table");
       }
       return ClientRequestBody(StatusRequest{});
+    case fbc::RequestBody::SessionCreateRequest:
+    case fbc::RequestBody::SessionDestroyRequest:
+    case fbc::RequestBody::SessionRenewRequest:
+    case fbc::RequestBody::SessionListRequest:
+    case fbc::RequestBody::LockAcquireRequest:
+    case fbc::RequestBody::LockReleaseRequest:
+    case fbc::RequestBody::LockListRequest:
+    case fbc::RequestBody::SessionKeepaliveRequest:
+    case fbc::RequestBody::LockCancelRequest:
+      return detail::decode_session_request(request, reader, where);
   }
   return malformed(where, "has unknown type " +
                               std::to_string(static_cast<unsigned>(request.body_type())));
@@ -242,6 +260,13 @@ Result<ClientResponseBody> decode_response_body(const fbc::ClientResponse& respo
       if (!body.ok()) return body.error();
       return ClientResponseBody(std::move(body).value());
     }
+    case fbc::ResponseBody::SessionCreateResponse:
+    case fbc::ResponseBody::SessionListResponse:
+    case fbc::ResponseBody::LockEvent:
+    case fbc::ResponseBody::LockListResponse:
+    case fbc::ResponseBody::SessionKeepaliveResponse:
+    case fbc::ResponseBody::LockCancelResponse:
+      return detail::decode_session_response(response, reader, where);
   }
   return malformed(where, "has unknown type " +
                               std::to_string(static_cast<unsigned>(response.body_type())));
@@ -260,13 +285,15 @@ std::string encode_client_request(const ClientRequest& request) {
         } else if constexpr (std::is_same_v<T, KvPutRequest>) {
           const auto key = optional_string(builder, value.key);
           const auto bytes = optional_bytes(builder, value.value);
+          const auto guard = optional_string(builder, value.guard_lock);
           return {fbc::RequestBody::KvPutRequest,
-                  fbc::CreateKvPutRequest(builder, key, bytes).Union()};
+                  fbc::CreateKvPutRequest(builder, key, bytes, guard, value.guard_token).Union()};
         } else if constexpr (std::is_same_v<T, MembersRequest>) {
           return {fbc::RequestBody::MembersRequest, fbc::CreateMembersRequest(builder).Union()};
-        } else {
-          static_assert(std::is_same_v<T, StatusRequest>);
+        } else if constexpr (std::is_same_v<T, StatusRequest>) {
           return {fbc::RequestBody::StatusRequest, fbc::CreateStatusRequest(builder).Union()};
+        } else {
+          return detail::encode_session_request(builder, ClientRequestBody(value));
         }
       },
       request.body);
@@ -312,9 +339,10 @@ std::string encode_client_response(const ClientResponse& response) {
                   fbc::CreateKvPutResponse(builder, value.revision).Union()};
         } else if constexpr (std::is_same_v<T, MembersResponse>) {
           return {fbc::ResponseBody::MembersResponse, encode_members(builder, value).Union()};
-        } else {
-          static_assert(std::is_same_v<T, StatusResponse>);
+        } else if constexpr (std::is_same_v<T, StatusResponse>) {
           return {fbc::ResponseBody::StatusResponse, encode_status(builder, value).Union()};
+        } else {
+          return detail::encode_session_response(builder, ClientResponseBody(value));
         }
       },
       response.body);

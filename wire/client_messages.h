@@ -23,6 +23,10 @@ struct KvGetRequest {
 struct KvPutRequest {
   std::string key;
   std::string value;
+  // Fenced write: applied only while `guard_token` is the token of a current holder of
+  // `guard_lock` (empty: unguarded). A stale token is refused with ErrorCode::conflict.
+  std::string guard_lock;
+  uint64_t guard_token = 0;
   bool operator==(const KvPutRequest&) const = default;
 };
 struct MembersRequest {
@@ -32,7 +36,67 @@ struct StatusRequest {
   bool operator==(const StatusRequest&) const = default;
 };
 
-using ClientRequestBody = std::variant<KvGetRequest, KvPutRequest, MembersRequest, StatusRequest>;
+// A session of this agent. bind_to_connection: it ends when the connection that created it
+// closes (the holding process exited), with no lock-delay. ttl_ms > 0: it also expires
+// unless renewed within ttl_ms (for programs that reconnect: bind_to_connection false).
+// Either way it ends when the cluster sees this agent fail, leave or restart.
+struct SessionCreateRequest {
+  uint64_t ttl_ms = 0;
+  std::string description;
+  bool bind_to_connection = true;
+  bool operator==(const SessionCreateRequest&) const = default;
+};
+struct SessionDestroyRequest {
+  uint64_t session = 0;
+  bool operator==(const SessionDestroyRequest&) const = default;
+};
+struct SessionRenewRequest {
+  uint64_t session = 0;
+  bool operator==(const SessionRenewRequest&) const = default;
+};
+struct SessionListRequest {
+  bool operator==(const SessionListRequest&) const = default;
+};
+// Acquire one slot of `name` for `session` (a session of this agent). limit 1: a mutex;
+// limit N: a semaphore of N slots. wait_ms 0: try once (ErrorCode::conflict when held);
+// else wait in the lock's FIFO queue up to wait_ms (ErrorCode::timed_out, nothing held).
+// lock_delay_ms < 0: the default (1 s). Answered with a stream of LockEvent responses
+// (`more` set) for as long as the lock is held: granted, renewed (the validity moves on),
+// jeopardy, and finally lost or released.
+struct LockAcquireRequest {
+  std::string name;
+  uint64_t session = 0;
+  uint32_t limit = 1;
+  uint32_t wait_ms = 0;
+  int32_t lock_delay_ms = -1;
+  bool operator==(const LockAcquireRequest&) const = default;
+};
+struct LockReleaseRequest {
+  std::string name;
+  uint64_t session = 0;
+  bool operator==(const LockReleaseRequest&) const = default;
+};
+struct LockListRequest {
+  std::string prefix;
+  bool operator==(const LockListRequest&) const = default;
+};
+// Agent to leader only (refused on the local socket): proves this agent is in contact with a
+// confirmed leader (ReadIndex) and lists its sessions still alive.
+struct SessionKeepaliveRequest {
+  bool operator==(const SessionKeepaliveRequest&) const = default;
+};
+// Agent to leader only: stop waiting for `name` (the waiter's time ran out).
+struct LockCancelRequest {
+  std::string name;
+  uint64_t session = 0;
+  bool operator==(const LockCancelRequest&) const = default;
+};
+
+using ClientRequestBody =
+    std::variant<KvGetRequest, KvPutRequest, MembersRequest, StatusRequest, SessionCreateRequest,
+                 SessionDestroyRequest, SessionRenewRequest, SessionListRequest,
+                 LockAcquireRequest, LockReleaseRequest, LockListRequest,
+                 SessionKeepaliveRequest, LockCancelRequest>;
 
 struct ClientRequest {
   uint64_t request_id = 0;
@@ -87,8 +151,85 @@ struct StatusResponse {
   bool operator==(const StatusResponse&) const = default;
 };
 
+struct SessionCreateResponse {
+  uint64_t session = 0;
+  bool operator==(const SessionCreateResponse&) const = default;
+};
+struct SessionInfo {
+  uint64_t id = 0;
+  std::string node;
+  uint64_t ttl_ms = 0;
+  int64_t created_ms = 0;   // cluster time (the leaders' stamps)
+  int64_t renewed_ms = 0;
+  std::string description;
+  std::vector<std::string> locks;  // held
+  bool operator==(const SessionInfo&) const = default;
+};
+struct SessionListResponse {
+  std::vector<SessionInfo> sessions;
+  bool operator==(const SessionListResponse&) const = default;
+};
+
+enum class LockEventKind : uint8_t {
+  granted = 0,   // held now, with `token`
+  renewed = 1,   // still held: the validity moved on to valid_until_ms
+  jeopardy = 2,  // the agent lost contact with the servers: the lock may be lost soon
+  lost = 3,      // must be considered lost now (before anyone else can be granted it)
+  released = 4,  // released as asked (the last event)
+};
+const char* lock_event_kind_name(LockEventKind kind);
+
+struct LockEvent {
+  std::string name;
+  uint64_t session = 0;
+  uint64_t token = 0;           // the fencing token of this grant
+  LockEventKind kind = LockEventKind::granted;
+  // The holder must treat the lock as lost at this time of the host's monotonic clock
+  // (CLOCK_MONOTONIC, ms) unless a later event moves it: it stays ahead of the earliest moment
+  // the cluster could grant the slot to someone else (agent/locks DESIGN).
+  int64_t valid_until_ms = 0;
+  std::string message;          // why, for jeopardy and lost
+  bool operator==(const LockEvent&) const = default;
+};
+struct LockHolderInfo {
+  uint64_t session = 0;
+  std::string node;
+  uint64_t token = 0;
+  int64_t since_ms = 0;  // cluster time of the grant
+  bool operator==(const LockHolderInfo&) const = default;
+};
+struct LockWaiterInfo {
+  uint64_t session = 0;
+  std::string node;
+  int64_t since_ms = 0;
+  bool operator==(const LockWaiterInfo&) const = default;
+};
+struct LockInfo {
+  std::string name;
+  uint32_t limit = 1;
+  std::vector<LockHolderInfo> holders;
+  std::vector<LockWaiterInfo> waiters;   // FIFO order
+  int64_t blocked_until_ms = 0;          // lock-delay after a failed holder (cluster time)
+  bool operator==(const LockInfo&) const = default;
+};
+struct LockListResponse {
+  std::vector<LockInfo> locks;
+  bool operator==(const LockListResponse&) const = default;
+};
+struct SessionKeepaliveResponse {
+  std::vector<uint64_t> sessions;  // the asking agent's sessions that are still alive
+  bool operator==(const SessionKeepaliveResponse&) const = default;
+};
+struct LockCancelResponse {
+  bool granted = false;   // the wait had already ended in a grant, which stands
+  uint64_t token = 0;
+  bool operator==(const LockCancelResponse&) const = default;
+};
+
 using ClientResponseBody =
-    std::variant<std::monostate, KvGetResponse, KvPutResponse, MembersResponse, StatusResponse>;
+    std::variant<std::monostate, KvGetResponse, KvPutResponse, MembersResponse, StatusResponse,
+                 SessionCreateResponse, SessionListResponse, LockEvent, LockListResponse,
+                 SessionKeepaliveResponse, LockCancelResponse>;
 
 struct ClientResponse {
   uint64_t request_id = 0;

@@ -15,6 +15,7 @@
 #include "wire/client_messages.h"
 #include "wire/command.h"
 #include "wire/node_meta.h"
+#include "wire/state_records.h"
 #include "wire/peer_messages.h"
 
 namespace conclave::wire {
@@ -29,6 +30,13 @@ constexpr size_t kMaxGossipPacketBytes = 1400;      // one UDP datagram
 constexpr size_t kMaxFrameBytes = 4 * 1024 * 1024;  // one TCP / Unix-socket frame payload
 constexpr size_t kMaxKeyBytes = 1024;
 constexpr size_t kMaxValueBytes = 512 * 1024;
+constexpr size_t kMaxLockNameBytes = 256;
+constexpr size_t kMaxDescriptionBytes = 256;
+// Sessions, locks and holders listed in one answer (`session ls`, `lock ls`), and the most
+// holders, waiters or cached answers one state record holds.
+constexpr size_t kMaxListedItems = 10000;
+// One row of the replicated state (a lock with its queue, a client's cached answers).
+constexpr size_t kMaxStateRecordBytes = 8 * 1024 * 1024;
 constexpr size_t kMaxEntriesPerMessage = 1024;
 // As many members as gossip tracks (gossip::Options::max_members). At typical sizes (~100
 // bytes each) that fits one frame; lists near the string limits would need paging with the
@@ -49,6 +57,17 @@ Result<ClientResponse> decode_client_response(std::string_view bytes);
 
 std::string encode_node_meta(const NodeMeta& meta);
 Result<NodeMeta> decode_node_meta(std::string_view bytes);
+
+std::string encode_state_meta(const StateMeta& meta);
+Result<StateMeta> decode_state_meta(std::string_view bytes);
+std::string encode_kv_entry(const KvEntry& entry);
+Result<KvEntry> decode_kv_entry(std::string_view bytes);
+std::string encode_session_record(const SessionRecord& session);
+Result<SessionRecord> decode_session_record(std::string_view bytes);
+std::string encode_lock_record(const LockRecord& lock);
+Result<LockRecord> decode_lock_record(std::string_view bytes);
+std::string encode_dedup_client(const DedupClient& client);
+Result<DedupClient> decode_dedup_client(std::string_view bytes);
 
 std::string encode_command(const Command& command);
 Result<Command> decode_command(std::string_view bytes);

@@ -1,4 +1,6 @@
 // PeerMessage <-> PeerEnvelope (wire/peer.fbs): agent-to-agent frames carrying Raft messages.
+#include <type_traits>
+
 #include "wire/codec.h"
 #include "wire/codec_internal.h"
 #include "wire/peer_generated.h"
@@ -46,6 +48,7 @@ Result<raft::Message> decode_raft_message(const fbp::RaftMessage& table, FieldRe
   message.reject = table.reject();
   message.reject_hint = table.reject_hint();
   message.acknowledged_index = table.acknowledged_index();
+  message.read_round = table.read_round();
   const auto* entries = table.entries();
   CONCLAVE_WIRE_TRY(detail::check_count(entries, kMaxEntriesPerMessage, Where(where, "entries")));
   if (entries != nullptr) {
@@ -65,9 +68,10 @@ Result<raft::Message> decode_raft_message(const fbp::RaftMessage& table, FieldRe
 
 }  // namespace
 
-std::string encode_peer_message(const PeerMessage& message) {
-  flatbuffers::FlatBufferBuilder builder(1024);
-  const raft::Message& raft = message.raft;
+namespace {
+
+flatbuffers::Offset<fbp::RaftMessage> encode_raft(flatbuffers::FlatBufferBuilder& builder,
+                                                  const raft::Message& raft) {
   std::vector<flatbuffers::Offset<fbp::Entry>> entries;
   entries.reserve(raft.entries.size());
   for (const raft::Entry& entry : raft.entries) {
@@ -75,13 +79,40 @@ std::string encode_peer_message(const PeerMessage& message) {
     entries.push_back(fbp::CreateEntry(builder, entry.term, entry.index, data));
   }
   const auto entries_vector = entries.empty() ? 0 : builder.CreateVector(entries);
-  const auto raft_message = fbp::CreateRaftMessage(
-      builder, static_cast<fbp::MessageType>(raft.type), raft.from, raft.to, raft.term,
-      raft.log_index, raft.log_term, entries_vector, raft.commit, raft.reject, raft.reject_hint,
-      raft.acknowledged_index);
+  return fbp::CreateRaftMessage(builder, static_cast<fbp::MessageType>(raft.type), raft.from,
+                                raft.to, raft.term, raft.log_index, raft.log_term, entries_vector,
+                                raft.commit, raft.reject, raft.reject_hint,
+                                raft.acknowledged_index, raft.read_round);
+}
+
+}  // namespace
+
+std::string encode_peer_message(const PeerMessage& message) {
+  flatbuffers::FlatBufferBuilder builder(1024);
+  const auto [type, payload] = std::visit(
+      [&builder](const auto& value) -> std::pair<fbp::PeerPayload, flatbuffers::Offset<void>> {
+        using T = std::decay_t<decltype(value)>;
+        if constexpr (std::is_same_v<T, raft::Message>) {
+          return {fbp::PeerPayload::RaftMessage, encode_raft(builder, value).Union()};
+        } else if constexpr (std::is_same_v<T, ForwardRequest>) {
+          const auto request = detail::optional_bytes(builder, encode_client_request(value.request));
+          return {fbp::PeerPayload::ForwardRequest,
+                  fbp::CreateForwardRequest(builder, value.forward_id, value.client_id,
+                                            value.sequence, value.ack_below, value.timeout_ms,
+                                            request)
+                      .Union()};
+        } else {
+          static_assert(std::is_same_v<T, ForwardResponse>);
+          const auto leader = detail::optional_string(builder, value.leader);
+          const auto response =
+              detail::optional_bytes(builder, encode_client_response(value.response));
+          return {fbp::PeerPayload::ForwardResponse,
+                  fbp::CreateForwardResponse(builder, value.forward_id, leader, response).Union()};
+        }
+      },
+      message.payload);
   const auto from_name = detail::optional_string(builder, message.from_name);
-  builder.Finish(fbp::CreatePeerEnvelope(builder, kProtocolVersion, from_name,
-                                         fbp::PeerPayload::RaftMessage, raft_message.Union(),
+  builder.Finish(fbp::CreatePeerEnvelope(builder, kProtocolVersion, from_name, type, payload,
                                          message.cluster_id));
   return detail::finish_to_string(builder);
 }
@@ -108,7 +139,43 @@ Result<PeerMessage> decode_peer_message(std::string_view bytes) {
       if (raft == nullptr) return malformed(payload_where, "has type RaftMessage but no table");
       Result<raft::Message> decoded = decode_raft_message(*raft, reader, payload_where);
       if (!decoded.ok()) return decoded.error();
-      message.raft = std::move(decoded).value();
+      message.payload = std::move(decoded).value();
+      return message;
+    }
+    case fbp::PeerPayload::ForwardRequest: {
+      const fbp::ForwardRequest* table = envelope->payload_as_ForwardRequest();
+      if (table == nullptr) return malformed(payload_where, "has type ForwardRequest but no table");
+      ForwardRequest forward;
+      forward.forward_id = table->forward_id();
+      forward.client_id = table->client_id();
+      forward.sequence = table->sequence();
+      forward.ack_below = table->ack_below();
+      forward.timeout_ms = table->timeout_ms();
+      std::string request;
+      CONCLAVE_WIRE_TRY(reader.read_bytes(table->request(), kMaxFrameBytes,
+                                          Where(payload_where, "request"), request));
+      Result<ClientRequest> decoded = decode_client_request(request);
+      if (!decoded.ok()) return decoded.error();
+      forward.request = std::move(decoded).value();
+      message.payload = std::move(forward);
+      return message;
+    }
+    case fbp::PeerPayload::ForwardResponse: {
+      const fbp::ForwardResponse* table = envelope->payload_as_ForwardResponse();
+      if (table == nullptr) {
+        return malformed(payload_where, "has type ForwardResponse but no table");
+      }
+      ForwardResponse forward;
+      forward.forward_id = table->forward_id();
+      CONCLAVE_WIRE_TRY(reader.read_string(table->leader(), gossip::kMaxNameBytes,
+                                           Where(payload_where, "leader"), forward.leader));
+      std::string response;
+      CONCLAVE_WIRE_TRY(reader.read_bytes(table->response(), kMaxFrameBytes,
+                                          Where(payload_where, "response"), response));
+      Result<ClientResponse> decoded = decode_client_response(response);
+      if (!decoded.ok()) return decoded.error();
+      forward.response = std::move(decoded).value();
+      message.payload = std::move(forward);
       return message;
     }
   }

@@ -1,9 +1,13 @@
 #include <catch2/catch.hpp>
 
-#include "agent/node.h"
-#include "wire/codec.h"
+#include <map>
+#include <memory>
 
 #include "agent/bootstrap.h"
+#include "agent/node.h"
+#include "agent/node_driver.h"
+#include "store/memory_store.h"
+#include "wire/codec.h"
 
 using namespace conclave;
 using namespace conclave::agent;
@@ -32,18 +36,48 @@ store::RecoveredState new_folder(const std::string& name = "solo", raft::NodeId 
   return state;
 }
 
-// Plays the runtime's part for a node that talks to nobody: persist (nothing to do here),
-// collect replies, advance; repeated until the node is idle.
-std::vector<ClientReply> drain(Node& node, int64_t now_ms) {
-  std::vector<ClientReply> replies = node.take_immediate_replies();
-  for (int round = 0; round < 100 && node.has_ready(); ++round) {
-    NodeReady ready = node.ready();
-    for (auto& reply : ready.replies) replies.push_back(std::move(reply));
-    node.advance();
-    for (auto& reply : node.take_immediate_replies()) replies.push_back(std::move(reply));
-    node.tick(now_ms);
+// Plays the runtime's part for a node that talks to nobody, through the same driver: batches
+// go to a MemoryStore, client replies are collected, peer messages dropped.
+struct TestIo : NodeIo {
+  store::MemoryStore* disk = nullptr;
+  std::optional<store::Batch> pending;
+  std::vector<ClientReply> replies;
+  std::vector<PeerSend> peer_sends;
+  void send_gossip(gossip::Outgoing) override {}
+  void send_peer(PeerSend send) override { peer_sends.push_back(std::move(send)); }
+  void reply(ClientReply reply) override { replies.push_back(std::move(reply)); }
+  void persist(store::Batch batch) override { pending = std::move(batch); }
+};
+
+struct Harness {
+  explicit Harness(Node& node, store::MemoryStore* disk = nullptr) : driver(node, io) {
+    io.disk = disk;
   }
-  return replies;
+  // Runs ticks at now_ms and persists until the node is idle; returns the replies.
+  std::vector<ClientReply> drain(Node& node, int64_t now_ms) {
+    for (int round = 0; round < 100; ++round) {
+      driver.pump();
+      if (io.pending) {
+        if (io.disk != nullptr) io.disk->persist(*io.pending);
+        io.pending.reset();
+        driver.persisted();
+        continue;
+      }
+      node.tick(now_ms);
+      driver.pump();
+      if (!io.pending) break;
+    }
+    return std::exchange(io.replies, {});
+  }
+  TestIo io;
+  NodeDriver driver;
+};
+
+std::vector<ClientReply> drain(Node& node, int64_t now_ms) {
+  static std::map<Node*, std::unique_ptr<Harness>> harnesses;
+  auto& harness = harnesses[&node];
+  if (!harness) harness = std::make_unique<Harness>(node);
+  return harness->drain(node, now_ms);
 }
 
 wire::ClientRequest request(uint64_t id, wire::ClientRequestBody body) {
@@ -63,13 +97,23 @@ TEST_CASE("a single server bootstraps at once and answers puts and gets in order
   CHECK(node.raft()->role() == raft::Role::leader);
   CHECK(node.leader_name() == "solo");
 
-  node.receive_client(7, request(1, wire::KvPutRequest{"a", "1"}), 10);
-  node.receive_client(7, request(2, wire::KvPutRequest{"a", "2"}), 10);
-  node.receive_client(7, request(3, wire::KvGetRequest{"a"}), 10);
-  node.receive_client(7, request(4, wire::KvGetRequest{"missing"}), 10);
-  auto replies = drain(node, 10);
-  REQUIRE(replies.size() == 4);
-  for (const auto& reply : replies) CHECK(reply.connection_id == 7);
+  // Each request after the previous one was answered (concurrent ones may be answered in
+  // either order: a read confirmed by ReadIndex does not wait for writes still in flight).
+  std::vector<ClientReply> replies;
+  auto ask = [&](uint64_t id, wire::ClientRequestBody body) {
+    node.receive_client(7, request(id, std::move(body)), 10);
+    auto answered = drain(node, 10);
+    REQUIRE(answered.size() == 1);
+    CHECK(answered[0].connection_id == 7);
+    CHECK(answered[0].response.request_id == id);
+    INFO(answered[0].response.error_message);
+    CHECK(answered[0].response.error_code == ErrorCode::ok);
+    replies.push_back(answered[0]);
+  };
+  ask(1, wire::KvPutRequest{"a", "1", "", 0});
+  ask(2, wire::KvPutRequest{"a", "2", "", 0});
+  ask(3, wire::KvGetRequest{"a"});
+  ask(4, wire::KvGetRequest{"missing"});
   CHECK(std::get<wire::KvPutResponse>(replies[0].response.body).revision == 1);
   CHECK(std::get<wire::KvPutResponse>(replies[1].response.body).revision == 2);
   const auto& got = std::get<wire::KvGetResponse>(replies[2].response.body);
@@ -78,6 +122,8 @@ TEST_CASE("a single server bootstraps at once and answers puts and gets in order
   CHECK(got.create_revision == 1);
   CHECK(got.mod_revision == 2);
   CHECK_FALSE(std::get<wire::KvGetResponse>(replies[3].response.body).found);
+  // Reads add no log entries (ReadIndex): two puts, the no-op, and nothing else.
+  CHECK(node.raft()->last_index() == 3);
 }
 
 TEST_CASE("a lone server promises, then starts; the batches record promise, voters and state") {
@@ -97,7 +143,7 @@ TEST_CASE("a lone server promises, then starts; the batches record promise, vote
   CHECK(first.batch.identity->cluster_id == node.cluster_id());
   CHECK(node.cluster_id() == server_set_digest(first.batch.voters));
   node.advance();
-  node.receive_client(1, request(1, wire::KvPutRequest{"k", "v"}), 5);
+  node.receive_client(1, request(1, wire::KvPutRequest{"k", "v", "", 0}), 5);
   store::Batch combined;
   for (int round = 0; round < 10 && node.has_ready(); ++round) {
     NodeReady ready = node.ready();
@@ -105,41 +151,37 @@ TEST_CASE("a lone server promises, then starts; the batches record promise, vote
     if (ready.batch.state.applied_index) combined.state.applied_index = ready.batch.state.applied_index;
     node.advance();
   }
-  REQUIRE(combined.state.upserts.size() == 1);
-  CHECK(combined.state.upserts[0] == store::KvRecord{"k", "v", 1, 1});
+  bool kv_row = false;
+  for (const store::StateRow& row : combined.state.upserts) {
+    if (row.space == 2 && row.key == "k") {
+      kv_row = true;
+      CHECK(wire::decode_kv_entry(row.value).value() == wire::KvEntry{"k", "v", 1, 1, 1});
+    }
+  }
+  CHECK(kv_row);
   CHECK(combined.state.applied_index == node.state_machine().applied_index());
 }
 
 TEST_CASE("a restarted node recovers its state and keeps answering") {
-  store::RecoveredState disk = new_folder();
+  store::MemoryStore memory;
   {
-    Node node(single_server_options(), disk, 0);
-    for (int round = 0; round < 40; ++round) {
-      node.tick(round);
-      if (round == 20) node.receive_client(1, request(1, wire::KvPutRequest{"k", "v1"}), 1);
-      if (!node.has_ready()) continue;
-      NodeReady ready = node.ready();
-      // A tiny in-test disk: the batch semantics of store::Store.
-      if (ready.batch.hard_state) disk.hard_state = *ready.batch.hard_state;
-      if (!ready.batch.entries.empty()) {
-        disk.entries.resize(ready.batch.entries.front().index - 1);
-        for (auto& entry : ready.batch.entries) disk.entries.push_back(entry);
-      }
-      if (!ready.batch.voters.empty()) disk.voters = ready.batch.voters;
-      if (ready.batch.identity) disk.identity = ready.batch.identity;
-      if (ready.batch.promise) disk.promise = ready.batch.promise;
-      if (ready.batch.state.applied_index) {
-        for (auto& row : ready.batch.state.upserts) disk.kv = {row};
-        disk.applied_index = ready.batch.state.applied_index;
-        disk.revision = ready.batch.state.revision;
-      }
-      node.advance();
-    }
+    store::Batch identity;
+    identity.identity = store::Identity{"solo", kSoloId, 0};
+    memory.persist(identity);
   }
-  // Each boot draws a new request id base (NodeOptions::request_id_base).
+  {
+    Node node(single_server_options(), memory.load(), 0);
+    Harness harness(node, &memory);
+    harness.drain(node, 0);
+    node.receive_client(1, request(1, wire::KvPutRequest{"k", "v1", "", 0}), 1);
+    auto replies = harness.drain(node, 1);
+    REQUIRE(replies.size() == 1);
+    CHECK(replies[0].response.error_code == ErrorCode::ok);
+  }
+  // Each boot draws a new boot id (its exactly-once client identity).
   NodeOptions second_boot = single_server_options();
-  second_boot.request_id_base = 1'000'000;
-  Node restarted(second_boot, disk, 1000);
+  second_boot.boot_id = 78;
+  Node restarted(second_boot, memory.load(), 1000);
   REQUIRE(restarted.raft() != nullptr);
   CHECK(restarted.state_machine().get("k")->value == "v1");
   restarted.tick(1000);
@@ -155,9 +197,9 @@ TEST_CASE("bad kv requests are refused at once with a clear error") {
   node.tick(0);
   drain(node, 0);
   node.receive_client(1, request(1, wire::KvGetRequest{""}), 1);
-  node.receive_client(1, request(2, wire::KvPutRequest{std::string(wire::kMaxKeyBytes + 1, 'k'), "v"}), 1);
-  node.receive_client(1, request(3, wire::KvPutRequest{"k", std::string(wire::kMaxValueBytes + 1, 'v')}), 1);
-  auto replies = node.take_immediate_replies();
+  node.receive_client(1, request(2, wire::KvPutRequest{std::string(wire::kMaxKeyBytes + 1, 'k'), "v", "", 0}), 1);
+  node.receive_client(1, request(3, wire::KvPutRequest{"k", std::string(wire::kMaxValueBytes + 1, 'v'), "", 0}), 1);
+  auto replies = node.take_client_replies();
   REQUIRE(replies.size() == 3);
   CHECK(replies[0].response.error_code == ErrorCode::invalid_argument);
   CHECK(replies[1].response.error_code == ErrorCode::invalid_argument);
@@ -172,8 +214,8 @@ TEST_CASE("a server waiting for its peers says what it waits for") {
   Node node(options, new_folder(), 0);
   node.tick(0);
   CHECK(node.raft() == nullptr);
-  node.receive_client(1, request(1, wire::KvPutRequest{"a", "1"}), 1);
-  auto replies = node.take_immediate_replies();
+  node.receive_client(1, request(1, wire::KvPutRequest{"a", "1", "", 0}), 1);
+  auto replies = node.take_client_replies();
   REQUIRE(replies.size() == 1);
   CHECK(replies[0].response.error_code == ErrorCode::no_leader);
   CHECK(replies[0].response.error_message.find("waiting for 3 servers") != std::string::npos);
@@ -185,7 +227,7 @@ TEST_CASE("members and status are answered locally") {
   drain(node, 0);
   node.receive_client(3, request(1, wire::MembersRequest{}), 1);
   node.receive_client(3, request(2, wire::StatusRequest{}), 1);
-  auto replies = node.take_immediate_replies();
+  auto replies = node.take_client_replies();
   REQUIRE(replies.size() == 2);
   const auto& members = std::get<wire::MembersResponse>(replies[0].response.body);
   REQUIRE(members.members.size() == 1);
@@ -199,62 +241,6 @@ TEST_CASE("members and status are answered locally") {
   CHECK(status.voters == std::vector<std::string>{"solo"});
   CHECK(status.server_id == "0000000000000003");
   CHECK_FALSE(status.cluster_id.empty());
-}
-
-TEST_CASE("state machine: revisions, limits and hashes") {
-  StateMachine machine(store::RecoveredState{});
-  auto entry = [](raft::Index index, wire::Command command) {
-    return raft::Entry{1, index, wire::encode_command(command)};
-  };
-  Applied put = machine.apply(entry(1, wire::Command{1, 1, 0, wire::PutCommand{"a", "x"}}));
-  CHECK(std::get<wire::KvPutResponse>(put.result).revision == 1);
-  Applied noop = machine.apply(raft::Entry{1, 2, ""});
-  CHECK_FALSE(noop.command.has_value());
-  Applied garbage = machine.apply(raft::Entry{1, 3, "not a command"});
-  CHECK(garbage.error_code == ErrorCode::malformed);
-  CHECK(machine.undecodable_entries() == 1);
-  CHECK(machine.applied_index() == 3);
-
-  StateMachine other(store::RecoveredState{});
-  other.apply(entry(1, wire::Command{2, 9, 5, wire::PutCommand{"a", "x"}}));
-  other.apply(raft::Entry{1, 2, ""});
-  other.apply(raft::Entry{1, 3, "also not a command"});
-  CHECK(other.state_hash() == machine.state_hash());
-  other.apply(entry(4, wire::Command{2, 10, 5, wire::PutCommand{"a", "y"}}));
-  CHECK(other.state_hash() != machine.state_hash());
-}
-
-TEST_CASE("a command that reaches the log twice takes effect once, also after a restart") {
-  auto entry = [](raft::Index index, wire::Command command) {
-    return raft::Entry{1, index, wire::encode_command(command)};
-  };
-  const wire::Command put{7, 42, 0, wire::PutCommand{"a", "x"}};
-  StateMachine machine(store::RecoveredState{});
-  Applied first = machine.apply(entry(1, put));
-  Applied second = machine.apply(entry(2, put));
-  CHECK_FALSE(first.duplicate);
-  CHECK(second.duplicate);
-  CHECK(machine.revision() == 1);
-  CHECK(machine.duplicate_entries() == 1);
-
-  // A restarted machine rebuilds the window from the log it recovered.
-  store::RecoveredState recovered;
-  recovered.entries = {entry(1, put)};
-  recovered.applied_index = 1;
-  recovered.revision = 1;
-  recovered.kv = {store::KvRecord{"a", "x", 1, 1}};
-  StateMachine restarted(recovered);
-  CHECK(restarted.apply(entry(2, put)).duplicate);
-  CHECK(restarted.revision() == 1);
-  CHECK(restarted.state_hash() == machine.state_hash());
-
-  // Outside the window the same id is a new command again (ids are unique per boot anyway).
-  StateMachine window(store::RecoveredState{});
-  window.apply(entry(1, put));
-  for (raft::Index index = 2; index <= kDuplicateWindowEntries + 1; ++index) {
-    window.apply(raft::Entry{1, index, ""});
-  }
-  CHECK_FALSE(window.apply(entry(kDuplicateWindowEntries + 2, put)).duplicate);
 }
 
 namespace {
@@ -376,8 +362,8 @@ TEST_CASE("bootstrap: seeing more servers than expected refuses and says why") {
   CHECK(node.raft() == nullptr);
   CHECK_FALSE(node.has_ready());
   CHECK(node.counters().bootstrap_refusals == 1);
-  node.receive_client(1, request(1, wire::KvPutRequest{"a", "1"}), 3);
-  auto replies = node.take_immediate_replies();
+  node.receive_client(1, request(1, wire::KvPutRequest{"a", "1", "", 0}), 3);
+  auto replies = node.take_client_replies();
   REQUIRE(replies.size() == 1);
   CHECK(replies[0].response.error_code == ErrorCode::no_leader);
   CHECK_THAT(replies[0].response.error_message,
@@ -390,6 +376,14 @@ TEST_CASE("bootstrap: refusals for an existing cluster, a different expect, a co
     node.receive_gossip("b:8301", announcements({{"b", 1, 0xabc}, {"c", 2, 0xabc}}), 1);
     node.tick(5000);
     CHECK(node.raft() == nullptr);
+    // It belongs to that cluster's pool now (and remembers it), without voting in it.
+    REQUIRE(node.has_ready());
+    NodeReady ready = node.ready();
+    REQUIRE(ready.batch.identity);
+    CHECK(ready.batch.identity->cluster_id == 0xabc);
+    CHECK(ready.batch.voters.empty());
+    CHECK_FALSE(ready.batch.promise);
+    node.advance();
     CHECK_FALSE(node.has_ready());
     CHECK_THAT(node.raft_report(), Catch::Contains("a cluster already exists (servers b, c)"));
   }
@@ -420,7 +414,7 @@ TEST_CASE("a server without bootstrap_expect never forms a cluster on its own") 
   node.receive_gossip("b:8301", announcements({{"b", 1, 0, 0}, {"c", 2, 0, 0}}), 20);
   CHECK(node.raft() == nullptr);
   node.receive_client(1, request(1, wire::KvGetRequest{"a"}), 30);
-  auto replies = node.take_immediate_replies();
+  auto replies = node.take_client_replies();
   REQUIRE(replies.size() == 1);
   CHECK(replies[0].response.error_message.find("no Raft configuration") != std::string::npos);
 
@@ -441,7 +435,8 @@ TEST_CASE("a data folder whose voters do not include this server never runs Raft
   CHECK_THAT(node.damage(), Catch::Contains("not in the voter set"));
 }
 
-TEST_CASE("a damaged data folder never runs Raft, and says so to clients and in status") {
+TEST_CASE("a damaged data folder never runs Raft and says so in status; its clients are "
+          "served through the leader") {
   store::RecoveredState recovered = new_folder();
   recovered.voters = kThree;
   recovered.identity->cluster_id = 5;
@@ -451,12 +446,11 @@ TEST_CASE("a damaged data folder never runs Raft, and says so to clients and in 
   CHECK(node.raft() == nullptr);
   CHECK_FALSE(node.has_ready());
   node.receive_client(1, request(1, wire::KvGetRequest{"a"}), 20);
+  CHECK(node.requester().outstanding() == 1);  // like a client agent: forwarded to the leader
   node.receive_client(1, request(2, wire::StatusRequest{}), 20);
-  auto replies = node.take_immediate_replies();
-  REQUIRE(replies.size() == 2);
-  CHECK(replies[0].response.error_code == ErrorCode::storage);
-  CHECK_THAT(replies[0].response.error_message, Catch::Contains("term 1 < 3"));
-  const auto& status = std::get<wire::StatusResponse>(replies[1].response.body);
+  auto replies = node.take_client_replies();
+  REQUIRE(replies.size() == 1);
+  const auto& status = std::get<wire::StatusResponse>(replies[0].response.body);
   CHECK(status.raft_role == "stopped");
   CHECK_THAT(status.raft_report, Catch::Contains("term 1 < 3"));
 }
@@ -474,15 +468,13 @@ Node three_voter_follower() {
 }
 
 wire::PeerMessage heartbeat_from_b(uint64_t cluster_id, raft::Index acknowledged) {
-  wire::PeerMessage message;
-  message.from_name = "b";
-  message.cluster_id = cluster_id;
-  message.raft.type = raft::MessageType::append_request;
-  message.raft.from = 1;
-  message.raft.to = kSoloId;
-  message.raft.term = 1;
-  message.raft.acknowledged_index = acknowledged;
-  return message;
+  raft::Message raft;
+  raft.type = raft::MessageType::append_request;
+  raft.from = 1;
+  raft.to = kSoloId;
+  raft.term = 1;
+  raft.acknowledged_index = acknowledged;
+  return wire::PeerMessage{"b", cluster_id, raft};
 }
 
 }  // namespace

@@ -233,7 +233,7 @@ TEST_CASE("clients that hang up before their answer do not take the agent down")
   // A client that stops reading without closing: the agent does not see an end of stream,
   // so its answer is written into a socket nobody reads (EPIPE, and SIGPIPE unless ignored).
   const int fd = connect_unix(socket_path);
-  const std::string frame = request_frame(wire::KvPutRequest{"k", "v"});
+  const std::string frame = request_frame(wire::KvPutRequest{"k", "v", "", 0});
   REQUIRE(shutdown(fd, SHUT_RD) == 0);
   REQUIRE(send(fd, frame.data(), frame.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(frame.size()));
   sleep_ms(300);

@@ -73,6 +73,7 @@ class Cluster {
   const std::vector<NodeId>& voters() const { return voters_; }
   std::deque<Message>& network() { return network_; }
   const std::vector<std::string>& transcript() const { return transcript_; }
+  std::vector<ReadState>& read_states(NodeId id) { return read_states_[id]; }
 
   // Messages matching this predicate are dropped when sent.
   std::function<bool(const Message&)> drop;
@@ -128,6 +129,8 @@ class Cluster {
       store.applied = e.index;
       record_applied(id, e);
     }
+    // Reads confirmed (served once applied; recorded for the tests).
+    for (const ReadState& read : ready.read_states) read_states_[id].push_back(read);
     // 4. Advance.
     raft.advance(ready);
   }
@@ -243,6 +246,7 @@ class Cluster {
   std::set<NodeId> isolated_;
   std::deque<Message> network_;
   std::vector<std::string> transcript_;
+  std::map<NodeId, std::vector<ReadState>> read_states_;
 };
 
 }  // namespace conclave::raft::testing

@@ -428,3 +428,99 @@ TEST_CASE("scenario: same seed and inputs give identical message transcripts",
 
 }  // namespace
 }  // namespace conclave::raft
+
+namespace conclave::raft {
+namespace {
+
+using testing::Cluster;
+
+TEST_CASE("scenario: ReadIndex confirms a read with one quorum round, at the commit index",
+          "[scenario][read_index]") {
+  Cluster cluster(3);
+  cluster.elect(1);
+  REQUIRE(cluster.node(1).propose("a").ok());
+  cluster.stabilize();
+  const Index commit = cluster.node(1).commit_index();
+  REQUIRE(cluster.node(1).read_index(7).ok());
+  cluster.stabilize();
+  REQUIRE(cluster.read_states(1).size() == 1);
+  CHECK(cluster.read_states(1)[0] == ReadState{7, commit});
+  // No log entry was added for it.
+  CHECK(cluster.node(1).last_index() == commit);
+}
+
+TEST_CASE("scenario: many reads share one heartbeat round", "[scenario][read_index]") {
+  Cluster cluster(3);
+  cluster.elect(1);
+  cluster.network().clear();
+  for (uint64_t context = 1; context <= 100; ++context) {
+    REQUIRE(cluster.node(1).read_index(context).ok());
+  }
+  cluster.handle_ready(1);
+  size_t heartbeats = 0;
+  for (const Message& m : cluster.network()) {
+    if (m.type == MessageType::append_request) ++heartbeats;
+  }
+  CHECK(heartbeats == 2);  // one per follower, for 100 reads
+  cluster.stabilize();
+  CHECK(cluster.read_states(1).size() == 100);
+}
+
+TEST_CASE("scenario: a leader cut off from its quorum never confirms a read (no stale read)",
+          "[scenario][read_index]") {
+  Cluster cluster(3);
+  cluster.elect(1);
+  // Node 1 is cut off but does not know it yet; 2 is elected and commits a new write.
+  cluster.isolate(1);
+  cluster.heal(1);
+  cluster.drop = [](const Message& m) { return m.from == 1 || m.to == 1; };
+  cluster.node(2).campaign();
+  cluster.stabilize();
+  REQUIRE(cluster.node(2).role() == Role::leader);
+  REQUIRE(cluster.node(2).propose("new").ok());
+  cluster.stabilize();
+  // The old leader still believes it leads, and is asked for a read.
+  REQUIRE(cluster.node(1).role() == Role::leader);
+  REQUIRE(cluster.node(1).read_index(9).ok());
+  for (int tick = 0; tick < 30; ++tick) {
+    cluster.tick(1);
+    cluster.stabilize();
+  }
+  CHECK(cluster.read_states(1).empty());  // never confirmed...
+  CHECK(cluster.node(1).role() != Role::leader);  // ...and dropped when it stepped down
+  CHECK(cluster.node(1).counters().reads_dropped == 1);
+}
+
+TEST_CASE("scenario: a new leader confirms reads only after committing in its term",
+          "[scenario][read_index]") {
+  Cluster cluster(3);
+  cluster.elect(1);
+  cluster.drop = [](const Message& m) { return m.type == MessageType::append_response; };
+  cluster.node(2).campaign();
+  cluster.stabilize();
+  REQUIRE(cluster.node(2).role() == Role::leader);
+  REQUIRE(cluster.node(2).read_index(5).ok());
+  cluster.stabilize();
+  CHECK(cluster.read_states(2).empty());  // its no-op is not committed: commit may be stale
+  cluster.drop = nullptr;
+  cluster.run(3);
+  REQUIRE(cluster.read_states(2).size() == 1);
+  CHECK(cluster.read_states(2)[0].index == cluster.node(2).commit_index());
+  CHECK(cluster.node(2).entry_at(cluster.read_states(2)[0].index).term == cluster.node(2).term());
+}
+
+TEST_CASE("scenario: a follower refuses read_index and names the error", "[scenario][read_index]") {
+  Cluster cluster(3);
+  cluster.elect(1);
+  Status status = cluster.node(2).read_index(1);
+  REQUIRE_FALSE(status.ok());
+  CHECK(status.error().code == ErrorCode::not_leader);
+  Cluster single(1);
+  single.elect(1);
+  REQUIRE(single.node(1).read_index(3).ok());
+  single.stabilize();
+  CHECK(single.read_states(1).size() == 1);  // a group of one is its own quorum
+}
+
+}  // namespace
+}  // namespace conclave::raft

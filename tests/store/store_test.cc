@@ -44,7 +44,7 @@ TEST_CASE("a new store loads empty") {
   CHECK(loaded.value().entries.empty());
   CHECK(loaded.value().hard_state == raft::HardState{});
   CHECK(loaded.value().voters.empty());
-  CHECK(loaded.value().kv.empty());
+  CHECK(loaded.value().state_rows.empty());
 }
 
 TEST_CASE("a persisted batch survives reopening") {
@@ -60,8 +60,7 @@ TEST_CASE("a persisted batch survives reopening") {
     batch.identity = Identity{"alpha", 1, 0x1234};
     batch.promise = BootstrapPromise{3, batch.voters};
     batch.state.applied_index = 2;
-    batch.state.revision = 7;
-    batch.state.upserts = {KvRecord{"key", std::string("v\0", 2), 5, 7}};
+    batch.state.upserts = {StateRow{2, "key", std::string("v\0", 2)}, StateRow{1, "", "meta"}};
     REQUIRE(store->persist(batch).ok());
   }
   auto store = open_or_fail(path);
@@ -81,9 +80,9 @@ TEST_CASE("a persisted batch survives reopening") {
   CHECK(state.promise->servers == state.voters);
   CHECK(state.damage.empty());
   CHECK(state.applied_index == 2);
-  CHECK(state.revision == 7);
-  REQUIRE(state.kv.size() == 1);
-  CHECK(state.kv[0] == KvRecord{"key", std::string("v\0", 2), 5, 7});
+  // Sorted by (space, key).
+  CHECK(state.state_rows ==
+        std::vector<StateRow>{StateRow{1, "", "meta"}, StateRow{2, "key", std::string("v\0", 2)}});
 }
 
 TEST_CASE("entries replace the stored suffix from their first index") {
@@ -103,23 +102,24 @@ TEST_CASE("entries replace the stored suffix from their first index") {
   CHECK(loaded.value().entries[1] == entry(2, 2, "B"));
 }
 
-TEST_CASE("kv rows are upserted and the position moves") {
+TEST_CASE("state rows are upserted and deleted, and the position moves") {
   TempFolder folder;
   auto store = open_or_fail(folder.file("state.db"));
   Batch first;
   first.entries = {entry(1, 1, "x"), entry(2, 1, "y")};
   first.hard_state = raft::HardState{1, 0, 2};
-  first.state = StateChanges{{KvRecord{"a", "1", 1, 1}, KvRecord{"b", "2", 2, 2}}, 1, 2};
+  first.state = StateChanges{{StateRow{2, "a", "1"}, StateRow{2, "b", "2"}, StateRow{3, "a", "s"}},
+                             {},
+                             1};
   REQUIRE(store->persist(first).ok());
   Batch second;
-  second.state = StateChanges{{KvRecord{"a", "3", 1, 3}}, 2, 3};
+  second.state = StateChanges{{StateRow{2, "a", "3"}}, {StateRowKey{2, "b"}}, 2};
   REQUIRE(store->persist(second).ok());
   auto loaded = store->load();
   REQUIRE(loaded.ok());
-  CHECK(loaded.value().kv ==
-        std::vector<KvRecord>{KvRecord{"a", "3", 1, 3}, KvRecord{"b", "2", 2, 2}});
+  CHECK(loaded.value().state_rows ==
+        std::vector<StateRow>{StateRow{2, "a", "3"}, StateRow{3, "a", "s"}});
   CHECK(loaded.value().applied_index == 2);
-  CHECK(loaded.value().revision == 3);
 }
 
 TEST_CASE("a log with a gap is refused at load") {
@@ -320,7 +320,6 @@ TEST_CASE("MemoryStore and Store load the same state after the same random batch
   MemoryStore memory;
   Prng prng(42);
   raft::Index last_index = 0;
-  uint64_t revision = 0;
   raft::Index applied = 0;
   raft::Term term = 1;
   raft::NodeId vote = 0;
@@ -350,11 +349,14 @@ TEST_CASE("MemoryStore and Store load the same state after the same random batch
     if (prng.chance(0.05)) batch.identity = Identity{"n", 1 + prng.below(9), prng.below(3)};
     if (prng.chance(0.5) && applied < last_index) {
       applied += 1;
-      revision += 1;
       batch.state.applied_index = applied;
-      batch.state.revision = revision;
-      batch.state.upserts = {KvRecord{"k" + std::to_string(prng.below(6)),
-                                      std::to_string(prng.next()), revision, revision}};
+      batch.state.upserts = {StateRow{static_cast<uint32_t>(1 + prng.below(3)),
+                                      "k" + std::to_string(prng.below(6)),
+                                      std::to_string(prng.next())}};
+      if (prng.chance(0.3)) {
+        batch.state.deletes = {StateRowKey{static_cast<uint32_t>(1 + prng.below(3)),
+                                           "k" + std::to_string(prng.below(6))}};
+      }
       // The commit index covers what is applied (load() checks applied <= commit).
       batch.hard_state = raft::HardState{term, vote, applied};
     }
@@ -369,15 +371,14 @@ TEST_CASE("MemoryStore and Store load the same state after the same random batch
   CHECK(from_sqlite.entries == from_memory.entries);
   CHECK(from_sqlite.voters == from_memory.voters);
   CHECK(from_sqlite.applied_index == from_memory.applied_index);
-  CHECK(from_sqlite.revision == from_memory.revision);
-  CHECK(from_sqlite.kv == from_memory.kv);
+  CHECK(from_sqlite.state_rows == from_memory.state_rows);
   CHECK(from_sqlite.identity == from_memory.identity);
   CHECK(from_sqlite.persisted_batches == from_memory.persisted_batches);
   CHECK(from_sqlite.damage.empty());
   CHECK(from_memory.damage.empty());
 }
 
-TEST_CASE("a kv table damaged mid-scan is refused, not loaded in part") {
+TEST_CASE("a state table damaged mid-scan is refused, not loaded in part") {
   TempFolder folder;
   const std::string path = folder.file("state.db");
   {
@@ -386,11 +387,10 @@ TEST_CASE("a kv table damaged mid-scan is refused, not loaded in part") {
     batch.entries = {entry(1, 1, "x")};
     batch.hard_state = raft::HardState{1, 0, 1};
     batch.state.applied_index = 1;
-    batch.state.revision = 2000;
     for (int i = 0; i < 2000; ++i) {
       char key[16];
       std::snprintf(key, sizeof(key), "key%05d", i);
-      batch.state.upserts.push_back(KvRecord{key, std::string(1000, 'v'), 1, 1});
+      batch.state.upserts.push_back(StateRow{2, key, std::string(1000, 'v')});
     }
     REQUIRE(store->persist(batch).ok());
   }  // closing checkpoints the WAL into the main file

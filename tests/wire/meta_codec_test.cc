@@ -67,3 +67,49 @@ TEST_CASE("meta: an unknown role, a wrong version and garbage are malformed") {
 
 }  // namespace
 }  // namespace conclave::wire
+
+namespace conclave::wire {
+namespace {
+
+TEST_CASE("state records round-trip, and garbage is refused") {
+  const StateMeta meta{100, 42, -5, 99};
+  CHECK(decode_state_meta(encode_state_meta(meta)).value() == meta);
+  const KvEntry entry{"k\0ey", "v\xff", 3, 9, 4};
+  CHECK(decode_kv_entry(encode_kv_entry(entry)).value() == entry);
+  SessionRecord session;
+  session.id = 17;
+  session.node = "node-d";
+  session.boot_id = UINT64_MAX;
+  session.ttl_ms = 30000;
+  session.created_ms = 5;
+  session.renewed_ms = 6;
+  session.description = "cron";
+  session.held = {"a", "b"};
+  session.waiting = {"c"};
+  CHECK(decode_session_record(encode_session_record(session)).value() == session);
+  LockRecord lock;
+  lock.name = "db/primary";
+  lock.limit = 2;
+  lock.holders = {LockHolder{17, 99, 5, 1000}};
+  lock.waiters = {LockWaiter{18, 6, 0, 7, 8}};
+  lock.blocked_until = {1234};
+  CHECK(decode_lock_record(encode_lock_record(lock)).value() == lock);
+  DedupClient client;
+  client.client_id = 77;
+  client.last_active_ms = 5;
+  client.floor = 3;
+  client.answers[3] = CachedAnswer{ErrorCode::conflict, "held", "body", false};
+  client.answers[4] = CachedAnswer{ErrorCode::ok, "", "", true};
+  CHECK(decode_dedup_client(encode_dedup_client(client)).value() == client);
+  CHECK_FALSE(decode_lock_record("garbage bytes").ok());
+  CHECK_FALSE(decode_session_record("").ok());
+  Prng prng(3);
+  const std::string valid = encode_lock_record(lock);
+  for (int i = 0; i < 5000; ++i) {
+    const auto decoded = decode_lock_record(test::mutate(prng, valid));
+    if (decoded.ok()) CHECK(decode_lock_record(encode_lock_record(decoded.value())).ok());
+  }
+}
+
+}  // namespace
+}  // namespace conclave::wire

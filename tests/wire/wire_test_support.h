@@ -84,6 +84,7 @@ inline raft::Message random_raft_message(Prng& prng, size_t max_entries, size_t 
   message.reject = prng.chance(0.5);
   message.reject_hint = random_u64(prng);
   message.acknowledged_index = random_u64(prng);
+  message.read_round = random_u64(prng);
   const uint64_t count = prng.below(max_entries + 1);
   for (uint64_t i = 0; i < count; ++i) {
     message.entries.push_back(

@@ -1,0 +1,46 @@
+// KvService: the replicated key/value store. Every change gets the next revision (one counter
+// for the whole store, like etcd's); each key keeps its create and mod revisions and version.
+//
+// Limits, checked at apply time so that every server refuses the same writes: kMaxKeys keys
+// and kMaxTotalKvBytes of keys and values in all (key and value sizes are checked by wire/ and
+// by the agent before proposing).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "state_machine/outcome.h"
+#include "store/records.h"
+#include "wire/state_records.h"
+
+namespace conclave::state {
+
+constexpr size_t kMaxKeys = 1'000'000;
+constexpr size_t kMaxTotalKvBytes = 256ull * 1024 * 1024;
+
+class KvService {
+ public:
+  // Writes key = value; answers KvPutResponse{revision}. The caller has checked any fencing
+  // guard.
+  Outcome put(const std::string& key, const std::string& value);
+  std::optional<wire::KvEntry> get(const std::string& key) const;
+
+  uint64_t revision() const { return revision_; }
+  void set_revision(uint64_t revision) { revision_ = revision; }
+  size_t key_count() const { return entries_.size(); }
+
+  Status restore(const store::StateRow& row);
+  void collect_changes(store::StateChanges& changes);
+  void hash_into(uint64_t& hash) const;
+
+ private:
+  std::map<std::string, wire::KvEntry> entries_;
+  size_t total_bytes_ = 0;
+  uint64_t revision_ = 0;
+  std::set<std::string> dirty_;
+};
+
+}  // namespace conclave::state

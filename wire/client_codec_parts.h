@@ -1,0 +1,27 @@
+// Private to wire/: encoders and decoders of the client protocol's session and lock bodies,
+// kept apart from client_codec.cc (the envelope and the key/value, members and status bodies).
+#pragma once
+
+#include "wire/client_generated.h"
+#include "wire/client_messages.h"
+#include "wire/codec_internal.h"
+
+namespace conclave::wire::detail {
+
+namespace fbc = fb::client;
+
+using EncodedRequest = std::pair<fbc::RequestBody, flatbuffers::Offset<void>>;
+using EncodedResponse = std::pair<fbc::ResponseBody, flatbuffers::Offset<void>>;
+
+EncodedRequest encode_session_request(flatbuffers::FlatBufferBuilder& builder,
+                                      const ClientRequestBody& body);
+// Decodes the session and lock request bodies; any other type is a programming error.
+Result<ClientRequestBody> decode_session_request(const fbc::ClientRequest& request,
+                                                 FieldReader& reader, const Where& where);
+
+EncodedResponse encode_session_response(flatbuffers::FlatBufferBuilder& builder,
+                                        const ClientResponseBody& body);
+Result<ClientResponseBody> decode_session_response(const fbc::ClientResponse& response,
+                                                   FieldReader& reader, const Where& where);
+
+}  // namespace conclave::wire::detail
