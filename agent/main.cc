@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -17,9 +18,13 @@
 #include <string>
 #include <vector>
 
+#include "agent/cli_output.h"
 #include "agent/config.h"
+#include "agent/duration.h"
+#include "agent/lock_command.h"
 #include "agent/runtime.h"
 #include "client/client.h"
+#include "wire/codec.h"
 
 using namespace conclave;
 
@@ -142,78 +147,6 @@ Result<client::Client> connect_client(const std::optional<std::string>& socket) 
   return client::Client::connect(path.value());
 }
 
-int print_members(const wire::MembersResponse& members, bool json) {
-  if (json) {
-    nlohmann::json out = nlohmann::json::array();
-    for (const auto& member : members.members) {
-      out.push_back({{"name", member.name},
-                     {"address", member.address},
-                     {"status", member.state},
-                     {"role", member.role},
-                     {"rpc_address", member.rpc_address},
-                     {"incarnation", member.incarnation}});
-    }
-    std::cout << out.dump(2) << "\n";
-    return kExitOk;
-  }
-  size_t name_width = 4, address_width = 7;
-  for (const auto& member : members.members) {
-    name_width = std::max(name_width, member.name.size());
-    address_width = std::max(address_width, member.address.size());
-  }
-  std::printf("%-*s  %-*s  %-7s  %-6s  %s\n", static_cast<int>(name_width), "Node",
-              static_cast<int>(address_width), "Address", "Status", "Role", "RPC Address");
-  for (const auto& member : members.members) {
-    std::printf("%-*s  %-*s  %-7s  %-6s  %s\n", static_cast<int>(name_width),
-                member.name.c_str(), static_cast<int>(address_width), member.address.c_str(),
-                member.state.c_str(), member.role.c_str(), member.rpc_address.c_str());
-  }
-  return kExitOk;
-}
-
-int print_status(const wire::StatusResponse& status, bool json) {
-  if (json) {
-    nlohmann::json counters = nlohmann::json::object();
-    for (const auto& counter : status.counters) counters[counter.name] = counter.value;
-    nlohmann::json out = {{"node", status.node_name},
-                          {"server", status.server},
-                          {"raft_role", status.raft_role},
-                          {"term", status.term},
-                          {"leader", status.leader_name},
-                          {"commit_index", status.commit_index},
-                          {"applied_index", status.applied_index},
-                          {"last_log_index", status.last_log_index},
-                          {"voters", status.voters},
-                          {"server_id", status.server_id},
-                          {"cluster_id", status.cluster_id},
-                          {"raft_report", status.raft_report},
-                          {"counters", counters}};
-    std::cout << out.dump(2) << "\n";
-    return kExitOk;
-  }
-  std::string voters;
-  for (const auto& voter : status.voters) voters += (voters.empty() ? "" : ", ") + voter;
-  std::printf("node:           %s (%s)\n", status.node_name.c_str(),
-              status.server ? "server" : "client");
-  std::printf("raft role:      %s\n", status.raft_role.c_str());
-  std::printf("term:           %llu\n", static_cast<unsigned long long>(status.term));
-  std::printf("leader:         %s\n",
-              status.leader_name.empty() ? "(none known)" : status.leader_name.c_str());
-  std::printf("commit index:   %llu\n", static_cast<unsigned long long>(status.commit_index));
-  std::printf("applied index:  %llu\n", static_cast<unsigned long long>(status.applied_index));
-  std::printf("last log index: %llu\n", static_cast<unsigned long long>(status.last_log_index));
-  std::printf("voters:         %s\n", voters.empty() ? "(not bootstrapped)" : voters.c_str());
-  if (!status.server_id.empty()) std::printf("server id:      %s\n", status.server_id.c_str());
-  if (!status.cluster_id.empty()) std::printf("cluster id:     %s\n", status.cluster_id.c_str());
-  if (!status.raft_report.empty()) std::printf("raft:           %s\n", status.raft_report.c_str());
-  std::printf("counters:\n");
-  for (const auto& counter : status.counters) {
-    std::printf("  %-28s %llu\n", counter.name.c_str(),
-                static_cast<unsigned long long>(counter.value));
-  }
-  return kExitOk;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -310,12 +243,70 @@ int main(int argc, char** argv) {
       kv_command->add_subcommand("put", "Set KEY to VALUE (`-` reads the value from stdin)");
   put_command->add_option("key", key, "The key")->required();
   put_command->add_option("value", value, "The value, or - for stdin")->required();
+  std::string fence_lock;
+  uint64_t fence_token = 0;
+  bool fenced = false;
+  put_command->add_option("--lock", fence_lock,
+                          "Fenced write: apply only while --token holds this lock");
+  put_command->add_option("--token", fence_token, "The fencing token for --lock");
+  put_command->add_flag("--fenced", fenced,
+                        "Fenced write with $CONCLAVE_LOCK_NAME and $CONCLAVE_LOCK_TOKEN (set by "
+                        "`conclave lock` for its command)");
   add_client_options(put_command);
+
+  // conclave lock NAME -- CMD ARGS... | conclave lock ls [PREFIX]
+  agent::LockCommandOptions lock_options;
+  std::string lock_timeout;
+  std::string lock_delay;
+  bool lock_try = false;
+  CLI::App* lock_command = app.add_subcommand(
+      "lock",
+      "Run CMD while holding the cluster-wide lock NAME: `conclave lock NAME -- CMD ARGS...`. "
+      "CMD gets CONCLAVE_LOCK_NAME and CONCLAVE_LOCK_TOKEN (the fencing token). Exit codes: "
+      "CMD's own on completion; 124 timed out waiting (or -try found it held); 125 the lock "
+      "was lost and CMD was terminated; 126 CMD could not be run; 127 CMD not found; 1 the "
+      "agent could not be reached. `conclave lock ls [PREFIX]` lists holders and waiters.");
+  lock_command->require_subcommand(0, 1);
+  lock_command->add_option("name", lock_options.name, "The lock's name");
+  lock_command->add_option("command", lock_options.command, "The command to run, after --");
+  lock_command->add_option("-n,--slots", lock_options.limit,
+                           "Semaphore: up to N holders at once (every holder must use the same "
+                           "N)")
+      ->check(CLI::Range(1u, 1000u));
+  lock_command->add_option("--timeout", lock_timeout,
+                           "Wait at most this long for the lock, e.g. 30s (default: as long as "
+                           "it takes)");
+  lock_command->add_flag("--try", lock_try, "Do not wait: exit 124 at once if the lock is held");
+  lock_command->add_flag("--verbose", lock_options.verbose,
+                         "Also note on stderr when the lock is acquired (token, session)");
+  lock_command->add_option("--lock-delay", lock_delay,
+                           "How long the lock stays blocked after this host is seen failed "
+                           "(default 1s, at most 60s)");
+  // Not add_client_options: -timeout here is the wait for the lock.
+  lock_command->add_option("--socket", socket,
+                           "The agent's Unix socket. Default: $CONCLAVE_SOCKET, then "
+                           "./conclave-data/agent.sock, then /run/conclave/agent.sock");
+  std::string lock_prefix;
+  CLI::App* lock_ls_command =
+      lock_command->add_subcommand("ls", "List locks with their holders and waiters");
+  lock_ls_command->add_option("prefix", lock_prefix, "Only locks whose name starts with this");
+  lock_ls_command->add_option("--format", format, "table or json")
+      ->check(CLI::IsMember({"table", "json"}));
+  add_client_options(lock_ls_command);
+
+  // conclave session ls
+  CLI::App* session_command = app.add_subcommand("session", "Sessions of the cluster's clients");
+  session_command->require_subcommand(1);
+  CLI::App* session_ls_command =
+      session_command->add_subcommand("ls", "List sessions with their node and locks");
+  session_ls_command->add_option("--format", format, "table or json")
+      ->check(CLI::IsMember({"table", "json"}));
+  add_client_options(session_ls_command);
 
   // Every long option name, for the single-dash rewrite.
   std::set<std::string> long_names;
   for (CLI::App* command : {&app, agent_command, members_command, status_command, get_command,
-                            put_command}) {
+                            put_command, lock_command, lock_ls_command, session_ls_command}) {
     for (const CLI::Option* option : command->get_options()) {
       for (const std::string& name : option->get_lnames()) long_names.insert(name);
     }
@@ -337,6 +328,46 @@ int main(int argc, char** argv) {
     return run_agent(flags, config_path);
   }
 
+  if (lock_command->parsed() && !lock_ls_command->parsed()) {
+    if (lock_options.name.empty() || lock_options.command.empty()) {
+      std::fprintf(stderr, "Error: usage: conclave lock [-n N] [-timeout 30s | -try] NAME -- "
+                           "CMD ARGS...\n");
+      return kExitUsage;
+    }
+    if (lock_options.name.size() > wire::kMaxLockNameBytes) {
+      std::fprintf(stderr, "Error: a lock name is at most %zu bytes\n", wire::kMaxLockNameBytes);
+      return kExitUsage;
+    }
+    if (lock_try && !lock_timeout.empty()) {
+      std::fprintf(stderr, "Error: -try and -timeout exclude each other\n");
+      return kExitUsage;
+    }
+    if (lock_try) lock_options.wait_ms = 0;
+    if (!lock_timeout.empty()) {
+      auto parsed = agent::parse_duration_ms(lock_timeout);
+      if (!parsed.ok() || parsed.value() > 0xffffffffLL) {
+        std::fprintf(stderr, "Error: -timeout: %s\n",
+                     parsed.ok() ? "at most 49 days" : parsed.error().message.c_str());
+        return kExitUsage;
+      }
+      lock_options.wait_ms = parsed.value() == 0 ? -1 : parsed.value();
+    }
+    if (!lock_delay.empty()) {
+      auto parsed = agent::parse_duration_ms(lock_delay);
+      if (!parsed.ok() || parsed.value() > 60000) {
+        std::fprintf(stderr, "Error: -lock-delay: %s\n",
+                     parsed.ok() ? "at most 60s" : parsed.error().message.c_str());
+        return kExitUsage;
+      }
+      lock_options.lock_delay_ms = static_cast<int32_t>(parsed.value());
+    }
+    auto path = client::find_socket(socket);
+    if (!path.ok()) return report(path.error());
+    lock_options.socket = path.value();
+    lock_options.request_timeout_ms = timeout_ms;
+    return agent::run_lock_command(lock_options);
+  }
+
   auto connected = connect_client(socket);
   if (!connected.ok()) return report(connected.error());
   client::Client& agent_client = connected.value();
@@ -344,12 +375,26 @@ int main(int argc, char** argv) {
   if (members_command->parsed()) {
     auto members = agent_client.members(timeout_ms);
     if (!members.ok()) return report(members.error());
-    return print_members(members.value(), format == "json");
+    agent::print_members(members.value(), format == "json");
+    return kExitOk;
   }
   if (status_command->parsed()) {
     auto status = agent_client.status(timeout_ms);
     if (!status.ok()) return report(status.error());
-    return print_status(status.value(), format == "json");
+    agent::print_status(status.value(), format == "json");
+    return kExitOk;
+  }
+  if (lock_ls_command->parsed()) {
+    auto locks = agent_client.lock_list(lock_prefix, timeout_ms);
+    if (!locks.ok()) return report(locks.error());
+    agent::print_locks(locks.value(), format == "json");
+    return kExitOk;
+  }
+  if (session_ls_command->parsed()) {
+    auto sessions = agent_client.session_list(timeout_ms);
+    if (!sessions.ok()) return report(sessions.error());
+    agent::print_sessions(sessions.value(), format == "json");
+    return kExitOk;
   }
   if (get_command->parsed()) {
     auto got = agent_client.kv_get(key, timeout_ms);
@@ -371,7 +416,20 @@ int main(int argc, char** argv) {
     if (value == "-") {
       value.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
     }
-    auto put = agent_client.kv_put(key, value, timeout_ms);
+    if (fenced) {
+      const char* name = std::getenv("CONCLAVE_LOCK_NAME");
+      const char* token = std::getenv("CONCLAVE_LOCK_TOKEN");
+      if (name == nullptr || token == nullptr) {
+        std::fprintf(stderr, "Error: -fenced needs $CONCLAVE_LOCK_NAME and $CONCLAVE_LOCK_TOKEN "
+                             "(run it under `conclave lock`)\n");
+        return kExitUsage;
+      }
+      fence_lock = name;
+      fence_token = std::strtoull(token, nullptr, 10);
+    }
+    auto put = fence_lock.empty()
+                   ? agent_client.kv_put(key, value, timeout_ms)
+                   : agent_client.kv_put_fenced(key, value, fence_lock, fence_token, timeout_ms);
     if (!put.ok()) return report(put.error());
     // The confirmation goes to stderr so that stdout carries data only.
     std::fprintf(stderr, "Success! Data written to: %s (revision %llu)\n", key.c_str(),

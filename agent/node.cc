@@ -45,6 +45,7 @@ Node::Node(NodeOptions options, const store::RecoveredState& recovered, int64_t 
       gossip_(std::make_unique<gossip::Gossip>(gossip_options_for(options_),
                                                mix_seed(options_.random_seed, options_.name, 1),
                                                now_ms)),
+      state_machine_(options_.state_machine_faults),
       bootstrap_(options_.bootstrap_settle_ms),
       promise_(recovered.promise),
       requester_(requester_options(options_)),

@@ -76,6 +76,9 @@ struct NodeOptions {
   size_t max_pending_requests = 10000;
   int64_t resend_after_ms = 1000;  // a forwarded request unanswered this long is re-sent
 
+  // Simulator only: fault sites that must make its checkers object (never set in the binary).
+  state::StateMachineFaults state_machine_faults;
+
   uint64_t random_seed = 1;
   // Random per process start (never 0). Announced in gossip metadata (the same name with a new
   // boot id is a restarted agent) and used as this agent's exactly-once client identity.

@@ -149,6 +149,12 @@ void Requester::on_response(const std::string& from, const wire::ForwardResponse
 }
 
 void Requester::on_unreachable(const std::string& name, int64_t now_ms) {
+  // Everything aimed at it was re-routed at the first notice; the notices of those same
+  // attempts must not re-route everything again (each would multiply the traffic).
+  if (auto avoided = avoid_until_ms_.find(name);
+      avoided != avoid_until_ms_.end() && avoided->second > now_ms) {
+    return;
+  }
   avoid_until_ms_[name] = now_ms + options_.unreachable_backoff_ms;
   if (leader_ == name) leader_.clear();
   for (auto& [reply_to, item] : outstanding_) {

@@ -34,6 +34,14 @@ Result<T> body_or_error(Result<wire::ClientResponse> response) {
   return make_error(ErrorCode::malformed, "the agent answered with an unexpected body type");
 }
 
+Status status_of(Result<wire::ClientResponse> response) {
+  if (!response.ok()) return response.error();
+  if (response.value().error_code != ErrorCode::ok) {
+    return make_error(response.value().error_code, response.value().error_message);
+  }
+  return Status();
+}
+
 }  // namespace
 
 Result<std::string> find_socket(const std::optional<std::string>& explicit_path) {
@@ -79,7 +87,8 @@ Client::Client(Client&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)),
       path_(std::move(other.path_)),
       next_request_id_(other.next_request_id_),
-      buffer_(std::move(other.buffer_)) {}
+      buffer_(std::move(other.buffer_)),
+      lock_events_(std::move(other.lock_events_)) {}
 
 Client& Client::operator=(Client&& other) noexcept {
   if (this != &other) {
@@ -88,6 +97,7 @@ Client& Client::operator=(Client&& other) noexcept {
     path_ = std::move(other.path_);
     next_request_id_ = other.next_request_id_;
     buffer_ = std::move(other.buffer_);
+    lock_events_ = std::move(other.lock_events_);
   }
   return *this;
 }
@@ -115,8 +125,7 @@ Status Client::send_raw_frame(const std::string& payload) {
   return write_all(wire::frame(payload));
 }
 
-Result<wire::ClientResponse> Client::read_response(uint32_t timeout_ms) {
-  const int64_t deadline = monotonic_ms() + timeout_ms;
+Result<std::optional<wire::ClientResponse>> Client::read_one(int64_t deadline_ms) {
   for (;;) {
     // A complete frame already buffered?
     if (buffer_.size() >= wire::kFrameHeaderBytes) {
@@ -129,20 +138,22 @@ Result<wire::ClientResponse> Client::read_response(uint32_t timeout_ms) {
       if (buffer_.size() >= wire::kFrameHeaderBytes + length) {
         std::string payload = buffer_.substr(wire::kFrameHeaderBytes, length);
         buffer_.erase(0, wire::kFrameHeaderBytes + length);
-        return wire::decode_client_response(payload);
+        auto decoded = wire::decode_client_response(payload);
+        if (!decoded.ok()) return decoded.error();
+        return std::optional<wire::ClientResponse>(std::move(decoded).value());
       }
     }
-    const int64_t remaining = deadline - monotonic_ms();
-    if (remaining <= 0) {
-      return make_error(ErrorCode::timed_out,
-                        "no answer from the agent within " + std::to_string(timeout_ms) + " ms");
-    }
+    const int64_t remaining = deadline_ms - monotonic_ms();
+    if (remaining < 0) return std::optional<wire::ClientResponse>();
     pollfd poll_fd{fd_, POLLIN, 0};
     const int ready = ::poll(&poll_fd, 1, static_cast<int>(remaining));
     if (ready < 0 && errno != EINTR) {
       return make_error(ErrorCode::unavailable, std::string("poll: ") + std::strerror(errno));
     }
-    if (ready <= 0) continue;
+    if (ready <= 0) {
+      if (ready == 0 && remaining == 0) return std::optional<wire::ClientResponse>();
+      continue;
+    }
     char chunk[64 * 1024];
     const ssize_t count = ::recv(fd_, chunk, sizeof(chunk), 0);
     if (count == 0) {
@@ -157,7 +168,22 @@ Result<wire::ClientResponse> Client::read_response(uint32_t timeout_ms) {
   }
 }
 
+Result<wire::ClientResponse> Client::read_response(uint32_t timeout_ms) {
+  auto response = read_one(monotonic_ms() + timeout_ms);
+  if (!response.ok()) return response.error();
+  if (!response.value()) {
+    return make_error(ErrorCode::timed_out,
+                      "no answer from the agent within " + std::to_string(timeout_ms) + " ms");
+  }
+  return std::move(*response.value());
+}
+
 Result<wire::ClientResponse> Client::call(wire::ClientRequestBody body, uint32_t timeout_ms) {
+  return call_waiting(std::move(body), timeout_ms, 0);
+}
+
+Result<wire::ClientResponse> Client::call_waiting(wire::ClientRequestBody body,
+                                                  uint32_t timeout_ms, uint32_t extra_wait_ms) {
   wire::ClientRequest request;
   request.request_id = next_request_id_++;
   request.timeout_ms = timeout_ms;
@@ -166,12 +192,23 @@ Result<wire::ClientResponse> Client::call(wire::ClientRequestBody body, uint32_t
     return status.error();
   }
   // A little slack so the agent's own timeout answer (which explains why) arrives first.
-  const uint32_t wait_ms = timeout_ms + 500;
+  const int64_t deadline_ms =
+      monotonic_ms() + int64_t{timeout_ms} + int64_t{extra_wait_ms} + 500;
   for (;;) {
-    auto response = read_response(wait_ms);
-    if (!response.ok()) return response;
-    if (response.value().request_id == request.request_id) return response;
-    // An answer to an earlier request that we stopped waiting for: skip it.
+    auto response = read_one(deadline_ms);
+    if (!response.ok()) return response.error();
+    if (!response.value()) {
+      return make_error(ErrorCode::timed_out,
+                        "no answer from the agent within " +
+                            std::to_string(int64_t{timeout_ms} + extra_wait_ms) + " ms");
+    }
+    wire::ClientResponse& answer = *response.value();
+    if (answer.request_id == request.request_id) return std::move(answer);
+    // An event about a lock held through an earlier request: kept for next_lock_event().
+    if (auto* event = std::get_if<wire::LockEvent>(&answer.body)) {
+      lock_events_.push_back(std::move(*event));
+    }
+    // Otherwise an answer to an earlier request that we stopped waiting for: skip it.
   }
 }
 
@@ -191,6 +228,70 @@ Result<wire::MembersResponse> Client::members(uint32_t timeout_ms) {
 
 Result<wire::StatusResponse> Client::status(uint32_t timeout_ms) {
   return body_or_error<wire::StatusResponse>(call(wire::StatusRequest{}, timeout_ms));
+}
+
+}  // namespace conclave::client
+
+namespace conclave::client {
+
+Result<wire::KvPutResponse> Client::kv_put_fenced(const std::string& key,
+                                                  const std::string& value,
+                                                  const std::string& lock, uint64_t token,
+                                                  uint32_t timeout_ms) {
+  return body_or_error<wire::KvPutResponse>(
+      call(wire::KvPutRequest{key, value, lock, token}, timeout_ms));
+}
+
+Result<uint64_t> Client::session_create(const SessionOptions& options, uint32_t timeout_ms) {
+  auto created = body_or_error<wire::SessionCreateResponse>(call(
+      wire::SessionCreateRequest{options.ttl_ms, options.description, options.bind_to_connection},
+      timeout_ms));
+  if (!created.ok()) return created.error();
+  return created.value().session;
+}
+
+Status Client::session_destroy(uint64_t session, uint32_t timeout_ms) {
+  return status_of(call(wire::SessionDestroyRequest{session}, timeout_ms));
+}
+
+Status Client::session_renew(uint64_t session, uint32_t timeout_ms) {
+  return status_of(call(wire::SessionRenewRequest{session}, timeout_ms));
+}
+
+Result<wire::SessionListResponse> Client::session_list(uint32_t timeout_ms) {
+  return body_or_error<wire::SessionListResponse>(call(wire::SessionListRequest{}, timeout_ms));
+}
+
+Result<wire::LockEvent> Client::lock_acquire(const LockOptions& options, uint32_t timeout_ms) {
+  return body_or_error<wire::LockEvent>(call_waiting(
+      wire::LockAcquireRequest{options.name, options.session, options.limit, options.wait_ms,
+                               options.lock_delay_ms},
+      timeout_ms, options.wait_ms));
+}
+
+Result<std::optional<wire::LockEvent>> Client::next_lock_event(uint32_t timeout_ms) {
+  if (!lock_events_.empty()) {
+    wire::LockEvent event = std::move(lock_events_.front());
+    lock_events_.pop_front();
+    return std::optional<wire::LockEvent>(std::move(event));
+  }
+  const int64_t deadline_ms = monotonic_ms() + timeout_ms;
+  for (;;) {
+    auto response = read_one(deadline_ms);
+    if (!response.ok()) return response.error();
+    if (!response.value()) return std::optional<wire::LockEvent>();
+    if (auto* event = std::get_if<wire::LockEvent>(&response.value()->body)) {
+      return std::optional<wire::LockEvent>(std::move(*event));
+    }
+  }
+}
+
+Status Client::lock_release(const std::string& name, uint64_t session, uint32_t timeout_ms) {
+  return status_of(call(wire::LockReleaseRequest{name, session}, timeout_ms));
+}
+
+Result<wire::LockListResponse> Client::lock_list(const std::string& prefix, uint32_t timeout_ms) {
+  return body_or_error<wire::LockListResponse>(call(wire::LockListRequest{prefix}, timeout_ms));
 }
 
 }  // namespace conclave::client

@@ -3,9 +3,31 @@
 // Blocking and simple on purpose: one connection, one request at a time, a deadline on every
 // call. Finding the socket follows one documented order (find_socket), and every failure comes
 // back as an Error whose message says what was tried and what to do.
+//
+// Locks, in short:
+//
+//   auto client = Client::connect(path).value();
+//   uint64_t session = client.session_create({}, 5000).value();   // ends when `client` closes
+//   auto grant = client.lock_acquire({.name = "db/primary", .session = session,
+//                                     .wait_ms = 10000}, 5000);
+//   if (grant.ok()) {
+//     // grant.value().token is the fencing token: pass it to what the lock protects
+//     // (e.g. kv_put_fenced). Then watch the lock while using it:
+//     auto event = client.next_lock_event(100);  // renewed / jeopardy / lost / released
+//     // Stop using the resource when event says lost, or when the monotonic clock
+//     // (CLOCK_MONOTONIC, ms) passes the latest valid_until_ms: no event may mean the agent is
+//     // gone or paused, and the lock can then move to someone else soon after.
+//     client.lock_release("db/primary", session, 5000);
+//   }
+//
+// A session bound to the connection (the default) ends when the connection closes, and its
+// locks are released at once. The cluster also ends it when it sees this host's agent fail,
+// leave or restart; then its locks move to the next waiter after their lock-delay, and the
+// holder has been told "lost" before that.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 #include <vector>
@@ -42,8 +64,46 @@ class Client {
   Result<wire::KvGetResponse> kv_get(const std::string& key, uint32_t timeout_ms);
   Result<wire::KvPutResponse> kv_put(const std::string& key, const std::string& value,
                                      uint32_t timeout_ms);
+  // Applied only while `token` is the fencing token of a current holder of `lock`; else
+  // ErrorCode::conflict and nothing is written.
+  Result<wire::KvPutResponse> kv_put_fenced(const std::string& key, const std::string& value,
+                                            const std::string& lock, uint64_t token,
+                                            uint32_t timeout_ms);
   Result<wire::MembersResponse> members(uint32_t timeout_ms);
   Result<wire::StatusResponse> status(uint32_t timeout_ms);
+
+  // Sessions. Returns the new session's id.
+  struct SessionOptions {
+    uint64_t ttl_ms = 0;             // > 0: also expires unless renewed within it
+    std::string description;
+    bool bind_to_connection = true;  // false needs a TTL
+  };
+  Result<uint64_t> session_create(const SessionOptions& options, uint32_t timeout_ms);
+  Status session_destroy(uint64_t session, uint32_t timeout_ms);
+  Status session_renew(uint64_t session, uint32_t timeout_ms);
+  Result<wire::SessionListResponse> session_list(uint32_t timeout_ms);
+
+  // Locks. lock_acquire waits up to options.wait_ms for a slot (0: try once, failing with
+  // ErrorCode::conflict when none is free) and returns the grant event (its token is the
+  // fencing token); ErrorCode::timed_out when the wait ran out. timeout_ms bounds the rest
+  // (reaching the cluster).
+  struct LockOptions {
+    std::string name;
+    uint64_t session = 0;
+    uint32_t limit = 1;           // > 1: a semaphore with that many slots
+    uint32_t wait_ms = 0;
+    int32_t lock_delay_ms = -1;   // < 0: the default (1 s)
+  };
+  Result<wire::LockEvent> lock_acquire(const LockOptions& options, uint32_t timeout_ms);
+  // The next event about a held lock (renewed, jeopardy, lost, released), waiting at most
+  // timeout_ms; std::nullopt when none came. Events are queued while other calls run.
+  Result<std::optional<wire::LockEvent>> next_lock_event(uint32_t timeout_ms);
+  Status lock_release(const std::string& name, uint64_t session, uint32_t timeout_ms);
+  Result<wire::LockListResponse> lock_list(const std::string& prefix, uint32_t timeout_ms);
+
+  // The connection's file descriptor, to wait on it with poll() together with other events
+  // (`conclave lock` does). Data may also already be buffered: check next_lock_event(0).
+  int fd() const { return fd_; }
 
   // Sends raw bytes as one frame (tests use it to send malformed requests).
   Status send_raw_frame(const std::string& payload);
@@ -53,10 +113,15 @@ class Client {
  private:
   explicit Client(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
   Status write_all(const std::string& bytes);
+  Result<wire::ClientResponse> call_waiting(wire::ClientRequestBody body, uint32_t timeout_ms,
+                                            uint32_t extra_wait_ms);
+  // Reads one frame from the buffer, or waits for more up to `deadline_ms` (monotonic).
+  Result<std::optional<wire::ClientResponse>> read_one(int64_t deadline_ms);
   int fd_ = -1;
   std::string path_;
   uint64_t next_request_id_ = 1;
   std::string buffer_;
+  std::deque<wire::LockEvent> lock_events_;  // events that arrived while waiting for others
 };
 
 }  // namespace conclave::client

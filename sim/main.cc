@@ -28,6 +28,16 @@ int main(int argc, char** argv) {
                  "Servers started beyond -bootstrap-expect (they must never form a second "
                  "cluster)")
       ->capture_default_str();
+  app.add_option("--lock-clients", options.lock_clients,
+                 "Programs taking locks through the agents")
+      ->capture_default_str();
+  app.add_option("--client-agents", options.client_agents, "Agents without -server")
+      ->capture_default_str();
+  app.add_flag("--inject-skip-dedup", options.inject_skip_dedup,
+               "Fault injection: retried writes apply again (the checkers must object)");
+  app.add_flag("--inject-no-lock-delay", options.inject_no_lock_delay,
+               "Fault injection: a failed holder's slot is freed at once (the checkers must "
+               "object)");
   bool no_disk_faults = false;
   app.add_flag("--no-disk-faults", no_disk_faults, "No lost or rolled-back disks");
   app.add_flag("--inject-forget-votes", options.inject_forget_votes,

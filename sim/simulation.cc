@@ -11,7 +11,9 @@
 #include "agent/node_driver.h"
 #include "common/hash.h"
 #include "common/prng.h"
+#include "sim/committed_log_checker.h"
 #include "sim/history_checker.h"
+#include "sim/lock_clients.h"
 #include "sim/sim_network.h"
 #include "store/memory_store.h"
 
@@ -53,6 +55,7 @@ class SimIo : public agent::NodeIo {
 // One simulated machine: its disk survives crashes; the Node does not.
 struct Machine {
   std::string name;
+  bool server = true;
   std::string gossip_address;
   std::string rpc_address;
   store::MemoryStore disk;
@@ -90,7 +93,10 @@ struct CommittedRecord {
 class Simulation {
  public:
   explicit Simulation(const SimOptions& options)
-      : options_(options), prng_(options.seed), network_(prng_) {}
+      : options_(options),
+        prng_(options.seed),
+        network_(prng_),
+        committed_checker_(faults()) {}
 
   SimResult run();
 
@@ -113,6 +119,10 @@ class Simulation {
   void client_step(Client& client, int64_t now_ms, bool may_start);
   void final_checks();
   void disk_fault(int victim, int64_t now_ms);
+  void feed_committed_checker(int64_t now_ms);
+  state::StateMachineFaults faults() const {
+    return state::StateMachineFaults{options_.inject_skip_dedup, options_.inject_no_lock_delay};
+  }
   void check_one_cluster(int index, int64_t now_ms);
   void violation(int64_t now_ms, const std::string& text);
   void narrate(int64_t now_ms, const std::string& text);
@@ -128,6 +138,8 @@ class Simulation {
   std::map<raft::Term, std::string> leader_of_term_;
   std::map<raft::Index, CommittedRecord> committed_;
   std::optional<std::pair<uint64_t, std::vector<store::ServerRecord>>> cluster_;
+  CommittedLogChecker committed_checker_;
+  std::unique_ptr<LockClients> lock_clients_;
   bool chaos_active_ = false;
   int64_t now_ms_ = 0;
   SimResult result_;
@@ -161,10 +173,11 @@ void Simulation::start_node(int index, int64_t now_ms) {
   }
   agent::NodeOptions options;
   options.name = machine.name;
-  options.server = true;
+  options.server = machine.server;
   options.gossip_address = machine.gossip_address;
   options.rpc_address = machine.rpc_address;
-  options.bootstrap_expect = options_.node_count - options_.extra_servers;
+  options.bootstrap_expect = machine.server ? options_.node_count - options_.extra_servers : 0;
+  options.state_machine_faults = faults();
   options.join_addresses = {machines_[index == 0 ? 1 : 0].gossip_address};
   options.default_request_timeout_ms = kClientTimeoutMs;
   options.random_seed = prng_.next();
@@ -197,6 +210,7 @@ void Simulation::crash(int index, int64_t now_ms) {
   machine.persisting.reset();
   ++result_.crashes;
   narrate(now_ms, "crash " + machine.name);
+  if (lock_clients_) lock_clients_->machine_crashed(index, now_ms);
 }
 
 void Simulation::check_one_cluster(int index, int64_t now_ms) {
@@ -245,6 +259,17 @@ void Simulation::check_node(int index, int64_t now_ms) {
     }
   }
   machine.checked_commit = std::max(machine.checked_commit, commit);
+  feed_committed_checker(now_ms);
+}
+
+void Simulation::feed_committed_checker(int64_t now_ms) {
+  for (auto next = committed_.find(committed_checker_.applied_index() + 1);
+       next != committed_.end(); next = committed_.find(committed_checker_.applied_index() + 1)) {
+    const raft::Entry entry{next->second.term, next->first, next->second.data};
+    for (const std::string& problem : committed_checker_.on_committed(entry)) {
+      violation(now_ms, problem);
+    }
+  }
 }
 
 void SimIo::send_gossip(gossip::Outgoing packet) {
@@ -338,6 +363,9 @@ void Simulation::deliver(const SimNetwork<NetworkPayload>::InFlight& message, in
 }
 
 void Simulation::deliver_reply(const agent::ClientReply& reply, int64_t now_ms) {
+  if (lock_clients_ && lock_clients_->on_reply(reply.connection_id, reply.response, now_ms)) {
+    return;
+  }
   // Connection ids are client ids + 1.
   const int client_index = static_cast<int>(reply.connection_id) - 1;
   if (client_index < 0 || client_index >= static_cast<int>(clients_.size())) return;
@@ -456,7 +484,8 @@ void Simulation::chaos_step(int64_t now_ms) {
     heal(now_ms);
   } else if (options_.crashes) {
     const int victim = static_cast<int>(prng_.below(count));
-    if (options_.disk_faults && machines_[victim].node && prng_.chance(0.15)) {
+    if (options_.disk_faults && machines_[victim].server && machines_[victim].node &&
+        prng_.chance(0.15)) {
       disk_fault(victim, now_ms);
     } else if (machines_[victim].node) {
       crash(victim, now_ms);
@@ -512,6 +541,7 @@ void Simulation::final_checks() {
                                                [&](const store::ServerRecord& server) {
                                                  return server.name == machine.name;
                                                });
+    if (!machine.server) continue;  // client agents run no Raft
     if (options_.extra_servers > 0 && !voter) continue;  // waits to be added, or refused
     if (!machine.node || !machine.node->raft()) {
       violation(-1, machine.name + " never started Raft (bootstrap did not complete)");
@@ -556,18 +586,36 @@ uint64_t Simulation::state_hash() const {
 
 SimResult Simulation::run() {
   result_.seed = options_.seed;
-  for (int i = 0; i < options_.node_count; ++i) {
+  for (int i = 0; i < options_.node_count + options_.client_agents; ++i) {
     Machine machine;
-    machine.name = "n" + std::to_string(i);
+    machine.server = i < options_.node_count;
+    machine.name = (machine.server ? "n" : "c") +
+                   std::to_string(machine.server ? i : i - options_.node_count);
     machine.gossip_address = machine.name + ":7946";
     machine.rpc_address = machine.name + ":8300";
     machines_.push_back(std::move(machine));
   }
-  for (int i = 0; i < options_.node_count; ++i) {
+  if (options_.lock_clients > 0) {
+    LockClientsHost host;
+    host.alive = [this](int machine) { return machines_[machine].node != nullptr; };
+    host.send = [this](int machine, uint64_t connection, const wire::ClientRequest& request) {
+      machines_[machine].node->receive_client(connection, request, now_ms_);
+      pump(machine, now_ms_);
+    };
+    host.disconnect = [this](int machine, uint64_t connection) {
+      machines_[machine].node->client_disconnected(connection, now_ms_);
+      pump(machine, now_ms_);
+    };
+    host.violation = [this](const std::string& text) { violation(now_ms_, text); };
+    host.narrate = [this](const std::string& text) { narrate(now_ms_, text); };
+    host.machine_count = static_cast<int>(machines_.size());
+    lock_clients_ = std::make_unique<LockClients>(options_.lock_clients, std::move(host), prng_);
+  }
+  for (size_t i = 0; i < machines_.size(); ++i) {
     // With extra servers they come up one by one, as people start them.
     machines_[i].start_at_ms = options_.extra_servers > 0 ? prng_.between(0, 2500) : 0;
     if (machines_[i].start_at_ms == 0) {
-      start_node(i, 0);
+      start_node(static_cast<int>(i), 0);
     } else {
       machines_[i].restart_at_ms = machines_[i].start_at_ms;
     }
@@ -627,8 +675,16 @@ SimResult Simulation::run() {
       }
     }
     for (Client& client : clients_) client_step(client, now, now < clients_stop_ms);
+    if (lock_clients_) lock_clients_->step(now, now < clients_stop_ms);
   }
   if (result_.violations.empty()) final_checks();
+  if (lock_clients_) {
+    result_.lock_grants = lock_clients_->stats().grants;
+    result_.locks_lost = lock_clients_->stats().lost;
+    result_.stale_writes_refused = lock_clients_->stats().stale_writes_refused;
+  }
+  result_.fifo_grants_checked = committed_checker_.fifo_grants_checked();
+  result_.duplicates_answered = committed_checker_.duplicates_answered();
   result_.messages_sent = network_.sent();
   result_.messages_dropped = network_.dropped();
   result_.final_state_hash = state_hash();

@@ -15,7 +15,12 @@
 //   - one cluster: every node that runs Raft has the same cluster id and initial voter set
 //     (bootstrap by promise, agent/bootstrap.h), also when more servers start than
 //     bootstrap_expect;
-//   - a node restarted on a rolled-back disk (a damaged WAL) notices and never runs Raft.
+//   - a node restarted on a rolled-back disk (a damaged WAL) notices and never runs Raft;
+//   - on the committed log (committed_log_checker.h): fencing tokens strictly increase per
+//     lock, no lock has more holders than slots or a holder whose session ended, waiters are
+//     granted in FIFO order, no client write takes effect twice;
+//   - programs holding locks (lock_clients.h): never more holders using a lock at once than it
+//     has slots, as the holders themselves see it (lost notices come in time).
 #pragma once
 
 #include <cstdint>
@@ -33,7 +38,9 @@ struct SimOptions {
   double max_loss = 0.2;
   bool partitions = true;
   bool crashes = true;
-  int clients = 3;
+  int clients = 3;              // key/value clients (puts and gets), on any agent
+  int client_agents = 2;        // agents started without -server, beside the servers
+  int lock_clients = 0;         // programs taking locks through any agent (lock_clients.h)
   bool verbose = false;          // narrate the run on stderr (for replaying one seed)
   // Disk faults during chaos: a crash that loses the whole disk (the node comes back as a new
   // server, outside the voter set) or that rolls the disk back to an older copy (a damaged
@@ -46,6 +53,10 @@ struct SimOptions {
   // Fault injection, to show the checkers catch real bugs: the disks silently forget every
   // vote they are given (an fsync that lies), so a restarted node may vote twice in a term.
   bool inject_forget_votes = false;
+  // The state machine applies retried writes again / frees a failed holder's slot at once: the
+  // committed-log and lock checkers must object.
+  bool inject_skip_dedup = false;
+  bool inject_no_lock_delay = false;
 };
 
 struct SimResult {
@@ -63,6 +74,11 @@ struct SimResult {
   uint64_t disks_lost = 0;
   uint64_t disks_rolled_back = 0;
   bool cluster_formed = false;  // some node started Raft
+  uint64_t lock_grants = 0;     // grants the programs received
+  uint64_t locks_lost = 0;      // holders that stopped on a lost notice or their validity
+  uint64_t stale_writes_refused = 0;
+  uint64_t fifo_grants_checked = 0;
+  uint64_t duplicates_answered = 0;
   uint64_t messages_sent = 0;
   uint64_t messages_dropped = 0;
 

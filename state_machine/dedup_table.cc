@@ -22,6 +22,7 @@ DedupTable::Lookup DedupTable::check(uint64_t client_id, uint64_t sequence, uint
                std::tie(b.second.last_active_ms, b.first);
       });
       touch(oldest->first);
+      bytes_.erase(oldest->first);
       clients_.erase(oldest);
     }
     wire::DedupClient client;
@@ -33,20 +34,31 @@ DedupTable::Lookup DedupTable::check(uint64_t client_id, uint64_t sequence, uint
   client.last_active_ms = std::max(client.last_active_ms, now_ms);
   if (ack_below > client.floor) {
     client.floor = ack_below;
-    client.answers.erase(client.answers.begin(), client.answers.lower_bound(client.floor));
+    const auto end = client.answers.lower_bound(client.floor);
+    for (auto it = client.answers.begin(); it != end; ++it) {
+      bytes_[client_id] -= answer_bytes(it->second);
+    }
+    client.answers.erase(client.answers.begin(), end);
   }
   if (sequence < client.floor) return Lookup{Check::forgotten, std::nullopt};
   if (auto answer = client.answers.find(sequence); answer != client.answers.end()) {
     return Lookup{Check::duplicate, answer->second};
   }
-  if (client.answers.size() >= kMaxAnswersPerClient) return Lookup{Check::full, std::nullopt};
+  if (client.answers.size() >= kMaxAnswersPerClient ||
+      bytes_[client_id] >= kMaxAnswerBytesPerClient) {
+    return Lookup{Check::full, std::nullopt};
+  }
   return Lookup{Check::new_request, std::nullopt};
 }
 
 void DedupTable::record(uint64_t client_id, uint64_t sequence, wire::CachedAnswer answer) {
   auto found = clients_.find(client_id);
   if (found == clients_.end() || sequence < found->second.floor) return;
-  found->second.answers[sequence] = std::move(answer);
+  auto [slot, inserted] = found->second.answers.try_emplace(sequence);
+  size_t& bytes = bytes_[client_id];
+  if (!inserted) bytes -= answer_bytes(slot->second);
+  bytes += answer_bytes(answer);
+  slot->second = std::move(answer);
   touch(client_id);
 }
 
@@ -55,6 +67,9 @@ void DedupTable::update(uint64_t client_id, uint64_t sequence, wire::CachedAnswe
   if (found == clients_.end()) return;
   auto existing = found->second.answers.find(sequence);
   if (existing == found->second.answers.end()) return;
+  size_t& bytes = bytes_[client_id];
+  bytes -= answer_bytes(existing->second);
+  bytes += answer_bytes(answer);
   existing->second = std::move(answer);
   touch(client_id);
 }
@@ -63,6 +78,7 @@ void DedupTable::expire(int64_t now_ms) {
   for (auto it = clients_.begin(); it != clients_.end();) {
     if (it->second.last_active_ms + kDedupClientIdleMs <= now_ms) {
       touch(it->first);
+      bytes_.erase(it->first);
       it = clients_.erase(it);
     } else {
       ++it;
@@ -73,6 +89,9 @@ void DedupTable::expire(int64_t now_ms) {
 Status DedupTable::restore(const store::StateRow& row) {
   auto client = wire::decode_dedup_client(row.value);
   if (!client.ok()) return client.error();
+  size_t& bytes = bytes_[client.value().client_id];
+  bytes = 0;
+  for (const auto& [sequence, answer] : client.value().answers) bytes += answer_bytes(answer);
   clients_[client.value().client_id] = std::move(client).value();
   return Status();
 }

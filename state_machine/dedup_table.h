@@ -9,8 +9,9 @@
 // Bounded and deterministic: everything depends only on the applied commands and their leader
 // stamps. At most kMaxDedupClients clients (when full, the least recently active one, then the
 // smallest id, is evicted); a client idle for kDedupClientIdleMs is forgotten; a client may
-// hold at most kMaxAnswersPerClient unacknowledged answers, beyond which new requests are
-// refused (never silently forgotten, which could apply a retry twice).
+// hold at most kMaxAnswersPerClient unacknowledged answers of at most kMaxAnswerBytesPerClient
+// in all, beyond which new requests are refused (never silently forgotten, which could apply a
+// retry twice).
 #pragma once
 
 #include <cstdint>
@@ -27,6 +28,9 @@ namespace conclave::state {
 
 constexpr size_t kMaxDedupClients = 10000;
 constexpr size_t kMaxAnswersPerClient = 10000;
+// And at most this many bytes of them, so a client's row stays decodable
+// (wire::kMaxStateRecordBytes).
+constexpr size_t kMaxAnswerBytesPerClient = 4 * 1024 * 1024;
 constexpr int64_t kDedupClientIdleMs = 3600LL * 1000;
 
 class DedupTable {
@@ -35,7 +39,7 @@ class DedupTable {
     new_request,  // execute it, then record() its answer
     duplicate,    // answered before: `answer` holds the answer
     forgotten,    // below the client's floor: acknowledged and forgotten, do nothing
-    full,         // the client has kMaxAnswersPerClient unacknowledged answers: refuse
+    full,         // the client is at kMaxAnswersPerClient or kMaxAnswerBytesPerClient: refuse
   };
   struct Lookup {
     Check check = Check::new_request;
@@ -58,8 +62,12 @@ class DedupTable {
 
  private:
   void touch(uint64_t client_id) { dirty_.insert(client_id); }
+  static size_t answer_bytes(const wire::CachedAnswer& answer) {
+    return answer.message.size() + answer.body.size() + 32;
+  }
 
   std::map<uint64_t, wire::DedupClient> clients_;
+  std::map<uint64_t, size_t> bytes_;  // per client: answer_bytes() of its answers (derived)
   std::set<uint64_t> dirty_;
 };
 

@@ -87,14 +87,21 @@ AcquireResult LockService::acquire(const wire::LockAcquireCommand& command,
     }
   }
   for (wire::LockWaiter& queued : lock.waiters) {
-    if (queued.session == command.session) {
-      // Already in line: the newer request is the one to answer.
-      queued.client_id = waiter.client_id;
-      queued.sequence = waiter.sequence;
-      touch(lock.name);
-      result.kind = AcquireResult::Kind::waiting;
+    if (queued.session != command.session) continue;
+    if (!command.wait) {
+      // Try once: the slot is not free (the session waits for it), and its place in line stays.
+      result.refusal = Outcome::error(ErrorCode::conflict, "lock '" + lock.name + "' is held");
       return result;
     }
+    // Already in line: the newer request is the one to answer; the older one ends here.
+    if (queued.client_id != waiter.client_id || queued.sequence != waiter.sequence) {
+      result.superseded = WaiterId{queued.session, queued.client_id, queued.sequence};
+    }
+    queued.client_id = waiter.client_id;
+    queued.sequence = waiter.sequence;
+    touch(lock.name);
+    result.kind = AcquireResult::Kind::waiting;
+    return result;
   }
   // Free slots go to those already waiting first (FIFO), so a newcomer never jumps the line.
   if (lock.waiters.empty() && free_slots(lock) > 0) {

@@ -30,6 +30,9 @@ namespace conclave::state {
 constexpr size_t kMaxLocks = 100000;
 constexpr uint32_t kMaxLockLimit = 1000;
 constexpr size_t kMaxWaitersPerLock = 10000;
+// Locks one session holds or waits for (its record lists them; wire::kMaxListedItems bounds a
+// decodable list).
+constexpr size_t kMaxLocksPerSession = 1000;
 constexpr uint32_t kMaxLockDelayMs = 60000;
 constexpr uint32_t kDefaultLockDelayMs = 1000;
 
@@ -60,6 +63,9 @@ struct AcquireResult {
   Kind kind = Kind::refused;
   uint64_t token = 0;  // granted
   Outcome refusal;     // refused: why (conflict when held and not waiting, or bad arguments)
+  // waiting: the session was already in line under an older request, which this one replaces
+  // (that older request gets its final answer now).
+  std::optional<WaiterId> superseded;
 };
 
 struct CancelResult {

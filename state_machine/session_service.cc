@@ -87,7 +87,7 @@ std::vector<uint64_t> SessionService::owned_by(const std::string& node, uint64_t
 std::vector<uint64_t> SessionService::expired(int64_t now_ms) const {
   std::vector<uint64_t> ids;
   for (const auto& [deadline, id] : expiries_) {
-    if (deadline >= now_ms) break;
+    if (deadline > now_ms) break;  // due at the deadline, as next_expiry_ms() reports
     ids.push_back(id);
   }
   return ids;

@@ -44,7 +44,7 @@ class SessionService {
 
   // Sessions of `node` in boot `boot_id` (0: every boot).
   std::vector<uint64_t> owned_by(const std::string& node, uint64_t boot_id) const;
-  // TTL sessions not renewed in time as of now_ms, oldest deadline first.
+  // TTL sessions whose renewed + ttl is at or before now_ms, oldest deadline first.
   std::vector<uint64_t> expired(int64_t now_ms) const;
   std::optional<int64_t> next_expiry_ms() const;
   const std::map<uint64_t, wire::SessionRecord>& all() const { return sessions_; }

@@ -122,7 +122,10 @@ Applied StateMachine::apply(const raft::Entry& entry) {
   }
   advance_time(entry.index, applied);
 
-  if (command.client_id != 0) {
+  // Reads through the log (protocol version 1) change nothing: no need to remember them.
+  const bool deduplicated = command.client_id != 0 && !faults_.skip_dedup &&
+                            !std::holds_alternative<wire::GetCommand>(command.op);
+  if (deduplicated) {
     DedupTable::Lookup lookup =
         dedup_.check(command.client_id, command.sequence, command.ack_below, time_ms_);
     switch (lookup.check) {
@@ -133,6 +136,7 @@ Applied StateMachine::apply(const raft::Entry& entry) {
         applied.duplicate = true;
         applied.waiting = lookup.answer->waiting;
         applied.outcome = outcome_of(*lookup.answer);
+        stale_grant_check(command, applied.outcome);
         return applied;
       case DedupTable::Check::forgotten:
         ++duplicate_commands_;
@@ -143,15 +147,17 @@ Applied StateMachine::apply(const raft::Entry& entry) {
       case DedupTable::Check::full:
         applied.outcome =
             Outcome::error(ErrorCode::unavailable,
-                           "this agent has " + std::to_string(kMaxAnswersPerClient) +
-                               " requests whose answers it has not acknowledged; retry later");
+                           "this agent has too many requests whose answers it has not "
+                           "acknowledged (" + std::to_string(kMaxAnswersPerClient) +
+                               " answers or " + std::to_string(kMaxAnswerBytesPerClient) +
+                               " bytes); retry later");
         return applied;
       case DedupTable::Check::new_request:
         break;
     }
   }
   applied.outcome = execute(command, entry.index, applied);
-  if (command.client_id != 0) {
+  if (deduplicated) {
     dedup_.record(command.client_id, command.sequence,
                   cached_answer(applied.outcome, applied.waiting));
   }
@@ -194,9 +200,11 @@ Outcome StateMachine::execute(const wire::Command& command, raft::Index index, A
         } else if constexpr (std::is_same_v<T, wire::SessionRenewCommand>) {
           return sessions_.renew(op.session, time_ms_);
         } else if constexpr (std::is_same_v<T, wire::InvalidateNodeCommand>) {
-          for (uint64_t id : sessions_.owned_by(op.node, op.boot_id)) {
-            end_session(id, /*with_delay=*/true, index, applied);
-          }
+          const std::vector<uint64_t> ending = sessions_.owned_by(op.node, op.boot_id);
+          // Their waits end first, so that a slot freed by one of them is never granted to
+          // another that ends in this same entry.
+          for (uint64_t id : ending) end_waits(id, applied);
+          for (uint64_t id : ending) end_session(id, /*with_delay=*/true, index, applied);
           return Outcome{};
         } else if constexpr (std::is_same_v<T, wire::LockAcquireCommand>) {
           return acquire(command, op, index, applied);
@@ -239,12 +247,38 @@ Outcome StateMachine::execute(const wire::Command& command, raft::Index index, A
       command.op);
 }
 
+void StateMachine::stale_grant_check(const wire::Command& command, Outcome& outcome) const {
+  // A grant remembered for a retried acquire is only true while the session still holds that
+  // slot: its session may have ended since (its agent was cut off, seen failed, and the slot
+  // went to someone else). Answering "granted" then would give the lock to two holders.
+  const auto* acquire = std::get_if<wire::LockAcquireCommand>(&command.op);
+  const auto* event = std::get_if<wire::LockEvent>(&outcome.body);
+  if (acquire == nullptr || event == nullptr || outcome.code != ErrorCode::ok) return;
+  if (const wire::LockRecord* lock = locks_.find(acquire->name)) {
+    for (const wire::LockHolder& holder : lock->holders) {
+      if (holder.session == acquire->session && holder.token == event->token) return;
+    }
+  }
+  outcome = Outcome::error(ErrorCode::not_found,
+                           "lock '" + acquire->name + "' was granted to session " +
+                               std::to_string(acquire->session) + " (token " +
+                               std::to_string(event->token) +
+                               ") but is no longer held by it: the session ended or released it");
+}
+
 Outcome StateMachine::acquire(const wire::Command& command, const wire::LockAcquireCommand& op,
                               raft::Index index, Applied& applied) {
   wire::SessionRecord* session = sessions_.find(op.session);
   if (session == nullptr) {
     return Outcome::error(ErrorCode::not_found, "session " + std::to_string(op.session) +
                                                     " does not exist (it ended)");
+  }
+  if (session->held.count(op.name) == 0 && session->waiting.count(op.name) == 0 &&
+      session->held.size() + session->waiting.size() >= kMaxLocksPerSession) {
+    return Outcome::error(ErrorCode::too_large,
+                          "session " + std::to_string(op.session) + " already holds or waits "
+                          "for " + std::to_string(kMaxLocksPerSession) +
+                              " locks (its limit); release some first");
   }
   const WaiterId waiter{op.session, command.client_id, command.sequence};
   AcquireResult result = locks_.acquire(op, waiter, index, time_ms_, tokens_, applied.grants);
@@ -257,6 +291,15 @@ Outcome StateMachine::acquire(const wire::Command& command, const wire::LockAcqu
       session->waiting.insert(op.name);
       sessions_.touch(op.session);
       applied.waiting = true;
+      if (result.superseded) {
+        const Outcome replaced = Outcome::error(
+            ErrorCode::invalid_argument,
+            "a newer acquire of lock '" + op.name + "' by the same session replaced this one");
+        dedup_.update(result.superseded->client_id, result.superseded->sequence,
+                      cached_answer(replaced, false));
+        applied.deferred_answers.push_back(
+            DeferredAnswer{result.superseded->client_id, result.superseded->sequence, replaced});
+      }
       return Outcome{};
     case AcquireResult::Kind::refused:
       break;
@@ -269,24 +312,31 @@ Outcome StateMachine::acquire(const wire::Command& command, const wire::LockAcqu
   return result.refusal;
 }
 
+void StateMachine::end_waits(uint64_t id, Applied& applied) {
+  wire::SessionRecord* session = sessions_.find(id);
+  // Its waits end unanswered by a grant: answer them now.
+  for (const std::string& name : session->waiting) {
+    CancelResult cancelled = locks_.cancel(name, id);
+    if (!cancelled.was_waiting) continue;
+    const Outcome ended = Outcome::error(
+        ErrorCode::not_found,
+        "session " + std::to_string(id) + " ended while waiting for lock '" + name + "'");
+    dedup_.update(cancelled.waiter.client_id, cancelled.waiter.sequence,
+                  cached_answer(ended, false));
+    applied.deferred_answers.push_back(
+        DeferredAnswer{cancelled.waiter.client_id, cancelled.waiter.sequence, ended});
+  }
+  session->waiting.clear();
+  sessions_.touch(id);
+}
+
 void StateMachine::end_session(uint64_t id, bool with_delay, raft::Index index,
                                Applied& applied) {
+  end_waits(id, applied);
   const wire::SessionRecord session = *sessions_.find(id);
-  // Its waits end unanswered by a grant: answer them now.
-  for (const std::string& name : session.waiting) {
-    const wire::LockRecord* lock = locks_.find(name);
-    if (lock == nullptr) continue;
-    for (const wire::LockWaiter& waiter : lock->waiters) {
-      if (waiter.session != id) continue;
-      const Outcome ended = Outcome::error(
-          ErrorCode::not_found,
-          "session " + std::to_string(id) + " ended while waiting for lock '" + name + "'");
-      dedup_.update(waiter.client_id, waiter.sequence, cached_answer(ended, false));
-      applied.deferred_answers.push_back(DeferredAnswer{waiter.client_id, waiter.sequence, ended});
-    }
-  }
   const size_t first = applied.grants.size();
-  locks_.session_ended(session, with_delay, index, time_ms_, tokens_, applied.grants);
+  locks_.session_ended(session, with_delay && !faults_.ignore_lock_delay, index, time_ms_,
+                       tokens_, applied.grants);
   sessions_.erase(id);
   applied.ended_sessions.push_back(id);
   note_grants(applied, first);
@@ -316,13 +366,19 @@ void StateMachine::note_grants(Applied& applied, size_t first) {
 }
 
 std::string StateMachine::describe_holders(const wire::LockRecord& lock) const {
+  // Bounded: an answer is kept in the dedup table until acknowledged.
+  constexpr size_t kHoldersNamed = 8;
   std::string text;
-  for (const wire::LockHolder& holder : lock.holders) {
+  for (size_t i = 0; i < lock.holders.size() && i < kHoldersNamed; ++i) {
+    const wire::LockHolder& holder = lock.holders[i];
     const wire::SessionRecord* session = sessions_.find(holder.session);
     text += (text.empty() ? " (held by " : ", ") + std::string("session ") +
             std::to_string(holder.session) +
             (session != nullptr ? " of node " + session->node : "") + ", token " +
             std::to_string(holder.token);
+  }
+  if (lock.holders.size() > kHoldersNamed) {
+    text += ", and " + std::to_string(lock.holders.size() - kHoldersNamed) + " more";
   }
   return text.empty() ? text : text + ")";
 }

@@ -32,9 +32,17 @@
 
 namespace conclave::state {
 
+// Fault sites, switched on only by the simulator (FoundationDB style) to show that its checkers
+// catch what these mechanisms prevent. Never set in the binary.
+struct StateMachineFaults {
+  bool skip_dedup = false;         // apply a retried request again
+  bool ignore_lock_delay = false;  // free a failed holder's slot at once
+};
+
 class StateMachine {
  public:
   StateMachine() = default;
+  explicit StateMachine(StateMachineFaults faults) : faults_(faults) {}
   // Rebuilds the state from persisted rows (store/). An undecodable row is a storage error:
   // the caller must not run on a state it cannot read.
   Status restore(const std::vector<store::StateRow>& rows, raft::Index applied_index);
@@ -76,10 +84,13 @@ class StateMachine {
   Outcome acquire(const wire::Command& command, const wire::LockAcquireCommand& acquire,
                   raft::Index index, Applied& applied);
   void end_session(uint64_t id, bool with_delay, raft::Index index, Applied& applied);
+  void end_waits(uint64_t id, Applied& applied);
+  void stale_grant_check(const wire::Command& command, Outcome& outcome) const;
   void advance_time(raft::Index index, Applied& applied);
   void note_grants(Applied& applied, size_t first);
   std::string describe_holders(const wire::LockRecord& lock) const;
 
+  StateMachineFaults faults_;
   KvService kv_;
   SessionService sessions_;
   LockService locks_;

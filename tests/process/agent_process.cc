@@ -119,8 +119,23 @@ AgentProcess::~AgentProcess() {
   }
 }
 
+std::unique_ptr<AgentProcess> AgentProcess::command(const std::filesystem::path& folder,
+                                                    const std::string& name,
+                                                    std::vector<std::string> args) {
+  std::unique_ptr<AgentProcess> process(new AgentProcess(folder, std::move(args), name));
+  return process;
+}
+
+AgentProcess::AgentProcess(const std::filesystem::path& folder, std::vector<std::string> args,
+                           const std::string& name)
+    : folder_(folder), args_(std::move(args)), agent_(false) {
+  log_path_ = folder_ / (name + ".log");
+  start();
+}
+
 void AgentProcess::start() {
-  std::vector<std::string> args = {"agent"};
+  std::vector<std::string> args;
+  if (agent_) args.push_back("agent");
   args.insert(args.end(), args_.begin(), args_.end());
   ++starts_;
   pid_ = spawn(folder_, args, log_path_, log_path_);

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -41,12 +42,17 @@ class AgentProcess {
  public:
   // Starts `conclave agent ARGS...` in `folder`, logging to folder/agent-N.log.
   AgentProcess(const std::filesystem::path& folder, std::vector<std::string> args);
+  // Starts `conclave ARGS...` (any subcommand) in the background, logging to folder/NAME.log.
+  static std::unique_ptr<AgentProcess> command(const std::filesystem::path& folder,
+                                               const std::string& name,
+                                               std::vector<std::string> args);
   ~AgentProcess();  // SIGKILL if still running
   AgentProcess(const AgentProcess&) = delete;
   AgentProcess& operator=(const AgentProcess&) = delete;
 
   void start();
   void signal(int number);
+  pid_t pid() const { return pid_; }
   void kill9() { signal(SIGKILL); wait(); }
   // Waits for exit; returns the exit status (or 128+signal).
   int wait();
@@ -54,11 +60,14 @@ class AgentProcess {
   std::string log() const;
 
  private:
+  AgentProcess(const std::filesystem::path& folder, std::vector<std::string> args,
+               const std::string& name);
   std::filesystem::path folder_;
   std::vector<std::string> args_;
   std::filesystem::path log_path_;
   pid_t pid_ = -1;
   int starts_ = 0;
+  bool agent_ = true;  // prefix the arguments with "agent"
 };
 
 }  // namespace conclave::testing

@@ -118,6 +118,90 @@ TEST_CASE("more servers than bootstrap_expect never form two clusters") {
   CHECK(formed > 0);  // staggered starts let some runs settle on exactly bootstrap_expect
 }
 
+namespace {
+
+SimOptions lock_workload(uint64_t seed) {
+  SimOptions options;
+  options.seed = seed;
+  options.lock_clients = 6;  // on any of the 5 servers and 2 client agents
+  return options;
+}
+
+}  // namespace
+
+TEST_CASE("300 seeds of lock programs on servers and client agents: fenced, FIFO, exclusive") {
+  constexpr uint64_t kSeeds = 300;
+  uint64_t failures = 0, grants = 0, lost = 0, refused = 0, fifo = 0, duplicates = 0;
+  uint64_t crashes = 0, partitions = 0;
+  for (uint64_t seed = 1; seed <= kSeeds; ++seed) {
+    const SimResult result = run_simulation(lock_workload(100000 + seed));
+    grants += result.lock_grants;
+    lost += result.locks_lost;
+    refused += result.stale_writes_refused;
+    fifo += result.fifo_grants_checked;
+    duplicates += result.duplicates_answered;
+    crashes += result.crashes;
+    partitions += result.partitions;
+    if (!result.violations.empty()) {
+      ++failures;
+      std::printf("FAILED %s\n", result.summary().c_str());
+      for (const std::string& violation : result.violations) std::printf("  %s\n", violation.c_str());
+      std::printf("  %s --lock-clients 6\n", replay_hint(100000 + seed).c_str());
+    }
+  }
+  std::printf("locks: %llu seeds, %llu failed; %llu grants, %llu holders stopped by a lost notice "
+              "or their validity, %llu stale writes refused by fencing, %llu FIFO grants "
+              "checked, %llu retried writes answered once, %llu crashes, %llu partitions\n",
+              static_cast<unsigned long long>(kSeeds), static_cast<unsigned long long>(failures),
+              static_cast<unsigned long long>(grants), static_cast<unsigned long long>(lost),
+              static_cast<unsigned long long>(refused), static_cast<unsigned long long>(fifo),
+              static_cast<unsigned long long>(duplicates),
+              static_cast<unsigned long long>(crashes),
+              static_cast<unsigned long long>(partitions));
+  CHECK(failures == 0);
+  // Each kind of event the checkers judge must actually happen.
+  CHECK(grants > 1000);
+  CHECK(lost > 10);
+  CHECK(refused > 0);
+  CHECK(fifo > 100);
+  CHECK(duplicates > 10);
+}
+
+TEST_CASE("the checkers catch a state machine that applies a retried write twice") {
+  uint64_t caught = 0;
+  for (uint64_t seed = 1; seed <= 100; ++seed) {
+    SimOptions options = lock_workload(200000 + seed);
+    options.inject_skip_dedup = true;
+    for (const std::string& violation : run_simulation(options).violations) {
+      if (violation.find("took effect twice") != std::string::npos) {
+        ++caught;
+        break;
+      }
+    }
+  }
+  std::printf("fault injection: %llu of 100 seeds without exactly-once applied a write twice\n",
+              static_cast<unsigned long long>(caught));
+  CHECK(caught > 0);
+}
+
+TEST_CASE("the checkers catch a lock freed at once when its holder's agent fails") {
+  uint64_t caught = 0;
+  for (uint64_t seed = 1; seed <= 100; ++seed) {
+    SimOptions options = lock_workload(300000 + seed);
+    options.inject_no_lock_delay = true;
+    for (const std::string& violation : run_simulation(options).violations) {
+      if (violation.find("still use it") != std::string::npos) {
+        ++caught;
+        break;
+      }
+    }
+  }
+  std::printf("fault injection: %llu of 100 seeds without lock-delay had two holders using a "
+              "lock\n",
+              static_cast<unsigned long long>(caught));
+  CHECK(caught > 0);
+}
+
 TEST_CASE("the checkers catch a disk that forgets votes") {
   // With votes lost across crashes, a node killed right after voting can vote again in the
   // same term and two leaders can be elected. If the simulator never noticed, its passing

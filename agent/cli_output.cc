@@ -1,0 +1,156 @@
+#include "agent/cli_output.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+namespace conclave::agent {
+
+void print_members(const wire::MembersResponse& members, bool json) {
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& member : members.members) {
+      out.push_back({{"name", member.name},
+                     {"address", member.address},
+                     {"status", member.state},
+                     {"role", member.role},
+                     {"rpc_address", member.rpc_address},
+                     {"incarnation", member.incarnation}});
+    }
+    std::cout << out.dump(2) << "\n";
+    return;
+  }
+  size_t name_width = 4, address_width = 7;
+  for (const auto& member : members.members) {
+    name_width = std::max(name_width, member.name.size());
+    address_width = std::max(address_width, member.address.size());
+  }
+  std::printf("%-*s  %-*s  %-7s  %-6s  %s\n", static_cast<int>(name_width), "Node",
+              static_cast<int>(address_width), "Address", "Status", "Role", "RPC Address");
+  for (const auto& member : members.members) {
+    std::printf("%-*s  %-*s  %-7s  %-6s  %s\n", static_cast<int>(name_width),
+                member.name.c_str(), static_cast<int>(address_width), member.address.c_str(),
+                member.state.c_str(), member.role.c_str(), member.rpc_address.c_str());
+  }
+}
+
+void print_status(const wire::StatusResponse& status, bool json) {
+  if (json) {
+    nlohmann::json counters = nlohmann::json::object();
+    for (const auto& counter : status.counters) counters[counter.name] = counter.value;
+    nlohmann::json out = {{"node", status.node_name},
+                          {"server", status.server},
+                          {"raft_role", status.raft_role},
+                          {"term", status.term},
+                          {"leader", status.leader_name},
+                          {"commit_index", status.commit_index},
+                          {"applied_index", status.applied_index},
+                          {"last_log_index", status.last_log_index},
+                          {"voters", status.voters},
+                          {"server_id", status.server_id},
+                          {"cluster_id", status.cluster_id},
+                          {"raft_report", status.raft_report},
+                          {"counters", counters}};
+    std::cout << out.dump(2) << "\n";
+    return;
+  }
+  std::string voters;
+  for (const auto& voter : status.voters) voters += (voters.empty() ? "" : ", ") + voter;
+  std::printf("node:           %s (%s)\n", status.node_name.c_str(),
+              status.server ? "server" : "client");
+  std::printf("raft role:      %s\n", status.raft_role.c_str());
+  std::printf("term:           %llu\n", static_cast<unsigned long long>(status.term));
+  std::printf("leader:         %s\n",
+              status.leader_name.empty() ? "(none known)" : status.leader_name.c_str());
+  std::printf("commit index:   %llu\n", static_cast<unsigned long long>(status.commit_index));
+  std::printf("applied index:  %llu\n", static_cast<unsigned long long>(status.applied_index));
+  std::printf("last log index: %llu\n", static_cast<unsigned long long>(status.last_log_index));
+  std::printf("voters:         %s\n", voters.empty() ? "(not bootstrapped)" : voters.c_str());
+  if (!status.server_id.empty()) std::printf("server id:      %s\n", status.server_id.c_str());
+  if (!status.cluster_id.empty()) std::printf("cluster id:     %s\n", status.cluster_id.c_str());
+  if (!status.raft_report.empty()) std::printf("raft:           %s\n", status.raft_report.c_str());
+  std::printf("counters:\n");
+  for (const auto& counter : status.counters) {
+    std::printf("  %-30s %llu\n", counter.name.c_str(),
+                static_cast<unsigned long long>(counter.value));
+  }
+}
+
+void print_sessions(const wire::SessionListResponse& sessions, bool json) {
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& session : sessions.sessions) {
+      out.push_back({{"id", session.id},
+                     {"node", session.node},
+                     {"ttl_ms", session.ttl_ms},
+                     {"created_ms", session.created_ms},
+                     {"renewed_ms", session.renewed_ms},
+                     {"description", session.description},
+                     {"locks", session.locks}});
+    }
+    std::cout << out.dump(2) << "\n";
+    return;
+  }
+  std::printf("%-10s  %-16s  %-8s  %-24s  %s\n", "Session", "Node", "TTL", "Locks",
+              "Description");
+  for (const auto& session : sessions.sessions) {
+    std::string locks;
+    for (const auto& lock : session.locks) locks += (locks.empty() ? "" : ",") + lock;
+    const std::string ttl =
+        session.ttl_ms == 0 ? "-" : std::to_string(session.ttl_ms / 1000) + "s";
+    std::printf("%-10llu  %-16s  %-8s  %-24s  %s\n",
+                static_cast<unsigned long long>(session.id), session.node.c_str(), ttl.c_str(),
+                locks.empty() ? "-" : locks.c_str(), session.description.c_str());
+  }
+}
+
+void print_locks(const wire::LockListResponse& locks, bool json) {
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& lock : locks.locks) {
+      nlohmann::json holders = nlohmann::json::array();
+      for (const auto& holder : lock.holders) {
+        holders.push_back({{"session", holder.session},
+                           {"node", holder.node},
+                           {"token", holder.token},
+                           {"since_ms", holder.since_ms}});
+      }
+      nlohmann::json waiters = nlohmann::json::array();
+      for (const auto& waiter : lock.waiters) {
+        waiters.push_back(
+            {{"session", waiter.session}, {"node", waiter.node}, {"since_ms", waiter.since_ms}});
+      }
+      out.push_back({{"name", lock.name},
+                     {"limit", lock.limit},
+                     {"holders", holders},
+                     {"waiters", waiters},
+                     {"blocked_until_ms", lock.blocked_until_ms}});
+    }
+    std::cout << out.dump(2) << "\n";
+    return;
+  }
+  std::printf("%-24s  %-6s  %-8s  %-10s  %-16s  %-14s  %s\n", "Lock", "Slots", "Role", "Session",
+              "Node", "Token", "Since (ms)");
+  for (const auto& lock : locks.locks) {
+    const std::string slots =
+        std::to_string(lock.holders.size()) + "/" + std::to_string(lock.limit);
+    if (lock.holders.empty() && lock.waiters.empty()) {
+      std::printf("%-24s  %-6s  (blocked by lock-delay until %lld ms)\n", lock.name.c_str(),
+                  slots.c_str(), static_cast<long long>(lock.blocked_until_ms));
+    }
+    for (const auto& holder : lock.holders) {
+      std::printf("%-24s  %-6s  %-8s  %-10llu  %-16s  %-14llu  %lld\n", lock.name.c_str(),
+                  slots.c_str(), "holder", static_cast<unsigned long long>(holder.session),
+                  holder.node.c_str(), static_cast<unsigned long long>(holder.token),
+                  static_cast<long long>(holder.since_ms));
+    }
+    for (const auto& waiter : lock.waiters) {
+      std::printf("%-24s  %-6s  %-8s  %-10llu  %-16s  %-14s  %lld\n", lock.name.c_str(),
+                  slots.c_str(), "waiter", static_cast<unsigned long long>(waiter.session),
+                  waiter.node.c_str(), "-", static_cast<long long>(waiter.since_ms));
+    }
+  }
+}
+
+}  // namespace conclave::agent

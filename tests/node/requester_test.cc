@@ -1,0 +1,159 @@
+// The Requester on its own: exactly-once identity, routing to the leader, re-sends, deadlines.
+#include <catch2/catch.hpp>
+
+#include "agent/requester.h"
+
+using namespace conclave;
+using namespace conclave::agent;
+
+namespace {
+
+wire::ClientRequest put(uint64_t id) {
+  wire::ClientRequest request;
+  request.request_id = id;
+  request.body = wire::KvPutRequest{"k", "v", "", 0};
+  return request;
+}
+
+wire::ClientRequest get(uint64_t id) {
+  wire::ClientRequest request;
+  request.request_id = id;
+  request.body = wire::KvGetRequest{"k"};
+  return request;
+}
+
+wire::ForwardResponse answer(uint64_t forward_id, ErrorCode code = ErrorCode::ok,
+                             std::string leader = "") {
+  wire::ForwardResponse response;
+  response.forward_id = forward_id;
+  response.leader = std::move(leader);
+  response.response.error_code = code;
+  if (code == ErrorCode::ok) response.response.body = wire::KvPutResponse{7};
+  return response;
+}
+
+Requester make() {
+  RequesterOptions options;
+  options.client_id = 99;
+  return Requester(options);
+}
+
+}  // namespace
+
+TEST_CASE("requester: writes get sequence numbers, reads do not; ack_below trails the oldest") {
+  Requester requester = make();
+  requester.set_servers({"a", "b"});
+  requester.set_leader("a", 0);
+  requester.submit(ReplyTo{1, 1}, put(1), 5000, 0);
+  requester.submit(ReplyTo{1, 2}, get(2), 5000, 0);
+  requester.submit(ReplyTo{1, 3}, put(3), 5000, 0);
+  auto sends = requester.take_sends();
+  REQUIRE(sends.size() == 3);
+  CHECK(sends[0].to == "a");
+  CHECK(sends[0].forward.client_id == 99);
+  CHECK(sends[0].forward.sequence == 1);
+  CHECK(sends[1].forward.sequence == 0);
+  CHECK(sends[2].forward.sequence == 2);
+  CHECK(sends[2].forward.ack_below == 1);  // 1 is still unanswered
+  requester.on_response("a", answer(sends[0].forward.forward_id), 10);
+  requester.submit(ReplyTo{1, 4}, put(4), 5000, 10);
+  auto later = requester.take_sends();
+  REQUIRE(later.size() == 1);
+  CHECK(later[0].forward.ack_below == 2);
+  auto answers = requester.take_answers();
+  REQUIRE(answers.size() == 1);
+  CHECK(answers[0].reply_to == ReplyTo{1, 1});
+  CHECK(answers[0].response.request_id == 1);
+  CHECK(answers[0].confirmed);
+  CHECK(answers[0].sent_at_ms == 0);
+}
+
+TEST_CASE("requester: a new leader gets every request at once, with the same sequence") {
+  Requester requester = make();
+  requester.set_servers({"a", "b", "c"});
+  requester.set_leader("a", 0);
+  requester.submit(ReplyTo{1, 1}, put(1), 5000, 0);
+  const auto first = requester.take_sends();
+  requester.set_leader("b", 700);
+  const auto resent = requester.take_sends();
+  REQUIRE(resent.size() == 1);
+  CHECK(resent[0].to == "b");
+  CHECK(resent[0].forward.sequence == first[0].forward.sequence);
+  CHECK(resent[0].forward.forward_id != first[0].forward.forward_id);
+  // The old attempt's late answer still counts (the same request, applied once).
+  requester.on_response("a", answer(first[0].forward.forward_id), 710);
+  CHECK(requester.take_answers().size() == 1);
+  CHECK(requester.outstanding() == 0);
+}
+
+TEST_CASE("requester: redirects are followed, then paced when servers bounce a request") {
+  Requester requester = make();
+  requester.set_servers({"a", "b"});
+  requester.submit(ReplyTo{1, 1}, put(1), 5000, 0);
+  auto sends = requester.take_sends();
+  REQUIRE(sends.size() == 1);
+  // a and b each name the other as the leader: at most two hops at once, then a back-off.
+  std::string from = sends[0].to;
+  uint64_t forward_id = sends[0].forward.forward_id;
+  int immediate = 0;
+  for (int hop = 0; hop < 10; ++hop) {
+    requester.on_response(from, answer(forward_id, ErrorCode::not_leader, from == "a" ? "b" : "a"),
+                          5);
+    auto next = requester.take_sends();
+    if (next.empty()) break;
+    ++immediate;
+    from = next[0].to;
+    forward_id = next[0].forward.forward_id;
+  }
+  CHECK(immediate == 2);
+  requester.tick(60);  // after the back-off it goes again
+  CHECK(requester.take_sends().size() == 1);
+}
+
+TEST_CASE("requester: one unreachable notice per attempt re-routes once, not once per attempt") {
+  // Found by the simulator: each refused attempt's notice re-routed every request aimed at that
+  // server, and each re-routed request drew its own notice: the traffic grew without bound.
+  // Both servers are down: every attempt is refused, and each refusal is a notice.
+  Requester requester = make();
+  requester.set_servers({"a", "b"});
+  requester.set_leader("a", 0);
+  for (uint64_t id = 1; id <= 50; ++id) requester.submit(ReplyTo{1, id}, put(id), 5000, 0);
+  std::vector<Requester::Send> in_flight = requester.take_sends();
+  size_t total = in_flight.size();
+  for (int round = 0; round < 6 && !in_flight.empty(); ++round) {
+    for (const auto& send : in_flight) requester.on_unreachable(send.to, 1);
+    in_flight = requester.take_sends();
+    total += in_flight.size();
+  }
+  // Each request is re-routed at most once per server within the avoidance window.
+  CHECK(total <= 50 * 3);
+}
+
+TEST_CASE("requester: the deadline is the only ambiguous end, and says so for writes") {
+  Requester requester = make();
+  requester.submit(ReplyTo{1, 1}, put(1), 1000, 0);  // no server known at all
+  requester.submit(ReplyTo{1, 2}, get(2), 1000, 0);
+  CHECK(requester.take_sends().empty());
+  requester.set_servers({"a"});
+  requester.tick(100);
+  CHECK(requester.take_sends().size() == 2);
+  requester.tick(1000);
+  auto answers = requester.take_answers();
+  REQUIRE(answers.size() == 2);
+  for (const auto& answer : answers) CHECK(answer.response.error_code == ErrorCode::timed_out);
+  CHECK_THAT(answers[0].response.error_message, Catch::Contains("may still be applied"));
+  CHECK_THAT(answers[1].response.error_message, !Catch::Contains("may still be applied"));
+}
+
+TEST_CASE("requester: beyond its limit a request is refused at once") {
+  RequesterOptions options;
+  options.max_outstanding = 2;
+  Requester requester(options);
+  requester.submit(ReplyTo{1, 1}, put(1), 1000, 0);
+  requester.submit(ReplyTo{1, 2}, put(2), 1000, 0);
+  requester.submit(ReplyTo{1, 3}, put(3), 1000, 0);
+  auto answers = requester.take_answers();
+  REQUIRE(answers.size() == 1);
+  CHECK(answers[0].reply_to == ReplyTo{1, 3});
+  CHECK(answers[0].response.error_code == ErrorCode::unavailable);
+}

@@ -1,0 +1,135 @@
+// The key/value store: revisions, per-key create/mod revision and version, the legacy read
+// through the log, and fenced writes guarded by a lock's fencing token.
+#include "tests/state_machine/harness.h"
+
+using namespace conclave;
+using namespace conclave::state;
+using namespace conclave::state::testing;
+
+// Every put gets the next store-wide revision; a key keeps the revision that created it, the
+// revision of its last change, and how many puts it has seen.
+TEST_CASE("kv: puts answer KvPutResponse with increasing revisions") {
+  Harness h;
+  CHECK(describe(h.leader(put_op("a", "1")).outcome) == "put revision=1");
+  CHECK(describe(h.leader(put_op("b", "2")).outcome) == "put revision=2");
+  CHECK(describe(h.leader(put_op("a", "3")).outcome) == "put revision=3");
+  CHECK(describe(h.leader(put_op("a", "")).outcome) == "put revision=4");
+
+  CHECK(h.sm.revision() == 4);
+  CHECK(h.sm.key_count() == 2);
+  REQUIRE(h.sm.get("a"));
+  CHECK(entry_of(h.sm, "a") == wire::KvEntry{"a", "", 1, 4, 3});
+  REQUIRE(h.sm.get("b"));
+  CHECK(entry_of(h.sm, "b") == wire::KvEntry{"b", "2", 2, 2, 1});
+  CHECK_FALSE(h.sm.get("c"));
+}
+
+// Only a put that is applied takes a revision: sessions, locks, ticks and refused writes do not.
+TEST_CASE("kv: the revision counts applied puts only") {
+  Harness h;
+  CHECK(h.put("k", "v1") == 1);
+  const uint64_t session = h.create_session("alpha");
+  h.lock("L", session);
+  h.tick_at(20'000);
+  CHECK(describe(h.leader(renew_op(session)).outcome) == "ok");
+  Applied refused = h.leader(fenced_put_op("k", "v2", "L", 999));
+  CHECK(refused.outcome.code == ErrorCode::conflict);
+  CHECK(h.sm.revision() == 1);
+  CHECK(h.put("k", "v3") == 2);
+  CHECK(entry_of(h.sm, "k") == wire::KvEntry{"k", "v3", 1, 2, 2});
+}
+
+// GetCommand (protocol version 1 read through the log) answers the value with its revisions,
+// or found=false, and changes nothing.
+TEST_CASE("kv: the legacy GetCommand reads through the log") {
+  Harness h;
+  h.put("k", "v");
+  h.put("other", "x");
+  h.put("k", "w");
+  Applied read = h.leader(get_op("k"));
+  CHECK(describe(read.outcome) == "get found=1 value=w create=1 mod=3");
+  CHECK(body_as<wire::KvGetResponse>(read.outcome) == wire::KvGetResponse{true, "w", 1, 3});
+
+  Applied missing = h.leader(get_op("nothing"));
+  CHECK(body_as<wire::KvGetResponse>(missing.outcome) == wire::KvGetResponse{false, "", 0, 0});
+  CHECK(h.sm.revision() == 3);
+  CHECK(h.sm.key_count() == 2);
+}
+
+// A fenced put applies while its token is the token of a holder of the lock; after the
+// release the same token is refused with conflict and the write is not applied.
+TEST_CASE("kv: a fenced put applies while the token holds the lock, not after the release") {
+  Harness h;
+  const uint64_t session = h.create_session("alpha");  // index 1
+  const uint64_t token = h.lock("L", session);          // index 2
+  REQUIRE(token == 2);
+
+  CHECK(describe(h.leader(fenced_put_op("k", "v1", "L", token)).outcome) == "put revision=1");
+  CHECK(entry_of(h.sm, "k") == wire::KvEntry{"k", "v1", 1, 1, 1});
+
+  CHECK(describe(h.leader(release_op("L", session)).outcome) == "ok");
+  Applied refused = h.leader(fenced_put_op("k", "v2", "L", token));
+  CHECK(describe(refused.outcome) ==
+        "conflict: fencing token 2 no longer holds lock 'L' (nobody holds it); the write was "
+        "not applied");
+  CHECK(h.sm.revision() == 1);
+  CHECK(entry_of(h.sm, "k") == wire::KvEntry{"k", "v1", 1, 1, 1});
+}
+
+// A stale token is refused while someone else holds the lock (the message names the holder);
+// the current token works; a token is only good for its own lock.
+TEST_CASE("kv: a fenced put with a stale token is refused and names the holder") {
+  Harness h;
+  const uint64_t s1 = h.create_session("alpha");  // 1
+  const uint64_t s2 = h.create_session("beta");   // 2
+  const uint64_t old_token = h.lock("L", s1);     // 3
+  h.leader(release_op("L", s1));                  // 4
+  const uint64_t new_token = h.lock("L", s2);     // 5
+  REQUIRE(old_token == 3);
+  REQUIRE(new_token == 5);
+
+  Applied stale = h.leader(fenced_put_op("k", "stale", "L", old_token));
+  CHECK(describe(stale.outcome) ==
+        "conflict: fencing token 3 no longer holds lock 'L' (held by session 2 of node beta, "
+        "token 5); the write was not applied");
+  CHECK(h.sm.revision() == 0);
+  CHECK_FALSE(h.sm.get("k"));
+
+  CHECK(describe(h.leader(fenced_put_op("k", "fresh", "L", new_token)).outcome) ==
+        "put revision=1");
+  Applied other_lock = h.leader(fenced_put_op("k", "wrong lock", "M", new_token));
+  CHECK(describe(other_lock.outcome) ==
+        "conflict: fencing token 5 no longer holds lock 'M' (nobody holds it); the write was "
+        "not applied");
+  CHECK(h.sm.revision() == 1);
+  CHECK(entry_of(h.sm, "k").value == "fresh");
+}
+
+// Every holder of a semaphore may write with its own token.
+TEST_CASE("kv: each holder of a semaphore may write with its token") {
+  Harness h;
+  const uint64_t s1 = h.create_session("alpha");
+  const uint64_t s2 = h.create_session("beta");
+  const uint64_t t1 = h.lock("S", s1, 2);
+  const uint64_t t2 = h.lock("S", s2, 2);
+  CHECK(t1 == 3);
+  CHECK(t2 == 4);
+  CHECK(describe(h.leader(fenced_put_op("k", "one", "S", t1)).outcome) == "put revision=1");
+  CHECK(describe(h.leader(fenced_put_op("k", "two", "S", t2)).outcome) == "put revision=2");
+  CHECK(h.leader(fenced_put_op("k", "three", "S", t2 + 1)).outcome.code == ErrorCode::conflict);
+  CHECK(entry_of(h.sm, "k") == wire::KvEntry{"k", "two", 1, 2, 2});
+}
+
+// A holder whose node was invalidated has lost the lock even while its slot is still blocked
+// by its lock-delay: its token no longer writes.
+TEST_CASE("kv: the token of an invalidated holder is refused during its lock-delay") {
+  Harness h;
+  const uint64_t s1 = h.create_session("alpha");
+  const uint64_t token = h.lock("L", s1, 1, 5000);
+  h.leader(invalidate_op("alpha", 0));
+  REQUIRE(h.sm.lock("L") != nullptr);  // blocked, not forgotten
+  Applied refused = h.leader(fenced_put_op("k", "late", "L", token));
+  CHECK(describe(refused.outcome) ==
+        "conflict: fencing token 2 no longer holds lock 'L'; the write was not applied");
+  CHECK(h.sm.revision() == 0);
+}
