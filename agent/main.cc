@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/bench_command.h"
 #include "agent/cli_output.h"
 #include "agent/config.h"
 #include "agent/duration.h"
@@ -294,6 +295,36 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"table", "json"}));
   add_client_options(lock_ls_command);
 
+  // conclave bench put|get|lock|lock-contended
+  agent::BenchOptions bench_options;
+  std::vector<std::string> bench_sockets;
+  CLI::App* bench_command = app.add_subcommand(
+      "bench",
+      "Load the cluster through the real socket(s) and report ops/s and latency: `conclave bench "
+      "put|get|lock|lock-contended [-clients N] [-ops N] [-value-size BYTES] [-keys N] [-format "
+      "json] [--socket PATH ...]`");
+  bench_command->add_option("mode", bench_options.mode, "put, get, lock or lock-contended")
+      ->required()
+      ->check(CLI::IsMember({"put", "get", "lock", "lock-contended"}));
+  bench_command->add_option("--clients", bench_options.clients, "Concurrent clients")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  bench_command->add_option("--ops", bench_options.ops, "Operations in all")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1'000'000'000}));
+  bench_command->add_option("--value-size", bench_options.value_size, "Bytes per value")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{0}, wire::kMaxValueBytes));
+  bench_command->add_option("--keys", bench_options.keys, "Distinct keys")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10'000'000));
+  bench_command->add_option("--format", format, "table or json")
+      ->check(CLI::IsMember({"table", "json"}));
+  bench_command->add_option("--socket", bench_sockets,
+                            "An agent's socket; repeat to spread the clients over agents");
+  bench_command->add_option("--timeout", timeout_ms, "Milliseconds to wait for each answer")
+      ->capture_default_str();
+
   // conclave session ls
   CLI::App* session_command = app.add_subcommand("session", "Sessions of the cluster's clients");
   session_command->require_subcommand(1);
@@ -306,7 +337,8 @@ int main(int argc, char** argv) {
   // Every long option name, for the single-dash rewrite.
   std::set<std::string> long_names;
   for (CLI::App* command : {&app, agent_command, members_command, status_command, get_command,
-                            put_command, lock_command, lock_ls_command, session_ls_command}) {
+                            put_command, lock_command, lock_ls_command, session_ls_command,
+                            bench_command}) {
     for (const CLI::Option* option : command->get_options()) {
       for (const std::string& name : option->get_lnames()) long_names.insert(name);
     }
@@ -366,6 +398,18 @@ int main(int argc, char** argv) {
     lock_options.socket = path.value();
     lock_options.request_timeout_ms = timeout_ms;
     return agent::run_lock_command(lock_options);
+  }
+
+  if (bench_command->parsed()) {
+    if (bench_sockets.empty()) {
+      auto path = client::find_socket(std::nullopt);
+      if (!path.ok()) return report(path.error());
+      bench_sockets.push_back(path.value());
+    }
+    bench_options.sockets = bench_sockets;
+    bench_options.json = format == "json";
+    bench_options.timeout_ms = timeout_ms;
+    return agent::run_bench(bench_options);
   }
 
   auto connected = connect_client(socket);

@@ -206,6 +206,7 @@ Result<wire::ClientResponse> Client::call_waiting(wire::ClientRequestBody body,
     if (answer.request_id == request.request_id) return std::move(answer);
     // An event about a lock held through an earlier request: kept for next_lock_event().
     if (auto* event = std::get_if<wire::LockEvent>(&answer.body)) {
+      if (lock_events_.size() >= kMaxQueuedLockEvents) lock_events_.pop_front();
       lock_events_.push_back(std::move(*event));
     }
     // Otherwise an answer to an earlier request that we stopped waiting for: skip it.

@@ -98,6 +98,10 @@ class Client {
   // The next event about a held lock (renewed, jeopardy, lost, released), waiting at most
   // timeout_ms; std::nullopt when none came. Events are queued while other calls run.
   Result<std::optional<wire::LockEvent>> next_lock_event(uint32_t timeout_ms);
+  // Drops the queued events (for callers that do not watch them). At most kMaxQueuedLockEvents
+  // are kept: beyond that the oldest are dropped.
+  void discard_lock_events() { lock_events_.clear(); }
+  static constexpr size_t kMaxQueuedLockEvents = 1024;
   Status lock_release(const std::string& name, uint64_t session, uint32_t timeout_ms);
   Result<wire::LockListResponse> lock_list(const std::string& prefix, uint32_t timeout_ms);
 
