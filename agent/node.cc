@@ -528,8 +528,9 @@ NodeReady Node::ready() {
     PeerSend send;
     send.to_name = name_of(message.to);
     send.rpc_address = rpc_address_of(message.to);  // empty: not learned from gossip yet
+    const bool early = raft::may_send_before_persist(message);
     send.message = wire::PeerMessage{options_.name, identity_.cluster_id, std::move(message)};
-    result.messages.push_back(std::move(send));
+    (early ? result.messages_before_persist : result.messages).push_back(std::move(send));
   }
   ready.messages.clear();
   if (ready.soft_state) on_leader_change(now_ms_);

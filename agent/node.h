@@ -99,7 +99,9 @@ struct ClientReply {
 // One durable step: persist `batch`, then send `messages`, then call Node::advance().
 struct NodeReady {
   store::Batch batch;
-  std::vector<PeerSend> messages;
+  std::vector<PeerSend> messages;  // only once `batch` is durable
+  // May leave at once, while `batch` is being persisted (raft::may_send_before_persist).
+  std::vector<PeerSend> messages_before_persist;
 };
 
 struct NodeCounters {

@@ -18,6 +18,7 @@ void NodeDriver::pump() {
     if (in_flight_ || !node_.has_ready()) return;
     in_flight_ = node_.ready();
     send_immediate();  // answers of the entries just applied
+    for (PeerSend& send : in_flight_->messages_before_persist) io_.send_peer(std::move(send));
     if (!in_flight_->batch.empty()) {
       io_.persist(std::move(in_flight_->batch));
       return;

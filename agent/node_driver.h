@@ -5,7 +5,9 @@
 // packets, forwarded requests and their answers, client replies), then, if no batch is being
 // persisted and the node has one, hands the batch to NodeIo::persist. When the caller reports
 // persisted(), the batch's Raft messages are sent (never before: a vote or an acknowledgement
-// must not leave before the fsync behind it), the node advances, and pump() runs again.
+// must not leave before the fsync behind it), the node advances, and pump() runs again. The
+// leader's append requests are the exception: they leave when the persist starts, so the
+// leader's fsync overlaps its followers' (raft/types.h, Ready step 2).
 #pragma once
 
 #include <optional>

@@ -2,6 +2,10 @@
 
 namespace conclave::raft {
 
+bool may_send_before_persist(const Message& message) {
+  return message.type == MessageType::append_request || message.type == MessageType::propose;
+}
+
 const char* message_type_name(MessageType type) {
   switch (type) {
     case MessageType::vote_request: return "vote_request";

@@ -53,6 +53,10 @@ enum class MessageType : uint8_t {
 
 const char* message_type_name(MessageType type);
 
+struct Message;
+// True for messages that may be sent before the Ready's batch is durable (see Ready, step 2).
+bool may_send_before_persist(const Message& message);
+
 struct Message {
   MessageType type = MessageType::append_request;
   NodeId from = kNoNode;
@@ -104,7 +108,12 @@ struct SoftState {
 //      overwritten an uncommitted suffix, Raft §5.3).
 //   2. Only then send `messages`. A vote or an append acknowledgement must never leave before
 //      the fsync that backs it (Raft §5.2, §5.3: a node that forgets its vote could vote twice
-//      in one term).
+//      in one term). Exception: messages for which may_send_before_persist() holds (the
+//      leader's append requests, forwarded proposals) may leave before or during step 1, so
+//      the leader's fsync and its followers' run in parallel (thesis §10.2.1). That is safe
+//      because they promise nothing about this node's disk: the leader counts its own copy
+//      towards a quorum only once persisted (advance()), and the term they carry was made
+//      durable before the votes that elected this leader were asked for.
 //   3. Apply `committed_entries` in index order. They are known committed, so they may be
 //      applied as soon as step 1 is done (some may be among `entries` of this same Ready).
 //      Serve each of `read_states` once the state machine has applied its index.
