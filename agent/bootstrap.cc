@@ -78,6 +78,16 @@ BootstrapDecision BootstrapPlanner::decide(const BootstrapInput& input) {
 
   if (input.own_promise) {
     const store::BootstrapPromise& promise = *input.own_promise;
+    BootstrapDecision start;
+    start.action = BootstrapAction::start;
+    start.promise = promise;
+    start.cluster_id = own_digest;
+    // A member that already runs our set proves that every member promised it, so we may start
+    // without seeing the others again (one may have lost its disk and come back as a stranger).
+    const bool set_started = std::any_of(servers.begin(), servers.end(), [&](const ServerView& s) {
+      return s.server_id != input.self_server_id && s.cluster_id == own_digest;
+    });
+    if (set_started) return start;
     for (const store::ServerRecord& member : promise.servers) {
       auto seen = std::find_if(servers.begin(), servers.end(), [&](const ServerView& server) {
         return server.server_id == member.server_id;
@@ -113,10 +123,6 @@ BootstrapDecision BootstrapPlanner::decide(const BootstrapInput& input) {
                     names_of(promise.servers));
       }
     }
-    BootstrapDecision start;
-    start.action = BootstrapAction::start;
-    start.promise = promise;
-    start.cluster_id = own_digest;
     return start;
   }
 

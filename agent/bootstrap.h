@@ -9,7 +9,8 @@
 //      The promise is persisted before it is announced (in the server's gossip metadata, as a
 //      digest), and it is never changed or withdrawn.
 //   2. It starts Raft with its promised set S once every member of S is alive and announces a
-//      promise of S. The cluster id is the digest of S.
+//      promise of S, or as soon as any member of S announces that it runs S (it saw every
+//      promise). The cluster id is the digest of S.
 // Why it is safe: Raft needs every member of a started set to have promised it, and a server
 // promises once. Two different started sets therefore share no server: with N servers each,
 // any two sets drawn from fewer than 2N servers overlap, so at most one of them can start. Two

@@ -112,3 +112,25 @@ TEST_CASE("bootstrap: a server told to join waits until it reached someone") {
   input.waiting_to_join = false;
   CHECK(planner.decide(input).action == BootstrapAction::promise);
 }
+
+TEST_CASE("bootstrap: a promised server starts once a member runs its set, whoever else is gone") {
+  // a, b, c promised {a, b, c}; a started; then b lost its disk and came back as a stranger
+  // (server id 9, no promise). c never saw b's promise: it must still start, because a running
+  // the set proves every member promised it.
+  std::vector<store::ServerRecord> set = {{1, "a"}, {2, "b"}, {3, "c"}};
+  store::BootstrapPromise promise;
+  promise.expect = 3;
+  promise.servers = set;
+  const uint64_t digest = server_set_digest(set);
+  BootstrapPlanner planner(0);
+  BootstrapInput input;
+  input.self_server_id = 3;
+  input.expect = 3;
+  input.own_promise = promise;
+  input.alive_servers = {ServerView{"b", 9, 0, 3, 0}, ServerView{"c", 3, 0, 3, digest}};
+  CHECK(planner.decide(input).action == BootstrapAction::wait);  // no proof that a, b promised
+  input.alive_servers.push_back(ServerView{"a", 1, digest, 3, digest});
+  const BootstrapDecision decision = planner.decide(input);
+  CHECK(decision.action == BootstrapAction::start);
+  CHECK(decision.cluster_id == digest);
+}
