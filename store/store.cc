@@ -72,7 +72,16 @@ class Statement {
   Statement(sqlite3* db, const char* sql) : db_(db) {
     if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) stmt_ = nullptr;
   }
-  ~Statement() { sqlite3_finalize(stmt_); }
+  // Borrows a statement prepared once (Store::cached) and leaves it reset for the next user.
+  explicit Statement(sqlite3_stmt* cached) : db_(nullptr), stmt_(cached), owned_(false) {}
+  ~Statement() {
+    if (owned_) {
+      sqlite3_finalize(stmt_);
+    } else if (stmt_ != nullptr) {
+      sqlite3_reset(stmt_);
+      sqlite3_clear_bindings(stmt_);
+    }
+  }
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
 
@@ -117,6 +126,7 @@ class Statement {
  private:
   sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;
+  bool owned_ = true;
 };
 
 Error storage_error(sqlite3* db, const std::string& path, const std::string& what) {
@@ -161,7 +171,31 @@ Status Store::write_watermark() {
   return Status();
 }
 
-Store::~Store() { sqlite3_close(db_); }
+Store::~Store() {
+  for (auto& [sql, statement] : statements_) sqlite3_finalize(statement);
+  sqlite3_close(db_);
+}
+
+Status Store::run_cached(const char* sql) {
+  Statement statement(cached(sql));
+  if (!statement.ok() || statement.step() != SQLITE_DONE) {
+    return storage_error(db_, path_, std::string("running ") + sql);
+  }
+  return Status();
+}
+
+sqlite3_stmt* Store::cached(const char* sql) {
+  auto found = statements_.find(sql);
+  if (found != statements_.end()) return found->second;
+  sqlite3_stmt* statement = nullptr;
+  if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &statement, nullptr) !=
+      SQLITE_OK) {
+    sqlite3_finalize(statement);
+    return nullptr;
+  }
+  statements_.emplace(sql, statement);
+  return statement;
+}
 
 Status Store::exec(const char* sql) {
   char* message = nullptr;
@@ -358,7 +392,7 @@ Result<RecoveredState> Store::load() {
 
 Status Store::persist(const Batch& batch) {
   if (batch.empty()) return Status();
-  if (Status status = exec("BEGIN IMMEDIATE;"); !status.ok()) return status;
+  if (Status status = run_cached("BEGIN IMMEDIATE;"); !status.ok()) return status;
   auto fail = [this](const std::string& what) -> Status {
     Error error = storage_error(db_, path_, what);
     (void)exec("ROLLBACK;");
@@ -366,11 +400,10 @@ Status Store::persist(const Batch& batch) {
   };
 
   if (batch.identity) {
-    Statement upsert(db_,
-                     "INSERT INTO identity (id, node_name, server_id, cluster_id) "
+    Statement upsert(cached("INSERT INTO identity (id, node_name, server_id, cluster_id) "
                      "VALUES (1, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET node_name = "
                      "excluded.node_name, server_id = excluded.server_id, cluster_id = "
-                     "excluded.cluster_id");
+                     "excluded.cluster_id"));
     upsert.bind_text(1, batch.identity->node_name);
     upsert.bind_int(2, batch.identity->server_id);
     upsert.bind_int(3, batch.identity->cluster_id);
@@ -381,8 +414,8 @@ Status Store::persist(const Batch& batch) {
       (void)exec("ROLLBACK;");
       return status;
     }
-    Statement insert(db_, "INSERT INTO bootstrap_promise (server_id, name, expect) "
-                          "VALUES (?, ?, ?)");
+    Statement insert(cached("INSERT INTO bootstrap_promise (server_id, name, expect) "
+                          "VALUES (?, ?, ?)"));
     for (const ServerRecord& server : batch.promise->servers) {
       insert.bind_int(1, server.server_id);
       insert.bind_text(2, server.name);
@@ -391,10 +424,9 @@ Status Store::persist(const Batch& batch) {
     }
   }
   if (batch.hard_state) {
-    Statement upsert(db_,
-                     "INSERT INTO raft_hard_state (id, term, vote, commit_index) "
+    Statement upsert(cached("INSERT INTO raft_hard_state (id, term, vote, commit_index) "
                      "VALUES (1, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET term = excluded.term, "
-                     "vote = excluded.vote, commit_index = excluded.commit_index");
+                     "vote = excluded.vote, commit_index = excluded.commit_index"));
     upsert.bind_int(1, batch.hard_state->term);
     upsert.bind_int(2, batch.hard_state->vote);
     upsert.bind_int(3, batch.hard_state->commit);
@@ -402,10 +434,10 @@ Status Store::persist(const Batch& batch) {
   }
   if (!batch.entries.empty()) {
     // A new leader may have replaced an uncommitted suffix (Raft §5.3): drop it first.
-    Statement truncate(db_, "DELETE FROM raft_log WHERE log_index >= ?");
+    Statement truncate(cached("DELETE FROM raft_log WHERE log_index >= ?"));
     truncate.bind_int(1, batch.entries.front().index);
     if (!truncate.ok() || truncate.run() != SQLITE_DONE) return fail("truncating the log");
-    Statement insert(db_, "INSERT INTO raft_log (log_index, term, data) VALUES (?, ?, ?)");
+    Statement insert(cached("INSERT INTO raft_log (log_index, term, data) VALUES (?, ?, ?)"));
     if (!insert.ok()) return fail("preparing log insert");
     for (const raft::Entry& entry : batch.entries) {
       insert.bind_int(1, entry.index);
@@ -419,7 +451,7 @@ Status Store::persist(const Batch& batch) {
       (void)exec("ROLLBACK;");
       return status;
     }
-    Statement insert(db_, "INSERT INTO raft_voters (server_id, name) VALUES (?, ?)");
+    Statement insert(cached("INSERT INTO raft_voters (server_id, name) VALUES (?, ?)"));
     for (const ServerRecord& voter : batch.voters) {
       insert.bind_int(1, voter.server_id);
       insert.bind_text(2, voter.name);
@@ -427,7 +459,7 @@ Status Store::persist(const Batch& batch) {
     }
   }
   if (!batch.state.deletes.empty()) {
-    Statement remove(db_, "DELETE FROM state_rows WHERE space = ? AND key = ?");
+    Statement remove(cached("DELETE FROM state_rows WHERE space = ? AND key = ?"));
     if (!remove.ok()) return fail("preparing state row delete");
     for (const StateRowKey& row : batch.state.deletes) {
       remove.bind_int(1, row.space);
@@ -436,9 +468,8 @@ Status Store::persist(const Batch& batch) {
     }
   }
   if (!batch.state.upserts.empty()) {
-    Statement upsert(db_,
-                     "INSERT INTO state_rows (space, key, value) VALUES (?, ?, ?) "
-                     "ON CONFLICT(space, key) DO UPDATE SET value = excluded.value");
+    Statement upsert(cached("INSERT INTO state_rows (space, key, value) VALUES (?, ?, ?) "
+                     "ON CONFLICT(space, key) DO UPDATE SET value = excluded.value"));
     if (!upsert.ok()) return fail("preparing state row upsert");
     for (const StateRow& row : batch.state.upserts) {
       upsert.bind_int(1, row.space);
@@ -448,18 +479,16 @@ Status Store::persist(const Batch& batch) {
     }
   }
   if (batch.state.applied_index != 0) {
-    Statement position(db_,
-                       "INSERT INTO state_position (id, applied_index) VALUES (1, ?) "
-                       "ON CONFLICT(id) DO UPDATE SET applied_index = excluded.applied_index");
+    Statement position(cached("INSERT INTO state_position (id, applied_index) VALUES (1, ?) "
+                       "ON CONFLICT(id) DO UPDATE SET applied_index = excluded.applied_index"));
     position.bind_int(1, batch.state.applied_index);
     if (!position.ok() || position.run() != SQLITE_DONE) return fail("writing state position");
   }
-  Statement counter(db_,
-                    "INSERT INTO store_position (id, persisted_batches) VALUES (1, ?) "
-                    "ON CONFLICT(id) DO UPDATE SET persisted_batches = excluded.persisted_batches");
+  Statement counter(cached("INSERT INTO store_position (id, persisted_batches) VALUES (1, ?) "
+                    "ON CONFLICT(id) DO UPDATE SET persisted_batches = excluded.persisted_batches"));
   counter.bind_int(1, watermark_.batches + 1);
   if (!counter.ok() || counter.run() != SQLITE_DONE) return fail("writing the batch counter");
-  if (Status status = exec("COMMIT;"); !status.ok()) {
+  if (Status status = run_cached("COMMIT;"); !status.ok()) {
     (void)exec("ROLLBACK;");
     return status;
   }
