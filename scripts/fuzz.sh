@@ -28,8 +28,8 @@ flatc --cpp --scoped-enums -o "$out/gen/wire" "$root"/wire/*.fbs
 common_flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -Wall -Wextra
               -I"$root" -I"$out/gen")
 sanitizers=address,undefined
-library_sources=(wire/codec.cc wire/gossip_codec.cc wire/peer_codec.cc wire/client_codec.cc
-                 wire/command_codec.cc wire/framing.cc gossip/types.cc raft/types.cc)
+library_sources=(wire/codec.cc wire/framing.cc gossip/types.cc raft/types.cc)
+for codec in "$root"/wire/*_codec.cc; do library_sources+=("wire/$(basename "$codec")"); done
 
 echo "== building (${#library_sources[@]} library sources, ${#targets[@]} targets)"
 objects=()

@@ -39,11 +39,14 @@ int main(int argc, char** argv) {
     const std::string encoded = encode_gossip_packet(packet);
     if (encoded.size() <= kMaxGossipPacketBytes) write(root / "gossip_packet_fuzz", i, encoded);
 
-    PeerMessage peer{test::random_string(prng, 16), test::random_raft_message(prng, 3, 40)};
+    PeerMessage peer{test::random_string(prng, 16), prng.next(),
+                     test::random_raft_message(prng, 3, 40)};
     write(root / "peer_message_fuzz", i, encode_peer_message(peer));
 
-    Command command{prng.next(), prng.next(), static_cast<int64_t>(prng.next()),
-                    PutCommand{test::random_string(prng, 20), test::random_string(prng, 40)}};
+    Command command{static_cast<int64_t>(prng.below(1u << 30)), prng.next(), prng.next(),
+                    prng.below(100),
+                    PutCommand{test::random_string(prng, 20), test::random_string(prng, 40),
+                               i % 3 == 0 ? "lock" : "", prng.next()}};
     if (i % 2 == 1) command.op = GetCommand{test::random_string(prng, 20)};
     write(root / "command_fuzz", i, encode_command(command));
 
