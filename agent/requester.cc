@@ -49,7 +49,7 @@ void Requester::submit(ReplyTo reply_to, wire::ClientRequest request, int64_t de
 void Requester::abandon(const ReplyTo& reply_to) {
   auto found = outstanding_.find(reply_to);
   if (found == outstanding_.end()) return;
-  std::erase_if(by_forward_id_, [&](const auto& entry) { return entry.second == reply_to; });
+  std::erase_if(by_forward_id_, [&](const auto& entry) { return entry.second.reply_to == reply_to; });
   outstanding_.erase(found);
 }
 
@@ -99,7 +99,7 @@ void Requester::send(Outstanding& item, int64_t now_ms) {
   item.target = target;
   item.sent_at_ms = now_ms;
   item.forward_id = forward.forward_id;
-  by_forward_id_[forward.forward_id] = item.reply_to;
+  by_forward_id_[forward.forward_id] = Attempt{item.reply_to, now_ms};
   sends_.push_back(Send{target, std::move(forward)});
 }
 
@@ -109,11 +109,11 @@ void Requester::send_later(Outstanding& item, int64_t now_ms) {
 }
 
 void Requester::finish(std::map<ReplyTo, Outstanding>::iterator it, wire::ClientResponse response,
-                       bool confirmed) {
+                       bool confirmed, int64_t sent_at_ms) {
   const ReplyTo reply_to = it->first;
   response.request_id = reply_to.request_id;
-  answers_.push_back(Answer{reply_to, std::move(response), it->second.sent_at_ms, confirmed});
-  std::erase_if(by_forward_id_, [&](const auto& entry) { return entry.second == reply_to; });
+  answers_.push_back(Answer{reply_to, std::move(response), sent_at_ms, confirmed});
+  std::erase_if(by_forward_id_, [&](const auto& entry) { return entry.second.reply_to == reply_to; });
   outstanding_.erase(it);
 }
 
@@ -121,8 +121,9 @@ void Requester::on_response(const std::string& from, const wire::ForwardResponse
                             int64_t now_ms) {
   auto attempt = by_forward_id_.find(response.forward_id);
   if (attempt == by_forward_id_.end()) return;  // answered already, or abandoned
-  auto it = outstanding_.find(attempt->second);
+  auto it = outstanding_.find(attempt->second.reply_to);
   if (it == outstanding_.end()) return;
+  const int64_t attempt_sent_at_ms = attempt->second.sent_at_ms;
   const ErrorCode code = response.response.error_code;
   if (code == ErrorCode::not_leader || code == ErrorCode::no_leader) {
     by_forward_id_.erase(attempt);
@@ -145,7 +146,7 @@ void Requester::on_response(const std::string& from, const wire::ForwardResponse
     return;
   }
   if (code == ErrorCode::ok && leader_ != from) leader_ = from;  // only the leader answers ok
-  finish(it, response.response, code == ErrorCode::ok);
+  finish(it, response.response, code == ErrorCode::ok, attempt_sent_at_ms);
 }
 
 void Requester::on_unreachable(const std::string& name, int64_t now_ms) {
@@ -195,7 +196,7 @@ void Requester::tick(int64_t now_ms) {
                            : "leader is " + leader_) +
           ")" + (item.sequence != 0 ? "; the write may still be applied later" : "");
       auto next = std::next(it);
-      finish(it, std::move(timed_out), false);
+      finish(it, std::move(timed_out), false, it->second.sent_at_ms);
       it = next;
       continue;
     }

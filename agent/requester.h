@@ -112,12 +112,18 @@ class Requester {
   void send_later(Outstanding& item, int64_t now_ms);
   std::string choose_target(int64_t now_ms);
   uint64_t ack_below() const;
+  // `sent_at_ms`: when the answered attempt was sent (not necessarily the latest attempt: an
+  // earlier one may be the one answered).
   void finish(std::map<ReplyTo, Outstanding>::iterator it, wire::ClientResponse response,
-              bool confirmed);
+              bool confirmed, int64_t sent_at_ms);
+  struct Attempt {
+    ReplyTo reply_to;
+    int64_t sent_at_ms = 0;
+  };
 
   RequesterOptions options_;
   std::map<ReplyTo, Outstanding> outstanding_;
-  std::map<uint64_t, ReplyTo> by_forward_id_;  // every attempt not answered yet
+  std::map<uint64_t, Attempt> by_forward_id_;  // every attempt not answered yet
   std::map<std::string, int64_t> avoid_until_ms_;
   std::vector<std::string> servers_;
   size_t next_server_ = 0;
