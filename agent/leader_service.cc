@@ -35,6 +35,7 @@ void LeaderService::on_elected(int64_t now_ms, const state::StateMachine& state_
   // A new leader does not know when the agents were last heard from: it counts them all as
   // heard from now (agent/lock_timing.h).
   last_contact_ms_.clear();
+  last_contact_by_boot_ms_.clear();
   invalidation_proposed_ms_.clear();
   last_tick_proposed_ms_ = -1;
 }
@@ -108,6 +109,7 @@ void LeaderService::on_forward(const std::string& origin, const wire::ForwardReq
                                const state::StateMachine& state_machine) {
   ++counters_.forwards_received;
   last_contact_ms_[origin] = now_ms;
+  last_contact_by_boot_ms_[{origin, request.client_id}] = now_ms;
   const Waiter waiter{origin, request.forward_id,
                       now_ms + static_cast<int64_t>(request.timeout_ms) + kPendingSlackMs};
   const wire::ClientRequestBody& body = request.request.body;
@@ -285,21 +287,33 @@ void LeaderService::tick(int64_t now_ms, raft::RawNode& raft,
     }
   }
   for (const auto& [node, boot_id] : state_machine.session_owners()) {
-    auto member = members.find(node);
-    if (member == members.end()) continue;  // never seen here: no evidence either way
+    auto contact = last_contact_ms_.find(node);
+    const int64_t last_heard = contact == last_contact_ms_.end()
+                                   ? elected_at_ms_
+                                   : std::max(contact->second, elected_at_ms_);
     std::optional<wire::SessionEndReason> reason;
-    const MemberView& view = member->second;
-    if (view.state == gossip::MemberState::alive && view.boot_id != 0 &&
-        view.boot_id != boot_id) {
-      reason = wire::SessionEndReason::node_restarted;  // that process is gone
-    } else if (view.state == gossip::MemberState::dead ||
-               view.state == gossip::MemberState::left) {
-      auto contact = last_contact_ms_.find(node);
-      const int64_t last_heard = contact == last_contact_ms_.end()
+    auto member = members.find(node);
+    const MemberView* view = member == members.end() ? nullptr : &member->second;
+    if (view == nullptr) {
+      // Not in our gossip view at all: give a live agent ample time to show up or to reach us.
+      if (now_ms < last_heard + kUnknownOwnerGraceMs) continue;
+      reason = wire::SessionEndReason::node_unknown;
+    } else if (view->state == gossip::MemberState::alive && view->boot_id != 0 &&
+               view->boot_id != boot_id) {
+      // Another run of that agent exists. Which one is newer? Gossip can lag behind a restart
+      // (seed 100134: the view still showed the old boot while the new one held a lock), so
+      // the session's boot must also have gone silent: a live agent with sessions sends
+      // keepalives every kKeepaliveIntervalMs.
+      auto boot_contact = last_contact_by_boot_ms_.find({node, boot_id});
+      const int64_t boot_heard = boot_contact == last_contact_by_boot_ms_.end()
                                      ? elected_at_ms_
-                                     : std::max(contact->second, elected_at_ms_);
+                                     : std::max(boot_contact->second, elected_at_ms_);
+      if (now_ms < boot_heard + kSessionContactGraceMs) continue;
+      reason = wire::SessionEndReason::node_restarted;  // that process is gone
+    } else if (view->state == gossip::MemberState::dead ||
+               view->state == gossip::MemberState::left) {
       if (now_ms < last_heard + kSessionContactGraceMs) continue;  // agent/lock_timing.h
-      reason = view.state == gossip::MemberState::dead ? wire::SessionEndReason::node_failed
+      reason = view->state == gossip::MemberState::dead ? wire::SessionEndReason::node_failed
                                                         : wire::SessionEndReason::node_left;
     }
     if (!reason) continue;
@@ -313,6 +327,10 @@ void LeaderService::tick(int64_t now_ms, raft::RawNode& raft,
       proposed = now_ms;
     }
   }
+  // Bounded: a run of an agent silent this long has had its sessions ended (or has none).
+  std::erase_if(last_contact_by_boot_ms_, [&](const auto& entry) {
+    return now_ms - entry.second > 2 * kUnknownOwnerGraceMs;
+  });
   std::erase_if(pending_writes_, [&](const auto& entry) { return entry.second.expires_ms <= now_ms; });
   std::erase_if(pending_reads_, [&](const auto& entry) {
     return entry.second.waiter.expires_ms <= now_ms;

@@ -9,7 +9,10 @@
 // - It records when it last heard from each agent, and proposes what time and gossip call for:
 //   a TickCommand when a TTL or a lock-delay is due, and an InvalidateNodeCommand for the
 //   sessions of an agent that gossip reports failed or left (never before the contact grace
-//   of agent/lock_timing.h has passed since that agent was last heard from) or restarted.
+//   of agent/lock_timing.h has passed since that agent was last heard from), or restarted (gossip
+//   shows another boot id and the session's boot has been silent for the contact grace: gossip
+//   may be older than the session, so a boot that still talks is never taken for a dead one),
+//   or that its gossip does not list at all and that stayed silent for kUnknownOwnerGraceMs.
 //
 // The leader's clock: when elected, it starts from the state machine's clock and moves with
 // the local monotonic clock from there, never below the state machine's clock. So intervals
@@ -105,6 +108,8 @@ class LeaderService {
   int64_t elected_at_ms_ = 0;
   int64_t last_stamp_ms_ = 0;
   std::map<std::string, int64_t> last_contact_ms_;  // by agent name, on the local clock
+  // By (agent name, boot id = the forward's client id): which run of an agent is still talking.
+  std::map<std::pair<std::string, uint64_t>, int64_t> last_contact_by_boot_ms_;
   std::map<RequestKey, Waiter> pending_writes_;
   std::map<uint64_t, PendingRead> pending_reads_;   // by ReadIndex context
   std::vector<PendingRead> confirmed_reads_;

@@ -74,6 +74,7 @@ void LocalSessions::on_request(uint64_t connection_id, const wire::ClientRequest
         if constexpr (std::is_same_v<T, wire::SessionCreateRequest>) {
           op.kind = OpKind::create_session;
           op.bind = value.bind_to_connection;
+          op.ttl_ms = static_cast<int64_t>(value.ttl_ms);
           if (!value.bind_to_connection && value.ttl_ms == 0) {
             return reply(connection_id, request_id, ErrorCode::invalid_argument,
                          "a session not bound to its connection needs a TTL (-ttl), or it "
@@ -122,8 +123,17 @@ void LocalSessions::on_request(uint64_t connection_id, const wire::ClientRequest
       request.body);
 }
 
-int64_t LocalSessions::valid_until(const Hold& hold) const {
-  return lock_valid_until_ms(confirmed_contact_ms_, hold.lock_delay_ms);
+int64_t LocalSessions::valid_until(const HoldKey& key, const Hold& hold) const {
+  const int64_t by_contact = lock_valid_until_ms(confirmed_contact_ms_, hold.lock_delay_ms);
+  auto session = sessions_.find(key.first);
+  if (session == sessions_.end() || session->second.ttl_ms == 0) return by_contact;
+  return std::min(by_contact, ttl_lock_valid_until_ms(session->second.renewed_send_ms,
+                                                      session->second.ttl_ms,
+                                                      hold.lock_delay_ms));
+}
+
+bool LocalSessions::ttl_bound(const HoldKey& key, const Hold& hold) const {
+  return valid_until(key, hold) < lock_valid_until_ms(confirmed_contact_ms_, hold.lock_delay_ms);
 }
 
 void LocalSessions::event(const HoldKey& key, Hold& hold, wire::LockEventKind kind,
@@ -133,7 +143,7 @@ void LocalSessions::event(const HoldKey& key, Hold& hold, wire::LockEventKind ki
   event.session = key.first;
   event.token = hold.token;
   event.kind = kind;
-  event.valid_until_ms = valid_until(hold);
+  event.valid_until_ms = valid_until(key, hold);
   event.message = std::move(message);
   hold.valid_until_sent_ms = event.valid_until_ms;
   reply(hold.connection_id, hold.request_id, ErrorCode::ok, "", event, more);
@@ -148,7 +158,7 @@ void LocalSessions::grant(const Op& acquire, uint64_t token, int64_t now_ms) {
   hold.lock_delay_ms = acquire.lock_delay_ms;
   Hold& stored = holds_[key] = hold;
   ++counters_.locks_granted;
-  if (now_ms >= valid_until(stored)) {
+  if (now_ms >= valid_until(key, stored)) {
     // Granted after a long silence: already past its validity. Never hand it out.
     event(key, stored, wire::LockEventKind::lost,
           "granted, but this agent has had no confirmed contact with the servers since; "
@@ -210,7 +220,8 @@ void LocalSessions::on_answer(const Requester::Answer& answer, int64_t now_ms,
                now_ms + kDefaultRequestTimeoutMs, now_ms, requester);
         return;
       }
-      sessions_[created->session] = LocalSession{op.bind ? op.connection_id : 0, now_ms};
+      sessions_[created->session] =
+          LocalSession{op.bind ? op.connection_id : 0, now_ms, op.ttl_ms, answer.sent_at_ms};
       return reply(op.connection_id, op.request_id, ErrorCode::ok, "", *created);
     }
     case OpKind::destroy_session:
@@ -229,6 +240,14 @@ void LocalSessions::on_answer(const Requester::Answer& answer, int64_t now_ms,
       return reply(op.connection_id, op.request_id, response.error_code,
                    response.error_message);
     case OpKind::renew_session:
+      if (ok && answer.confirmed) {
+        if (auto session = sessions_.find(op.session); session != sessions_.end()) {
+          session->second.renewed_send_ms =
+              std::max(session->second.renewed_send_ms, answer.sent_at_ms);
+        }
+      }
+      return reply(op.connection_id, op.request_id, response.error_code, response.error_message,
+                   response.body);
     case OpKind::list:
       return reply(op.connection_id, op.request_id, response.error_code, response.error_message,
                    response.body);
@@ -396,7 +415,7 @@ void LocalSessions::tick(int64_t now_ms, Requester& requester) {
   // Every held lock: lost when its validity runs out, jeopardy before, renewed as it moves.
   std::vector<HoldKey> lost;
   for (auto& [key, hold] : holds_) {
-    const int64_t until = valid_until(hold);
+    const int64_t until = valid_until(key, hold);
     if (now_ms >= until) {
       lost.push_back(key);
     } else if (now_ms - confirmed_contact_ms_ >= kJeopardyAfterMs) {
@@ -415,10 +434,13 @@ void LocalSessions::tick(int64_t now_ms, Requester& requester) {
     }
   }
   for (const HoldKey& key : lost) {
+    const bool by_ttl = ttl_bound(key, holds_.at(key));
     lose(key,
-         "no confirmed contact with the servers since " +
-             std::to_string(now_ms - confirmed_contact_ms_) +
-             " ms ago: the cluster may grant this lock to another holder soon",
+         by_ttl ? "its TTL session was not renewed in time: the cluster may end the session "
+                  "and grant this lock to another holder soon"
+                : "no confirmed contact with the servers since " +
+                      std::to_string(now_ms - confirmed_contact_ms_) +
+                      " ms ago: the cluster may grant this lock to another holder soon",
          now_ms, requester, true);
   }
 }

@@ -77,6 +77,7 @@ class LocalSessions {
     uint64_t session = 0;
     std::string lock;
     bool bind = false;            // create_session: bind to the connection
+    int64_t ttl_ms = 0;           // create_session: 0 = no TTL
     int64_t lock_delay_ms = 0;    // acquire
     int64_t wait_until_ms = -1;   // acquire with a wait
     uint64_t cancel_token = 0;    // acquire: the cancel_wait op, once sent
@@ -88,6 +89,9 @@ class LocalSessions {
   struct LocalSession {
     uint64_t connection_id = 0;   // 0: not bound (a TTL session)
     int64_t known_since_ms = 0;
+    int64_t ttl_ms = 0;           // 0: no TTL
+    // Send time of the newest committed create or renew: the TTL runs from after it.
+    int64_t renewed_send_ms = 0;
   };
   struct Hold {
     uint64_t connection_id = 0;
@@ -108,7 +112,9 @@ class LocalSessions {
             bool release_in_cluster);
   void event(const HoldKey& key, Hold& hold, wire::LockEventKind kind, std::string message,
              bool more);
-  int64_t valid_until(const Hold& hold) const;
+  // The earlier of the contact bound and, for a TTL session, the TTL bound (lock_timing.h).
+  int64_t valid_until(const HoldKey& key, const Hold& hold) const;
+  bool ttl_bound(const HoldKey& key, const Hold& hold) const;
 
   std::map<uint64_t, LocalSession> sessions_;
   std::map<HoldKey, Hold> holds_;

@@ -30,11 +30,24 @@ constexpr int64_t kKeepaliveIntervalMs = 200;
 constexpr int64_t kJeopardyAfterMs = 500;   // no confirmed contact this long: jeopardy
 constexpr int64_t kLostMarginMs = 300;
 constexpr int64_t kDefaultLockDelayMs = 1000;
+// A session whose agent the leader's gossip does not list at all (e.g. every server restarted
+// while that agent was down) ends after this long without hearing from it: much longer than
+// a join takes to spread, and longer than kSessionContactGraceMs, so the argument above holds.
+constexpr int64_t kUnknownOwnerGraceMs = 30000;
 
 // When a holder whose agent last confirmed contact at `confirmed_send_ms` must consider a lock
 // with `lock_delay_ms` lost (see above).
 constexpr int64_t lock_valid_until_ms(int64_t confirmed_send_ms, int64_t lock_delay_ms) {
   return confirmed_send_ms + kSessionContactGraceMs + lock_delay_ms - kLostMarginMs;
+}
+
+// The same bound for a lock held by a TTL session: the cluster ends the session no earlier than
+// ttl after the leader stamped its last renewal (or its creation), which it received after
+// `renewed_send_ms`, and then blocks the slot for the lock-delay. A holder of a TTL session is
+// valid until the earlier of the two bounds.
+constexpr int64_t ttl_lock_valid_until_ms(int64_t renewed_send_ms, int64_t ttl_ms,
+                                          int64_t lock_delay_ms) {
+  return renewed_send_ms + ttl_ms + lock_delay_ms - kLostMarginMs;
 }
 
 }  // namespace conclave::agent

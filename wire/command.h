@@ -48,6 +48,7 @@ enum class SessionEndReason : uint8_t {
   node_left = 2,     // its agent left the cluster
   node_restarted = 3,  // its agent came back with a new boot id
   expired = 4,       // a TTL session was not renewed in time
+  node_unknown = 5,  // its agent is absent from the leader's gossip view and silent
 };
 
 const char* session_end_reason_name(SessionEndReason reason);

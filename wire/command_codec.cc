@@ -135,7 +135,7 @@ Result<CommandOp> decode_op(const fbc::Command& table, FieldReader& reader, cons
       CONCLAVE_WIRE_TRY(reader.read_string(invalidate.node(), gossip::kMaxNameBytes,
                                            Where(where, "node"), out.node));
       out.boot_id = invalidate.boot_id();
-      if (invalidate.reason() > static_cast<uint8_t>(SessionEndReason::expired)) {
+      if (invalidate.reason() > static_cast<uint8_t>(SessionEndReason::node_unknown)) {
         return malformed(Where(where, "reason"),
                          "has unknown value " + std::to_string(invalidate.reason()));
       }
@@ -190,6 +190,7 @@ const char* session_end_reason_name(SessionEndReason reason) {
     case SessionEndReason::node_left: return "node left";
     case SessionEndReason::node_restarted: return "node restarted";
     case SessionEndReason::expired: return "expired";
+    case SessionEndReason::node_unknown: return "node unknown";
   }
   return "unknown";
 }
