@@ -24,9 +24,6 @@ namespace {
 // only reached under a flood; beyond it a PingReq is dropped and counted.
 constexpr size_t kMaxPendingRelays = 1024;
 
-// How long after a death this node keeps gossiping to the dead member, in probe intervals
-// (memberlist LAN: 30 s at a 1 s probe interval).
-constexpr int64_t kGossipToTheDeadProbeIntervals = 30;
 
 }  // namespace
 
@@ -406,7 +403,7 @@ struct Gossip::State {
     // Recently dead members are gossiped to as well (memberlist's GossipToTheDead): one that
     // was declared dead while merely unreachable hears of it and refutes, instead of waiting
     // for a push-pull.
-    const int64_t dead_gossip_ms = kGossipToTheDeadProbeIntervals * options.probe_interval_ms;
+    const int64_t dead_gossip_ms = options.gossip_to_the_dead_ms;
     auto targets = random_members(static_cast<size_t>(std::max(options.gossip_fanout, 0)),
                                   [&](const Member& member) {
                                     return member.state == MemberState::alive ||
@@ -415,8 +412,9 @@ struct Gossip::State {
                                             now_ms - member.state_changed_ms < dead_gossip_ms);
                                   });
     for (const Member* target : targets) {
-      // Nothing to say: skip, unless the target is suspect and must hear it to refute.
-      if (queue.empty() && target->state != MemberState::suspect) continue;
+      // Nothing to say: skip, unless the target is suspect or dead and must hear it to refute
+      // (every packet to it says so).
+      if (queue.empty() && target->state == MemberState::alive) continue;
       send(target->address, {}, true, target->name);
     }
   }

@@ -38,6 +38,10 @@ struct Options {
   // Each update is retransmitted retransmit_multiplier * ceil(log10(N + 1)) times.
   int retransmit_multiplier = 4;
   int64_t push_pull_interval_ms = 15000;
+  // Members declared dead are still gossiped to for this long (memberlist's GossipToTheDead),
+  // so one that was only cut off hears it and refutes as soon as the partition heals. Not
+  // scaled by the probe interval: it must outlast common partitions.
+  int64_t gossip_to_the_dead_ms = 30000;
   // Dead members are forgotten after this long (their name may then rejoin fresh).
   int64_t dead_member_reap_ms = 24LL * 3600 * 1000;
   size_t max_packet_bytes = 1400;
