@@ -508,7 +508,7 @@ void Simulation::disk_fault(int victim, int64_t now_ms) {
   machine.lost = true;
   machine.restart_at_ms = now_ms + prng_.between(1, 2000);
   if (machine.old_disk && machine.old_disk->persisted_batches < machine.disk.raw().persisted_batches &&
-      prng_.chance(0.6)) {
+      prng_.chance(0.75)) {
     machine.disk.roll_back_to(*machine.old_disk);
     machine.expect_damage = true;
     ++result_.disks_rolled_back;
