@@ -25,7 +25,8 @@
 // (forwarded requests and their answers) and client replies go out at once: none depends on
 // this node's unpersisted state (an answer is given only for an entry committed on a quorum, or
 // a read confirmed by one). ready() gives the Raft batch, which must be persisted BEFORE its
-// Raft messages are sent; then advance(). Only one NodeReady may be outstanding.
+// `messages` are sent (`messages_before_persist`, the leader's appends, may go at once; see
+// raft::may_send_before_persist); then advance(). Only one NodeReady may be outstanding.
 #pragma once
 
 #include <cstdint>

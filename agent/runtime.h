@@ -2,11 +2,12 @@
 // agent-to-agent TCP transport, the client Unix socket, the timers, signals and the store, and
 // feeds everything to one agent::Node.
 //
-// Per loop turn (pump): gossip packets and immediate client replies are sent at once; then, if
-// no batch is being persisted and the node has a NodeReady, its batch is written by a libuv
-// worker thread (so the loop keeps answering gossip probes while the disk is slow), and only
-// after the write succeeded are its Raft messages sent and its client replies delivered
-// (the durability rule of raft/types.h). A storage error stops the agent: a server must not
+// Per loop turn (agent/node_driver.h does the ordering): gossip packets, forwarded requests and
+// client replies are sent at once; then, if no batch is being persisted and the node has a
+// NodeReady, its batch is written by a libuv worker thread (so the loop keeps answering gossip
+// probes while the disk is slow), and only after the write succeeded are its Raft messages
+// sent, except the leader's appends, which go when the write starts (the durability rule of
+// raft/types.h). A storage error stops the agent: a server must not
 // keep voting on a log it cannot trust.
 #pragma once
 

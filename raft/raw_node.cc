@@ -6,7 +6,9 @@
 // - Durability is expressed only through Ready ordering: every message produced while handling
 //   an input goes out in a Ready whose hard_state/entries (persisted first by the caller) already
 //   back it. Because ready() cannot be called again before advance(), anything a message refers
-//   to was either persisted by an earlier Ready or is in the same one.
+//   to was either persisted by an earlier Ready or is in the same one. The exception is what
+//   may_send_before_persist() allows (append requests, proposals): they promise nothing about
+//   this node's disk (types.h, Ready step 2).
 // - The leader counts its own log towards a quorum only up to what it has persisted
 //   (stable_index, updated in advance()), so an entry is never committed on the strength of a
 //   copy that a crash could still lose.

@@ -114,8 +114,10 @@ struct SoftState {
 //      because they promise nothing about this node's disk: the leader counts its own copy
 //      towards a quorum only once persisted (advance()), and the term they carry was made
 //      durable before the votes that elected this leader were asked for.
-//   3. Apply `committed_entries` in index order. They are known committed, so they may be
-//      applied as soon as step 1 is done (some may be among `entries` of this same Ready).
+//   3. Apply `committed_entries` in index order. They are known committed (durable on a
+//      quorum), so they may be applied, and answered, even before step 1 is done, provided
+//      what applying them changes on disk is persisted with or after this Ready's batch (some
+//      may be among `entries` of this same Ready).
 //      Serve each of `read_states` once the state machine has applied its index.
 //   4. Call RawNode::advance(ready) with this value.
 //

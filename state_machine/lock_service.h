@@ -34,7 +34,6 @@ constexpr size_t kMaxWaitersPerLock = 10000;
 // decodable list).
 constexpr size_t kMaxLocksPerSession = 1000;
 constexpr uint32_t kMaxLockDelayMs = 60000;
-constexpr uint32_t kDefaultLockDelayMs = 1000;
 
 // Fencing tokens: strictly increasing for every grant, and at least the Raft index of the
 // entry that granted it.

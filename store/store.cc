@@ -15,7 +15,8 @@ namespace conclave::store {
 namespace {
 
 // Version 2: node identity, bootstrap promise, voters by server id.
-constexpr int kSchemaVersion = 2;
+// Version 3: the replicated state as generic rows (state_rows) instead of a kv table.
+constexpr int kSchemaVersion = 3;
 
 // Tables. Unsigned 64-bit values (node ids, terms, revisions) are stored as SQLite's signed
 // INTEGER with the same bit pattern and cast back on load.

@@ -1,7 +1,7 @@
 // Store: the agent's durable state in one SQLite database (the only code that touches SQLite).
 //
 // Tables: the node's identity, its bootstrap promise, the Raft log and hard state, the Raft
-// voter set, and the applied state machine (the KV table and its position). The database runs
+// voter set, and the applied state machine (generic state rows and their position). The database runs
 // in WAL mode with synchronous=FULL (both checked at open), so a persist() that returned ok
 // survives a crash or power loss. Beside it, `<path>-watermark` holds the number of batches
 // ever persisted (store/rollback.h), so a database that comes back older is reported as damage
