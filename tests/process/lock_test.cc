@@ -249,6 +249,9 @@ TEST_CASE("locks: a holder whose agent is cut off is terminated before anyone el
   const int64_t granted = *read_number(path("waiter.at"));
   REQUIRE(wait_until(2000, [&] { return read_number(path("cmd.term")).has_value(); }) >= 0);
   const int64_t cmd_term = *read_number(path("cmd.term"));
+  // Each shell runs its trap once its current `sleep 0.05` ends, so the grandchild's note may
+  // land a little after CMD's: wait for it (its timestamp is what is compared).
+  (void)wait_until(2000, [&] { return read_number(path("grandchild.term")).has_value(); });
   const int64_t grandchild_term = read_number(path("grandchild.term")).value_or(INT64_MAX);
   std::printf("locks: agent cut off; CMD got SIGTERM %lld ms and its grandchild %lld ms after "
               "the cut; the waiter was granted %lld ms after it\n",
