@@ -102,14 +102,14 @@ void terminate_group(pid_t pid) {
   const int64_t kill_at = monotonic_ms() + kLostKillGraceMs;
   int status = 0;
   bool reaped = false;
+  // The whole group gets the grace, not only CMD: a grandchild may still be running its own
+  // SIGTERM handler when CMD has already exited.
   while (monotonic_ms() < kill_at) {
-    if (::waitpid(pid, &status, WNOHANG) == pid) {
-      reaped = true;
-      break;
-    }
+    if (!reaped && ::waitpid(pid, &status, WNOHANG) == pid) reaped = true;
+    if (reaped && ::kill(-pid, 0) != 0 && errno == ESRCH) break;  // the group is gone
     ::usleep(5000);
   }
-  // Grandchildren may outlive CMD: the group is killed in any case.
+  // Whatever is left of the group is killed in any case.
   ::kill(-pid, SIGKILL);
   if (!reaped) {
     note("sent SIGKILL to process group %d", static_cast<int>(pid));
