@@ -83,6 +83,7 @@ void Node::start_raft(const store::RecoveredState& recovered) {
   config.id = identity_.server_id;
   config.heartbeat_ticks = options_.heartbeat_ticks;
   config.election_ticks = options_.election_ticks;
+  config.pre_vote = options_.pre_vote;
   config.random_seed = mix_seed(options_.random_seed, options_.name, 2);
   for (const store::ServerRecord& voter : voters_) {
     voter_names_[voter.server_id] = voter.name;

@@ -71,6 +71,7 @@ struct NodeOptions {
   int64_t raft_tick_ms = 10;
   int heartbeat_ticks = 5;      // 50 ms
   int election_ticks = 40;      // 400-800 ms randomized
+  bool pre_vote = true;         // raft::Config::pre_vote
 
   int64_t default_request_timeout_ms = 5000;
   int64_t max_request_timeout_ms = 60000;

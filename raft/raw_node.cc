@@ -70,7 +70,10 @@ struct RawNode::State {
   uint64_t leader_ticks = 0;  // ticks since this node became leader (check-quorum clock)
 
   std::map<NodeId, Progress> progress;  // leader only; includes this node
-  std::map<NodeId, bool> votes;         // candidate only: voter -> granted
+  std::map<NodeId, bool> votes;         // (pre-)candidate only: voter -> granted
+  // Leadership transfer in progress (leader only): the target, and ticks since it started.
+  NodeId transfer_target = kNoNode;
+  int transfer_elapsed_ticks = 0;
 
   std::vector<Message> messages;  // outbox for the next Ready
   RawNodeCounters counters;
@@ -103,11 +106,22 @@ struct RawNode::State {
         static_cast<int>(prng.below(static_cast<uint64_t>(config.election_ticks)));
   }
 
-  void send(Message message) {
+  void send(Message message) { send_in_term(std::move(message), term); }
+
+  // Pre-vote messages carry the term of the election they are about, not ours.
+  void send_in_term(Message message, Term message_term) {
     CONCLAVE_CHECK(message.to != config.id, "raft never sends a message to itself");
     message.from = config.id;
-    message.term = term;
+    message.term = message_term;
     messages.push_back(std::move(message));
+  }
+
+  // Has this node heard from a leader within the minimum election timeout? Then it refuses
+  // to help depose it (thesis §4.2.3, §9.6): a leader that lost its quorum steps down by
+  // check-quorum within that time anyway.
+  bool in_leader_lease() const {
+    return role == Role::leader ||
+           (leader != kNoNode && election_elapsed_ticks < config.election_ticks);
   }
 
   void become_follower(Term new_term, NodeId new_leader) {
@@ -120,12 +134,37 @@ struct RawNode::State {
     leader = new_leader;
     progress.clear();
     votes.clear();
+    transfer_target = kNoNode;
     drop_reads();
     heartbeat_elapsed_ticks = 0;
     reset_election_timer();
   }
 
-  void campaign() {
+  // Pre-vote (thesis §9.6): ask whether a quorum would vote for us in term + 1 before
+  // disturbing anyone. Changes nothing durable, so a pre-candidate that loses loses nothing.
+  void pre_campaign() {
+    if (role == Role::leader) return;
+    role = Role::pre_candidate;
+    leader = kNoNode;
+    votes.clear();
+    votes[config.id] = true;
+    reset_election_timer();
+    if (votes.size() >= quorum()) {
+      campaign(/*leader_transfer=*/false);
+      return;
+    }
+    for (NodeId peer : config.voters) {
+      if (peer == config.id) continue;
+      Message request;
+      request.type = MessageType::pre_vote_request;
+      request.to = peer;
+      request.log_index = log.last_index();
+      request.log_term = log.last_term();
+      send_in_term(std::move(request), term + 1);
+    }
+  }
+
+  void campaign(bool leader_transfer) {
     if (role == Role::leader) return;  // already leads this term: nothing to win
     // §5.2: increment the term, vote for self, ask everyone else.
     term += 1;
@@ -148,6 +187,7 @@ struct RawNode::State {
       request.to = peer;
       request.log_index = log.last_index();
       request.log_term = log.last_term();
+      request.leader_transfer = leader_transfer;
       send(std::move(request));
     }
   }
@@ -355,6 +395,10 @@ struct RawNode::State {
       ++leader_ticks;
       check_quorum();
       if (role != Role::leader) return;
+      if (transfer_target != kNoNode && ++transfer_elapsed_ticks >= config.election_ticks) {
+        transfer_target = kNoNode;  // the target did not take over in time: lead on
+        ++counters.transfers_abandoned;
+      }
       if (heartbeat_elapsed_ticks >= config.heartbeat_ticks) {
         heartbeat_elapsed_ticks = 0;
         broadcast_heartbeat();
@@ -362,7 +406,13 @@ struct RawNode::State {
       return;
     }
     ++election_elapsed_ticks;
-    if (election_elapsed_ticks >= randomized_election_ticks) campaign();
+    if (election_elapsed_ticks >= randomized_election_ticks) {
+      if (config.pre_vote) {
+        pre_campaign();
+      } else {
+        campaign(/*leader_transfer=*/false);
+      }
+    }
   }
 
   // ---- validation ---------------------------------------------------------------------------
@@ -386,7 +436,7 @@ struct RawNode::State {
   }
 
   Status validate(const Message& m) const {
-    if (static_cast<uint8_t>(m.type) > static_cast<uint8_t>(MessageType::propose)) {
+    if (static_cast<uint8_t>(m.type) > static_cast<uint8_t>(MessageType::timeout_now)) {
       return invalid("unknown message type " + std::to_string(static_cast<int>(m.type)) +
                      "; the decoder must reject it");
     }
@@ -441,6 +491,9 @@ struct RawNode::State {
       case MessageType::vote_request:
       case MessageType::vote_response:
       case MessageType::append_response:
+      case MessageType::pre_vote_request:
+      case MessageType::pre_vote_response:
+      case MessageType::timeout_now:
         if (!m.entries.empty()) {
           return invalid(std::string(message_type_name(m.type)) + " from node " +
                          std::to_string(m.from) + " must not carry entries");
@@ -484,6 +537,33 @@ struct RawNode::State {
       become_leader();
     } else if (rejected >= quorum()) {
       become_follower(term, kNoNode);  // lost this term; wait for a leader or time out again
+    }
+  }
+
+  // m.term is the term the sender would campaign in (ours + 1 or more); ours is unchanged.
+  void handle_pre_vote_request(const Message& m) {
+    const bool up_to_date = m.log_term > log.last_term() ||
+                            (m.log_term == log.last_term() && m.log_index >= log.last_index());
+    const bool grant = m.term > term && up_to_date && !in_leader_lease();
+    Message response;
+    response.type = MessageType::pre_vote_response;
+    response.to = m.from;
+    response.reject = !grant;
+    // Granted: in the asked term, so the pre-candidate counts it; refused: in ours, so a
+    // pre-candidate behind us learns our term.
+    send_in_term(std::move(response), grant ? m.term : term);
+  }
+
+  void handle_pre_vote_response(const Message& m) {
+    if (role != Role::pre_candidate || m.term != term + 1) return;  // stale or not ours
+    votes.emplace(m.from, !m.reject);
+    size_t granted = 0;
+    size_t rejected = 0;
+    for (const auto& [voter, was_granted] : votes) (was_granted ? granted : rejected) += 1;
+    if (granted >= quorum()) {
+      campaign(/*leader_transfer=*/false);
+    } else if (rejected >= quorum()) {
+      become_follower(term, kNoNode);
     }
   }
 
@@ -556,11 +636,53 @@ struct RawNode::State {
       if (pr.on_reject(m.log_index, m.reject_hint)) send_append(m.from, /*send_empty=*/true);
       return Status();
     }
-    if (pr.on_success(m.log_index) && maybe_commit()) {
+    const bool news = pr.on_success(m.log_index);
+    if (m.from == transfer_target && pr.match_index() == log.last_index()) send_timeout_now();
+    if (news && maybe_commit()) {
       broadcast_commit();
       return Status();
     }
     send_append_or_commit(m.from);  // keep streaming what the follower lacks
+    return Status();
+  }
+
+  void send_timeout_now() {
+    Message message;
+    message.type = MessageType::timeout_now;
+    message.to = transfer_target;
+    send(std::move(message));
+  }
+
+  // Leadership transfer (thesis §3.10): stop taking proposals, bring the target up to date,
+  // then tell it to campaign at once. kNoNode picks the voter with the highest match index.
+  Status transfer_leadership(NodeId target) {
+    if (role != Role::leader) {
+      return make_error(ErrorCode::not_leader, "raft: only the leader can transfer leadership");
+    }
+    if (target == kNoNode) {
+      Index best = 0;
+      for (const auto& [peer, pr] : progress) {
+        if (peer != config.id && (target == kNoNode || pr.match_index() > best)) {
+          target = peer;
+          best = pr.match_index();
+        }
+      }
+      if (target == kNoNode) {
+        return make_error(ErrorCode::unavailable,
+                          "raft: no other voter to transfer leadership to");
+      }
+    }
+    if (target == config.id || !is_voter(target)) {
+      return invalid("cannot transfer leadership to node " + std::to_string(target) +
+                     ": not another voter of this group");
+    }
+    transfer_target = target;
+    transfer_elapsed_ticks = 0;
+    if (progress.at(target).match_index() == log.last_index()) {
+      send_timeout_now();
+    } else {
+      send_append(target, /*send_empty=*/true);
+    }
     return Status();
   }
 
@@ -577,7 +699,28 @@ struct RawNode::State {
 
   Status step(const Message& m) {
     if (Status status = validate(m); !status.ok()) return status;
-    if (m.term < term) return Status();  // stale: from an older leader or election (§5.1)
+    if (m.term < term) {
+      // Stale (§5.1). Answer what needs an answer to make progress: an old leader learns our
+      // term from an append response and steps down (without it, a leader cut off from a
+      // quorum that never noticed would keep sending); a pre-candidate learns it from the
+      // refusal. Everything else is dropped.
+      if (m.type == MessageType::append_request) {
+        Message response;
+        response.type = MessageType::append_response;
+        response.to = m.from;
+        response.reject = true;
+        response.log_index = m.log_index;
+        response.reject_hint = log.last_index();
+        send(std::move(response));
+      } else if (m.type == MessageType::pre_vote_request) {
+        Message response;
+        response.type = MessageType::pre_vote_response;
+        response.to = m.from;
+        response.reject = true;
+        send(std::move(response));
+      }
+      return Status();
+    }
     // Semantic checks that depend on our log, before anything changes.
     if (m.term == term && role == Role::leader) {
       if (m.type == MessageType::append_request) {
@@ -593,6 +736,20 @@ struct RawNode::State {
       }
     }
     if (m.term > term) {
+      if (m.type == MessageType::pre_vote_request) {
+        handle_pre_vote_request(m);  // a question about a future term: ours stays
+        return Status();
+      }
+      if (m.type == MessageType::pre_vote_response && !m.reject) {
+        handle_pre_vote_response(m);  // a grant in the term we would campaign in
+        return Status();
+      }
+      if (m.type == MessageType::vote_request && !m.leader_transfer && in_leader_lease()) {
+        // A server that campaigned without our leader's consent (e.g. it came back from a
+        // partition): while we hear from a leader, its term must not depose it (§4.2.3).
+        ++counters.votes_refused_in_lease;
+        return Status();
+      }
       // Figure 2 "all servers": a higher term makes us a follower of it. An append comes from
       // that term's leader; anything else does not tell us who leads.
       become_follower(m.term, m.type == MessageType::append_request ? m.from : kNoNode);
@@ -606,9 +763,23 @@ struct RawNode::State {
       case MessageType::vote_response:
         handle_vote_response(m);
         break;
+      case MessageType::pre_vote_request:
+        handle_pre_vote_request(m);  // same term: refused (we are in it already)
+        break;
+      case MessageType::pre_vote_response:
+        handle_pre_vote_response(m);  // a refusal in our own term
+        break;
+      case MessageType::timeout_now:
+        // Our leader asks us to take over (thesis §3.10): campaign at once, past the lease.
+        if (role == Role::follower && leader == m.from) {
+          campaign(/*leader_transfer=*/true);
+        }
+        break;
       case MessageType::append_request:
         // A candidate that hears from this term's leader lost the election (§5.2).
-        if (role == Role::candidate || leader != m.from) become_follower(term, m.from);
+        if (role == Role::candidate || role == Role::pre_candidate || leader != m.from) {
+          become_follower(term, m.from);
+        }
         reset_election_timer();
         return handle_append_request(m);
       case MessageType::append_response:
@@ -634,6 +805,11 @@ struct RawNode::State {
                             std::to_string(config.max_bytes_per_append) + "; split it");
     }
     if (role == Role::leader) {
+      if (transfer_target != kNoNode) {
+        return make_error(ErrorCode::unavailable,
+                          "raft: this leader is handing leadership to node " +
+                              std::to_string(transfer_target) + "; retry with the new leader");
+      }
       if (log.last_index() - commit >= config.max_uncommitted_entries) {
         return make_error(ErrorCode::unavailable,
                           "raft: the leader has " + std::to_string(log.last_index() - commit) +
@@ -702,7 +878,9 @@ Status RawNode::step(const Message& message) { return state_->step(message); }
 
 Result<Index> RawNode::propose(std::string data) { return state_->propose(std::move(data)); }
 
-void RawNode::campaign() { state_->campaign(); }
+void RawNode::campaign() { state_->campaign(/*leader_transfer=*/true); }
+Status RawNode::transfer_leadership(NodeId target) { return state_->transfer_leadership(target); }
+NodeId RawNode::transfer_target() const { return state_->transfer_target; }
 
 Status RawNode::read_index(uint64_t context) { return state_->read_index(context); }
 

@@ -8,9 +8,10 @@
 //
 // Scope today: leader election (§5.2), log replication and the commit rule (§5.3, §5.4),
 // proposal forwarding from followers, ReadIndex reads on the leader (thesis §6.4), detection
-// of followers that lost acknowledged entries, and recovery from persisted state. A fixed
-// voter set. Not yet: pre-vote, ReadIndex asked of a follower, snapshots/log compaction,
-// membership changes, leadership transfer (each will grow here behind this interface).
+// of followers that lost acknowledged entries, recovery from persisted state, pre-vote with a
+// leader lease for votes (§9.6, §4.2.3) and leadership transfer (§3.10). A fixed voter set.
+// Not yet: ReadIndex asked of a follower, snapshots/log compaction, membership changes (each
+// will grow here behind this interface).
 #pragma once
 
 #include <cstdint>
@@ -35,6 +36,9 @@ struct Config {
   size_t max_uncommitted_entries = 4096;      // the leader refuses proposals beyond this
   size_t max_pending_reads = 10000;           // ReadIndex reads waiting for confirmation
   uint64_t random_seed = 1;                   // the only randomness RawNode uses
+  // Pre-vote (thesis §9.6): an election timeout first asks a quorum whether it would vote,
+  // without changing any term, so a server back from a partition cannot depose a leader.
+  bool pre_vote = true;
 };
 
 // What store/ recovered from disk. `entries` hold indexes 1..N contiguously (empty for a new
@@ -52,6 +56,10 @@ struct RawNodeCounters {
   uint64_t lost_log_reports = 0;
   // ReadIndex reads dropped unconfirmed because leadership ended (their callers retry).
   uint64_t reads_dropped = 0;
+  // Vote requests of a higher term ignored because this node heard from a leader recently.
+  uint64_t votes_refused_in_lease = 0;
+  // Leadership transfers whose target did not take over within election_ticks.
+  uint64_t transfers_abandoned = 0;
 };
 
 class RawNode {
@@ -81,8 +89,18 @@ class RawNode {
   // max_uncommitted_entries in flight. A forwarded proposal may be lost; callers time out.
   Result<Index> propose(std::string data);
 
-  // Starts an election now (used to make a single-voter group leader at once at start-up).
+  // Starts an election now, without pre-vote, and asks voters to grant it despite their
+  // leader lease, like a leadership transfer (used to make a single-voter group leader at
+  // once at start-up, and by tests to force an election).
   void campaign();
+
+  // Leadership transfer (thesis §3.10), leader only: stops accepting proposals (they fail with
+  // unavailable), brings `target` (kNoNode: the most caught-up voter) up to date and sends it
+  // timeout_now, so it campaigns at once and its voters grant it despite the lease. Given up
+  // after election_ticks if the target has not taken over. Errors: not_leader; unavailable
+  // (no other voter); invalid_argument (target not another voter).
+  Status transfer_leadership(NodeId target);
+  NodeId transfer_target() const;  // kNoNode: no transfer in progress
 
   // ReadIndex (Raft thesis §6.4, raft/read_index.h): asks the leader to confirm a
   // linearizable read. The answer comes in a later Ready's read_states with the same

@@ -3,7 +3,21 @@
 namespace conclave::raft {
 
 bool may_send_before_persist(const Message& message) {
-  return message.type == MessageType::append_request || message.type == MessageType::propose;
+  // None of these promises anything about this node's disk: a pre-vote changes no term or
+  // vote, and timeout_now only asks the recipient to campaign.
+  switch (message.type) {
+    case MessageType::append_request:
+    case MessageType::propose:
+    case MessageType::pre_vote_request:
+    case MessageType::pre_vote_response:
+    case MessageType::timeout_now:
+      return true;
+    case MessageType::vote_request:
+    case MessageType::vote_response:
+    case MessageType::append_response:
+      return false;
+  }
+  return false;
 }
 
 const char* message_type_name(MessageType type) {
@@ -13,6 +27,9 @@ const char* message_type_name(MessageType type) {
     case MessageType::append_request: return "append_request";
     case MessageType::append_response: return "append_response";
     case MessageType::propose: return "propose";
+    case MessageType::pre_vote_request: return "pre_vote_request";
+    case MessageType::pre_vote_response: return "pre_vote_response";
+    case MessageType::timeout_now: return "timeout_now";
   }
   return "unknown";
 }
@@ -22,6 +39,7 @@ const char* role_name(Role role) {
     case Role::follower: return "follower";
     case Role::candidate: return "candidate";
     case Role::leader: return "leader";
+    case Role::pre_candidate: return "pre-candidate";
   }
   return "unknown";
 }

@@ -49,6 +49,13 @@ enum class MessageType : uint8_t {
                         // reject: log_index = the prev index that did not match,
                         //         reject_hint = the follower's last log index
   propose = 4,          // a follower forwards client proposals (entries with data) to the leader
+  // Pre-vote (thesis §9.6): "would you vote for me in term `term`?" asked before a real
+  // election, without changing anyone's term or vote; a server that hears from a leader
+  // says no, so a server returning from a partition cannot depose a healthy leader.
+  pre_vote_request = 5,   // term = the term the sender would campaign in; log_index/log_term
+  pre_vote_response = 6,  // reject = no; term = the request's term when granted, else ours
+  timeout_now = 7,        // leadership transfer (thesis §3.10): the leader tells a caught-up
+                          // follower to campaign at once
 };
 
 const char* message_type_name(MessageType type);
@@ -76,6 +83,9 @@ struct Message {
   // append_request: the leader's current ReadIndex round; append_response: the round of the
   // request it answers (raft/read_index.h).
   uint64_t read_round = 0;
+  // vote_request only: this election was asked for by the leader (timeout_now), so voters
+  // grant it although they heard from that leader recently.
+  bool leader_transfer = false;
 
   bool operator==(const Message&) const = default;
 };
@@ -89,7 +99,7 @@ struct ReadState {
   bool operator==(const ReadState&) const = default;
 };
 
-enum class Role : uint8_t { follower = 0, candidate = 1, leader = 2 };
+enum class Role : uint8_t { follower = 0, candidate = 1, leader = 2, pre_candidate = 3 };
 
 const char* role_name(Role role);
 

@@ -42,8 +42,11 @@ int main(int argc, char** argv) {
   app.add_flag("--no-disk-faults", no_disk_faults, "No lost or rolled-back disks");
   app.add_flag("--inject-forget-votes", options.inject_forget_votes,
                "Fault injection: disks forget votes (the checkers must object)");
+  bool no_pre_vote = false;
+  app.add_flag("--no-pre-vote", no_pre_vote, "Raft without pre-vote (more elections)");
   CLI11_PARSE(app, argc, argv);
   options.disk_faults = !no_disk_faults;
+  options.pre_vote = !no_pre_vote;
 
   if (single_seed) {
     first_seed = *single_seed;

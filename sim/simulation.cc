@@ -178,6 +178,7 @@ void Simulation::start_node(int index, int64_t now_ms) {
   options.rpc_address = machine.rpc_address;
   options.bootstrap_expect = machine.server ? options_.node_count - options_.extra_servers : 0;
   options.state_machine_faults = faults();
+  options.pre_vote = options_.pre_vote;
   options.join_addresses = {machines_[index == 0 ? 1 : 0].gossip_address};
   options.default_request_timeout_ms = kClientTimeoutMs;
   options.random_seed = prng_.next();

@@ -53,6 +53,9 @@ struct SimOptions {
   // Fault injection, to show the checkers catch real bugs: the disks silently forget every
   // vote they are given (an fsync that lies), so a restarted node may vote twice in a term.
   bool inject_forget_votes = false;
+  // Raft pre-vote (on in the binary). Off only to show a checker failing: with pre-vote, the
+  // elections that a forgotten vote can corrupt are rare.
+  bool pre_vote = true;
   // The state machine applies retried writes again / frees a failed holder's slot at once: the
   // committed-log and lock checkers must object.
   bool inject_skip_dedup = false;

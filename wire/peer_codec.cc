@@ -25,6 +25,13 @@ static_assert(static_cast<int>(fbp::MessageType::AppendResponse) ==
               static_cast<int>(raft::MessageType::append_response));
 static_assert(static_cast<int>(fbp::MessageType::Propose) ==
               static_cast<int>(raft::MessageType::propose));
+static_assert(static_cast<int>(fbp::MessageType::PreVoteRequest) ==
+              static_cast<int>(raft::MessageType::pre_vote_request));
+static_assert(static_cast<int>(fbp::MessageType::PreVoteResponse) ==
+              static_cast<int>(raft::MessageType::pre_vote_response));
+static_assert(static_cast<int>(fbp::MessageType::TimeoutNow) ==
+              static_cast<int>(raft::MessageType::timeout_now));
+static_assert(fbp::MessageType::MAX == fbp::MessageType::TimeoutNow);
 
 // Envelope, message and one table per entry, plus slack.
 const detail::VerifyLimits kPeerLimits{.max_bytes = kMaxFrameBytes,
@@ -49,6 +56,7 @@ Result<raft::Message> decode_raft_message(const fbp::RaftMessage& table, FieldRe
   message.reject_hint = table.reject_hint();
   message.acknowledged_index = table.acknowledged_index();
   message.read_round = table.read_round();
+  message.leader_transfer = table.leader_transfer();
   const auto* entries = table.entries();
   CONCLAVE_WIRE_TRY(detail::check_count(entries, kMaxEntriesPerMessage, Where(where, "entries")));
   if (entries != nullptr) {
@@ -82,7 +90,8 @@ flatbuffers::Offset<fbp::RaftMessage> encode_raft(flatbuffers::FlatBufferBuilder
   return fbp::CreateRaftMessage(builder, static_cast<fbp::MessageType>(raft.type), raft.from,
                                 raft.to, raft.term, raft.log_index, raft.log_term, entries_vector,
                                 raft.commit, raft.reject, raft.reject_hint,
-                                raft.acknowledged_index, raft.read_round);
+                                raft.acknowledged_index, raft.read_round,
+                                raft.leader_transfer);
 }
 
 }  // namespace

@@ -75,6 +75,7 @@ TEST_CASE("election timeout is drawn in [election_ticks, 2 * election_ticks) at 
   for (uint64_t seed = 1; seed <= 200; ++seed) {
     Config config = test_config(1, {1, 2, 3}, seed);
     config.election_ticks = 10;
+    config.pre_vote = false;  // the timeout itself, measured by the term it starts
     RawNode node(config, empty_recovered());
     int ticks = 0;
     while (node.role() == Role::follower) {
@@ -379,14 +380,24 @@ TEST_CASE("higher term forces a leader to step down", "[raw_node][term]") {
   CHECK(result.error().code == ErrorCode::no_leader);
 }
 
-TEST_CASE("stale-term messages are ignored", "[raw_node][term]") {
+TEST_CASE("stale-term messages change nothing; a stale leader is told the term", "[raw_node][term]") {
   RawNode node(test_config(1, {1, 2, 3}, 1), recovered_log({1, 2}, HardState{3, 0, 0}));
   CHECK(node.step(append_request(2, 1, 2, 2, 2, {Entry{2, 3, "old"}}, 2)).ok());
   CHECK(node.step(vote_request(2, 1, 1, 9, 1)).ok());
   CHECK(node.term() == 3);
   CHECK(node.last_index() == 2);
   CHECK(node.commit_index() == 0);
-  CHECK_FALSE(node.has_ready());
+  // The old leader gets a refusal in our term, so it steps down (a leader cut off from its
+  // quorum would otherwise keep sending); the stale vote request gets nothing.
+  REQUIRE(node.has_ready());
+  Ready ready = node.ready();
+  CHECK_FALSE(ready.hard_state);
+  CHECK(ready.entries.empty());
+  REQUIRE(ready.messages.size() == 1);
+  CHECK(ready.messages[0].type == MessageType::append_response);
+  CHECK(ready.messages[0].to == 2);
+  CHECK(ready.messages[0].term == 3);
+  CHECK(ready.messages[0].reject);
 }
 
 TEST_CASE("follower append: prev checks, conflict truncation, commit bound", "[raw_node][append]") {

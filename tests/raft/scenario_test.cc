@@ -524,3 +524,86 @@ TEST_CASE("scenario: a follower refuses read_index and names the error", "[scena
 
 }  // namespace
 }  // namespace conclave::raft
+
+namespace conclave::raft {
+namespace {
+
+using testing::Cluster;
+
+TEST_CASE("scenario: a server back from a partition does not disturb the leader (pre-vote)",
+          "[scenario][pre_vote]") {
+  for (const bool pre_vote : {true, false}) {
+    Cluster cluster(3, 7, [&](Config& config) { config.pre_vote = pre_vote; });
+    cluster.elect(1);
+    cluster.run(20);
+    const Term term_before = cluster.node(1).term();
+    // Node 3 is cut off long enough to time out many times.
+    cluster.isolate(3);
+    for (int i = 0; i < 200; ++i) {
+      cluster.tick(3);  // isolated nodes are not ticked by run()
+      cluster.run(1);
+    }
+    cluster.heal(3);
+    cluster.run(100);
+    INFO("pre_vote " << pre_vote);
+    if (pre_vote) {
+      // It kept its term while away, so the leader never heard of a higher one.
+      CHECK(cluster.node(1).role() == Role::leader);
+      CHECK(cluster.node(1).term() == term_before);
+      CHECK(cluster.node(3).term() == term_before);
+      CHECK(cluster.node(3).leader() == 1);
+    } else {
+      // The control: without pre-vote its term ran ahead and deposed the healthy leader.
+      CHECK(cluster.node(1).term() > term_before);
+    }
+  }
+}
+
+TEST_CASE("scenario: leadership transfer hands over without an election timeout",
+          "[scenario][transfer]") {
+  Cluster cluster(3);
+  cluster.elect(1);
+  REQUIRE(cluster.node(1).propose("x").ok());
+  cluster.stabilize();
+  // Node 3 lags: the transfer brings it up to date before telling it to campaign.
+  cluster.isolate(3);
+  REQUIRE(cluster.node(1).propose("y").ok());
+  cluster.stabilize();
+  cluster.heal(3);
+  REQUIRE(cluster.node(1).transfer_leadership(3).ok());
+  CHECK(cluster.node(1).transfer_target() == 3);
+  // Proposals stop while the transfer is under way.
+  Result<Index> refused = cluster.node(1).propose("z");
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == ErrorCode::unavailable);
+  // Node 3 missed an append while cut off: the leader notices at its next heartbeat, catches
+  // it up, then tells it to campaign. All well within an election timeout (10 ticks).
+  int ticks = 0;
+  cluster.stabilize();
+  while (cluster.node(3).role() != Role::leader && ticks < 10) {
+    cluster.run(1);
+    ++ticks;
+  }
+  CHECK(ticks < 10);
+  CHECK(cluster.node(3).role() == Role::leader);
+  CHECK(cluster.node(3).term() == 2);
+  CHECK(cluster.node(1).role() == Role::follower);
+  CHECK(cluster.node(1).leader() == 3);
+  CHECK(cluster.node(3).propose("z").ok());
+  cluster.stabilize();
+  CHECK(cluster.node(1).commit_index() == cluster.node(3).last_index());
+}
+
+TEST_CASE("scenario: a transfer to a target that never answers is given up", "[scenario][transfer]") {
+  Cluster cluster(3);
+  cluster.elect(1);
+  cluster.isolate(2);
+  REQUIRE(cluster.node(1).transfer_leadership(2).ok());
+  cluster.run(25);  // more than election_ticks
+  CHECK(cluster.node(1).role() == Role::leader);
+  CHECK(cluster.node(1).transfer_target() == kNoNode);
+  CHECK(cluster.node(1).propose("after").ok());
+}
+
+}  // namespace
+}  // namespace conclave::raft
