@@ -83,7 +83,11 @@ bool LeaderService::propose(raft::RawNode& raft, const wire::Command& command,
                             const Waiter* waiter) {
   auto proposed = raft.propose(wire::encode_command(command));
   if (!proposed.ok()) {
-    if (waiter != nullptr) reply(*waiter, proposed.error().code, proposed.error().message);
+    // During a leadership transfer the request belongs to the next leader: answered like an
+    // election in progress, so the origin re-sends it shortly (agent/requester.h).
+    const ErrorCode code = raft.transfer_target() != raft::kNoNode ? ErrorCode::no_leader
+                                                                   : proposed.error().code;
+    if (waiter != nullptr) reply(*waiter, code, proposed.error().message);
     return false;
   }
   ++counters_.proposals;

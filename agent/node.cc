@@ -551,6 +551,11 @@ NodeReady Node::ready() {
   return result;
 }
 
+bool Node::begin_handover() {
+  if (!leads() || voters_.size() < 2) return false;
+  return raft_->transfer_leadership(raft::kNoNode).ok();
+}
+
 void Node::advance() {
   CONCLAVE_CHECK(outstanding_ready_.has_value(), "advance() without an outstanding ready()");
   if (raft_ && outstanding_ready_from_raft_) raft_->advance(*outstanding_ready_);

@@ -149,6 +149,12 @@ class Node {
   NodeReady ready();
   void advance();
 
+  // Graceful stop: a leader with other voters starts a leadership transfer to the most
+  // caught-up one (raft::RawNode::transfer_leadership). Returns whether it did; the caller
+  // keeps running until leads() is false (or it gives up), then stops.
+  bool begin_handover();
+  bool leads() const { return raft_ && raft_->role() == raft::Role::leader; }
+
   // Introspection (status output, simulator checkers, tests).
   const NodeOptions& options() const { return options_; }
   const gossip::Gossip& gossip() const { return *gossip_; }

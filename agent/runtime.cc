@@ -19,6 +19,9 @@
 
 namespace conclave::agent {
 
+// How long a leader stopping on SIGTERM waits for another server to take over.
+constexpr int64_t kHandoverMaxMs = 1000;
+
 struct RuntimeCounters {
   uint64_t gossip_packets_malformed = 0;
   uint64_t gossip_packets_send_failed = 0;
@@ -41,6 +44,8 @@ struct Runtime::Impl : NodeIo {
   uv_signal_t sigterm{};
   bool handles_open = false;
   bool stopping = false;
+  // SIGTERM on a leader: stop once leadership moved, or at this time (-1: not shutting down).
+  int64_t handover_deadline_ms = -1;
   int exit_code = 0;
   std::string announced_leader;  // the leader last logged (empty: none)
   std::string announced_raft_report;  // the node's raft_report() last logged
@@ -256,12 +261,32 @@ void Runtime::Impl::stop(int code) {
 
 void Runtime::Impl::on_signal(uv_signal_t* signal, int number) {
   auto* impl = static_cast<Impl*>(signal->data);
+  // A leader hands leadership to the most caught-up voter first, so the others do not wait
+  // out an election timeout (a second signal stops at once).
+  if (impl->handover_deadline_ms < 0 && impl->node->begin_handover()) {
+    spdlog::info("received signal {}; handing leadership over before stopping", number);
+    impl->handover_deadline_ms = impl->now_ms() + kHandoverMaxMs;
+    impl->pump();
+    return;
+  }
   spdlog::info("received signal {}; stopping", number);
   impl->stop(0);
 }
 
 void Runtime::Impl::on_tick(uv_timer_t* timer) {
   auto* impl = static_cast<Impl*>(timer->data);
+  if (impl->handover_deadline_ms >= 0 &&
+      ((!impl->node->leads() && !impl->node->leader_name().empty()) ||
+       impl->now_ms() >= impl->handover_deadline_ms)) {
+    if (impl->node->leader_name().empty() || impl->node->leads()) {
+      spdlog::warn("no other server took leadership within {} ms; stopping anyway",
+                   kHandoverMaxMs);
+    } else {
+      spdlog::info("leadership handed over to {}; stopping", impl->node->leader_name());
+    }
+    impl->stop(0);
+    return;
+  }
   for (const std::string& name : std::exchange(impl->unreachable_peers, {})) {
     impl->node->peer_unreachable(name, impl->now_ms());
   }
