@@ -49,9 +49,10 @@ void require_error(const Result<PeerMessage>& result, ErrorCode code,
 }
 
 TEST_CASE("peer: a message with every field set round-trips, for every message type") {
-  for (int type = 0; type <= 4; ++type) {
+  for (int type = 0; type <= static_cast<int>(raft::MessageType::timeout_now); ++type) {
     PeerMessage message = full_message();
     raft_of(message).type = static_cast<raft::MessageType>(type);
+    raft_of(message).leader_transfer = true;
     const auto decoded = decode_peer_message(encode_peer_message(message));
     REQUIRE(decoded.ok());
     CHECK(decoded.value() == message);
@@ -202,12 +203,12 @@ TEST_CASE("peer: wrong version, missing or unknown payload and unknown type are 
   }
   {
     flatbuffers::FlatBufferBuilder builder;
-    const auto raft = fbp::CreateRaftMessage(builder, static_cast<fbp::MessageType>(5));
+    const auto raft = fbp::CreateRaftMessage(builder, static_cast<fbp::MessageType>(8));
     require_error(decode_peer_message(finish(
                       builder, fbp::CreatePeerEnvelope(builder, kProtocolVersion, 0,
                                                        fbp::PeerPayload::RaftMessage,
                                                        raft.Union()))),
-                  ErrorCode::malformed, "peer message: payload: type has unknown value 5");
+                  ErrorCode::malformed, "peer message: payload: type has unknown value 8");
   }
 }
 
