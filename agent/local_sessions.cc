@@ -123,6 +123,17 @@ void LocalSessions::on_request(uint64_t connection_id, const wire::ClientRequest
       request.body);
 }
 
+void LocalSessions::release_in_background(uint64_t session, const std::string& lock,
+                                          int64_t now_ms, Requester& requester) {
+  Op cleanup;
+  cleanup.kind = OpKind::cleanup_release;
+  cleanup.session = session;
+  cleanup.lock = lock;
+  cleanup.give_up_ms = now_ms + kCleanupRetryMs;
+  submit(cleanup, wire::LockReleaseRequest{lock, session}, now_ms + kDefaultRequestTimeoutMs,
+         now_ms, requester);
+}
+
 int64_t LocalSessions::valid_until(const HoldKey& key, const Hold& hold) const {
   const int64_t by_contact = lock_valid_until_ms(confirmed_contact_ms_, hold.lock_delay_ms);
   auto session = sessions_.find(key.first);
@@ -180,13 +191,7 @@ void LocalSessions::lose(const HoldKey& key, const std::string& why, int64_t now
   holds_.erase(found);
   if (release_in_cluster && sessions_.count(key.first) != 0) {
     // The holder stopped using it; give it back once the cluster is reachable again.
-    Op cleanup;
-    cleanup.kind = OpKind::cleanup_release;
-    cleanup.session = key.first;
-    cleanup.lock = key.second;
-    cleanup.give_up_ms = now_ms + kCleanupRetryMs;
-    submit(cleanup, wire::LockReleaseRequest{key.second, key.first},
-           now_ms + kDefaultRequestTimeoutMs, now_ms, requester);
+    release_in_background(key.first, key.second, now_ms, requester);
   }
 }
 
@@ -261,13 +266,7 @@ void LocalSessions::on_answer(const Requester::Answer& answer, int64_t now_ms,
       if (op.client_answered) {
         // The client was told "timed out" already: a late grant is given back.
         if (const auto* event = std::get_if<wire::LockEvent>(&response.body); ok && event) {
-          Op cleanup;
-          cleanup.kind = OpKind::cleanup_release;
-          cleanup.session = op.session;
-          cleanup.lock = op.lock;
-          cleanup.give_up_ms = now_ms + kCleanupRetryMs;
-          submit(cleanup, wire::LockReleaseRequest{op.lock, op.session},
-                 now_ms + kDefaultRequestTimeoutMs, now_ms, requester);
+          release_in_background(op.session, op.lock, now_ms, requester);
         }
         return;
       }

@@ -108,6 +108,9 @@ class LocalSessions {
   void reply(uint64_t connection_id, uint64_t request_id, ErrorCode code, std::string message,
              wire::ClientResponseBody body = std::monostate{}, bool more = false);
   void grant(const Op& acquire, uint64_t token, int64_t now_ms);
+  // Releases a slot nobody uses any more, retrying until kCleanupRetryMs has passed.
+  void release_in_background(uint64_t session, const std::string& lock, int64_t now_ms,
+                             Requester& requester);
   void lose(const HoldKey& key, const std::string& why, int64_t now_ms, Requester& requester,
             bool release_in_cluster);
   void event(const HoldKey& key, Hold& hold, wire::LockEventKind kind, std::string message,

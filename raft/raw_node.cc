@@ -153,14 +153,20 @@ struct RawNode::State {
       campaign(/*leader_transfer=*/false);
       return;
     }
+    ask_every_voter(MessageType::pre_vote_request, term + 1, /*leader_transfer=*/false);
+  }
+
+  // A (pre-)vote request carrying our last entry to every other voter.
+  void ask_every_voter(MessageType type, Term election_term, bool leader_transfer) {
     for (NodeId peer : config.voters) {
       if (peer == config.id) continue;
       Message request;
-      request.type = MessageType::pre_vote_request;
+      request.type = type;
       request.to = peer;
       request.log_index = log.last_index();
       request.log_term = log.last_term();
-      send_in_term(std::move(request), term + 1);
+      request.leader_transfer = leader_transfer;
+      send_in_term(std::move(request), election_term);
     }
   }
 
@@ -180,16 +186,7 @@ struct RawNode::State {
       become_leader();  // a single-voter group wins at once
       return;
     }
-    for (NodeId peer : config.voters) {
-      if (peer == config.id) continue;
-      Message request;
-      request.type = MessageType::vote_request;
-      request.to = peer;
-      request.log_index = log.last_index();
-      request.log_term = log.last_term();
-      request.leader_transfer = leader_transfer;
-      send(std::move(request));
-    }
+    ask_every_voter(MessageType::vote_request, term, leader_transfer);
   }
 
   void drop_reads() {
