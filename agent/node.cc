@@ -48,6 +48,7 @@ Node::Node(NodeOptions options, const store::RecoveredState& recovered, int64_t 
       state_machine_(options_.state_machine_faults),
       bootstrap_(options_.bootstrap_settle_ms),
       promise_(recovered.promise),
+      autopilot_(options_.autopilot),
       requester_(requester_options(options_)),
       leader_(options_.name),
       now_ms_(now_ms),
@@ -66,7 +67,10 @@ Node::Node(NodeOptions options, const store::RecoveredState& recovered, int64_t 
              !restored.ok()) {
     stop_raft_for_damage("the replicated state in the data folder is damaged: " +
                          restored.error().message);
-  } else if (options_.server && !recovered.voters.empty()) {
+  } else if (options_.server && (!recovered.voters.empty() ||
+                                 (identity_.cluster_id != 0 && !recovered.promise))) {
+    // Bootstrapped here (recorded voters), or joined a cluster (its id recorded): the log
+    // holds the rest of the membership.
     voters_ = recovered.voters;
     start_raft(recovered);
   }
@@ -89,7 +93,7 @@ void Node::start_raft(const store::RecoveredState& recovered) {
     voter_names_[voter.server_id] = voter.name;
     config.voters.push_back(voter.server_id);
   }
-  if (voter_names_.count(identity_.server_id) == 0) {
+  if (!voters_.empty() && voter_names_.count(identity_.server_id) == 0) {
     // The data folder records a voter set without this server (it was removed, or the folder
     // was copied from another server): it must not take part.
     stop_raft_for_damage("this server (id " + hex(identity_.server_id) +
@@ -134,6 +138,7 @@ void Node::refresh_members(int64_t now_ms) {
     membership_events_.push_back(std::move(event));
   }
   if (!servers_changed) return;
+  rebuild_server_names();
   adopt_cluster_id(now_ms);
   // The servers of our cluster that gossip sees alive: where requests go without a leader.
   std::vector<std::string> servers;
@@ -179,9 +184,92 @@ void Node::update_metadata(int64_t now_ms) {
   gossip_->set_metadata(wire::encode_node_meta(meta), now_ms);
   member_meta_[options_.name] = meta;
   servers_dirty_ = true;
+  rebuild_server_names();
+}
+
+void Node::rebuild_server_names() {
+  server_names_.clear();
+  for (const auto& [name, meta] : member_meta_) {
+    if (meta.role == wire::NodeRole::server && meta.server_id != raft::kNoNode) {
+      server_names_.emplace(meta.server_id, name);  // two names, one id: the first by name
+    }
+  }
+}
+
+bool Node::maybe_join_cluster(int64_t now_ms) {
+  if (raft_ || !options_.server || !damage_.empty()) return false;
+  // A promised server is bound to its promise (bootstrap.h): it starts with that set or not
+  // at all, so overlapping sets can never both start.
+  if (promise_ || promise_to_save_ || promise_in_flight_) return false;
+  uint64_t cluster_id = 0;
+  for (const gossip::Member& member : gossip_->members()) {
+    if (member.state != gossip::MemberState::alive || member.name == options_.name) continue;
+    auto meta = member_meta_.find(member.name);
+    if (meta == member_meta_.end() || meta->second.role != wire::NodeRole::server ||
+        meta->second.cluster_id == 0) {
+      continue;
+    }
+    // Servers announce a cluster id only while they run its Raft. Prefer the cluster this
+    // folder already belongs to (a client agent's folder restarted as a server).
+    if (cluster_id == 0 || meta->second.cluster_id == identity_.cluster_id) {
+      cluster_id = meta->second.cluster_id;
+    }
+  }
+  if (cluster_id == 0) return false;
+  if (identity_.cluster_id != 0 && identity_.cluster_id != cluster_id) return false;
+  identity_.cluster_id = cluster_id;
+  identity_needs_saving_ = true;
+  store::RecoveredState fresh;
+  fresh.applied_index = state_machine_.applied_index();
+  start_raft(fresh);
+  notices_.push_back("joining cluster " + hex(cluster_id) + " as a new server (id " +
+                     hex(identity_.server_id) + "); the leader adds it as a learner, then " +
+                     "promotes it once it has caught up");
+  update_metadata(now_ms);
+  refresh_members(now_ms);
+  return true;
+}
+
+void Node::run_autopilot(int64_t now_ms) {
+  if (!leads() || now_ms < next_autopilot_ms_) return;
+  next_autopilot_ms_ = now_ms + options_.autopilot_interval_ms;
+  AutopilotInput input;
+  input.self = identity_.server_id;
+  input.membership = raft_->membership();
+  input.change_pending = raft_->membership_index() > raft_->commit_index();
+  input.commit_index = raft_->commit_index();
+  input.progress = raft_->peer_progress();
+  input.max_ticks_since_heard = static_cast<uint64_t>(options_.election_ticks);
+  input.now_ms = now_ms;
+  for (const gossip::Member& member : gossip_->members()) {
+    auto meta = member_meta_.find(member.name);
+    if (meta == member_meta_.end() || meta->second.role != wire::NodeRole::server ||
+        meta->second.server_id == raft::kNoNode) {
+      continue;
+    }
+    // A member that left or died no longer announces a cluster id it runs: judge it by
+    // its server id alone. A live one counts only once it runs this cluster's Raft.
+    ServerHealth health = ServerHealth::alive;
+    if (member.state == gossip::MemberState::left) {
+      health = ServerHealth::left;
+    } else if (member.state == gossip::MemberState::dead) {
+      health = ServerHealth::failed;
+    } else if (meta->second.cluster_id != identity_.cluster_id) {
+      continue;
+    }
+    input.servers.push_back(AutopilotServer{meta->second.server_id, member.name, health});
+  }
+  AutopilotDecision decision = autopilot_.decide(input);
+  if (!decision.change) return;
+  auto proposed = raft_->change_membership(*decision.change);
+  if (proposed.ok()) {
+    ++counters_.membership_changes_proposed;
+    notices_.push_back(decision.reason);
+  }
 }
 
 void Node::maybe_bootstrap(int64_t now_ms) {
+  if (maybe_join_cluster(now_ms)) return;
   if (raft_ || !options_.server || options_.bootstrap_expect == 0 || !damage_.empty()) return;
   if (promise_to_save_ || promise_in_flight_) return;  // a promise is on its way to the disk
   BootstrapInput input;
@@ -261,6 +349,7 @@ void Node::tick(int64_t now_ms) {
       last_raft_tick_ms_ += options_.raft_tick_ms;
     }
     if (leader_.active()) leader_.tick(now_ms, *raft_, state_machine_, member_views());
+    run_autopilot(now_ms);
   } else {
     last_raft_tick_ms_ = now_ms;
   }
@@ -528,6 +617,11 @@ NodeReady Node::ready() {
   for (raft::Message& message : ready.messages) {
     PeerSend send;
     send.to_name = name_of(message.to);
+    if (send.to_name.empty()) {
+      // A server id gossip has not shown us yet (or no longer): Raft re-sends in time.
+      ++counters_.raft_messages_unroutable;
+      continue;
+    }
     send.rpc_address = rpc_address_of(message.to);  // empty: not learned from gossip yet
     const bool early = raft::may_send_before_persist(message);
     send.message = wire::PeerMessage{options_.name, identity_.cluster_id, std::move(message)};
@@ -552,7 +646,7 @@ NodeReady Node::ready() {
 }
 
 bool Node::begin_handover() {
-  if (!leads() || voters_.size() < 2) return false;
+  if (!leads() || raft_->membership().voters.size() < 2) return false;
   return raft_->transfer_leadership(raft::kNoNode).ok();
 }
 
@@ -570,9 +664,11 @@ void Node::advance() {
 // ---- lookups and status -----------------------------------------------------------------------
 
 std::string Node::name_of(raft::NodeId id) const {
+  // Routed by server id, not by name: a server rebuilt under the same name (a wiped data
+  // folder) is a different server and must not receive the old one's messages.
+  if (auto found = server_names_.find(id); found != server_names_.end()) return found->second;
   auto found = voter_names_.find(id);
-  CONCLAVE_CHECK(found != voter_names_.end(), "raft addressed a node outside the voter set");
-  return found->second;
+  return found == voter_names_.end() ? "" : found->second;
 }
 
 std::string Node::rpc_address_of_agent(const std::string& name) const {
@@ -581,11 +677,7 @@ std::string Node::rpc_address_of_agent(const std::string& name) const {
 }
 
 std::string Node::rpc_address_of(raft::NodeId server_id) const {
-  // Routed by server id, not by name: a server rebuilt under the same name (a wiped data
-  // folder) is a different server and must not receive the old one's messages.
-  auto name = voter_names_.find(server_id);
-  if (name == voter_names_.end()) return "";
-  auto meta = member_meta_.find(name->second);
+  auto meta = member_meta_.find(name_of(server_id));
   if (meta == member_meta_.end() || meta->second.server_id != server_id) return "";
   return meta->second.rpc_address;
 }
@@ -602,15 +694,23 @@ std::map<std::string, MemberView> Node::member_views() const {
 
 std::string Node::leader_name() const {
   if (!raft_ || raft_->leader() == raft::kNoNode) return "";
-  auto found = voter_names_.find(raft_->leader());
-  return found == voter_names_.end() ? "" : found->second;
+  return name_of(raft_->leader());
 }
 
 wire::StatusResponse Node::status() const {
   wire::StatusResponse status;
   status.node_name = options_.name;
   status.server = options_.server;
-  for (const store::ServerRecord& voter : voters_) status.voters.push_back(voter.name);
+  if (raft_) {
+    for (raft::NodeId id : raft_->membership().voters) {
+      const std::string name = name_of(id);
+      status.voters.push_back(name.empty() ? hex(id) : name);
+    }
+    for (raft::NodeId id : raft_->membership().learners) {
+      const std::string name = name_of(id);
+      status.learners.push_back(name.empty() ? hex(id) : name);
+    }
+  }
   status.server_id = options_.server ? hex(identity_.server_id) : "";
   status.cluster_id = identity_.cluster_id != 0 ? hex(identity_.cluster_id) : "";
   status.raft_report = raft_report_;
@@ -637,6 +737,8 @@ wire::StatusResponse Node::status() const {
       {"peer_messages_rejected", counters_.peer_messages_rejected},
       {"peer_messages_wrong_cluster", counters_.peer_messages_wrong_cluster},
       {"members_with_bad_metadata", counters_.members_with_bad_metadata},
+      {"raft_messages_unroutable", counters_.raft_messages_unroutable},
+      {"membership_changes_proposed", counters_.membership_changes_proposed},
       {"raft_lost_log_reports", raft_ ? raft_->counters().lost_log_reports : 0},
       {"raft_reads_dropped", raft_ ? raft_->counters().reads_dropped : 0},
       {"entries_applied", counters_.entries_applied},

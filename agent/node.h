@@ -34,8 +34,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "agent/autopilot.h"
 #include "agent/bootstrap.h"
 #include "agent/leader_service.h"
 #include "agent/local_sessions.h"
@@ -72,6 +74,8 @@ struct NodeOptions {
   int heartbeat_ticks = 5;      // 50 ms
   int election_ticks = 40;      // 400-800 ms randomized
   bool pre_vote = true;         // raft::Config::pre_vote
+  AutopilotOptions autopilot;   // the leader keeps the membership in step with gossip
+  int64_t autopilot_interval_ms = 200;
 
   int64_t default_request_timeout_ms = 5000;
   int64_t max_request_timeout_ms = 60000;
@@ -115,6 +119,8 @@ struct NodeCounters {
   uint64_t entries_applied = 0;
   uint64_t bootstrap_refusals = 0;         // distinct refusals to bootstrap (bootstrap.h)
   uint64_t members_with_bad_metadata = 0;  // gossip metadata that did not decode
+  uint64_t raft_messages_unroutable = 0;   // to a server id gossip does not show (dropped)
+  uint64_t membership_changes_proposed = 0;  // by autopilot or an operator
 };
 
 class Node {
@@ -160,7 +166,13 @@ class Node {
   const gossip::Gossip& gossip() const { return *gossip_; }
   const raft::RawNode* raft() const { return raft_.get(); }
   const state::StateMachine& state_machine() const { return state_machine_; }
-  const std::vector<store::ServerRecord>& voters() const { return voters_; }
+  // The voter set this server bootstrapped with (recorded in its data folder); empty for a
+  // server that joined an existing cluster. The membership in force is raft()->membership().
+  const std::vector<store::ServerRecord>& initial_voters() const { return voters_; }
+  // Node name of a server id, from gossip metadata (else the recorded voters); "" if unknown.
+  std::string name_of(raft::NodeId id) const;
+  // Things worth a line in the log at info level (autopilot decisions); taken by the runtime.
+  std::vector<std::string> take_notices() { return std::exchange(notices_, {}); }
   raft::NodeId server_id() const { return identity_.server_id; }
   uint64_t cluster_id() const { return identity_.cluster_id; }
   std::string leader_name() const;
@@ -178,12 +190,18 @@ class Node {
 
  private:
   void maybe_bootstrap(int64_t now_ms);
+  // A server in no cluster, with no bootstrap promise, that sees a running cluster joins it:
+  // it starts Raft with no membership and waits for the leader's autopilot to add it as a
+  // learner (it never votes before it is promoted).
+  bool maybe_join_cluster(int64_t now_ms);
+  void run_autopilot(int64_t now_ms);
   // True once a member at one of the -join addresses was seen alive (or none was given).
   bool joined();
   void start_raft(const store::RecoveredState& recovered);
   void stop_raft_for_damage(std::string reason);
   void refresh_members(int64_t now_ms);
   void update_metadata(int64_t now_ms);
+  void rebuild_server_names();
   void adopt_cluster_id(int64_t now_ms);
   void on_leader_change(int64_t now_ms);
   // Carries messages between the Requester, LeaderService and LocalSessions until quiet.
@@ -193,7 +211,6 @@ class Node {
   void send_to_peer(const std::string& name, wire::PeerPayload payload);
   void reply_error(uint64_t connection_id, uint64_t request_id, ErrorCode code,
                    std::string message);
-  std::string name_of(raft::NodeId id) const;
   // The RPC address gossip knows for an agent (empty when not seen yet).
   std::string rpc_address_of_agent(const std::string& name) const;
   std::string rpc_address_of(raft::NodeId server_id) const;
@@ -205,7 +222,8 @@ class Node {
   std::unique_ptr<raft::RawNode> raft_;
   state::StateMachine state_machine_;
   std::vector<store::ServerRecord> voters_;
-  std::map<raft::NodeId, std::string> voter_names_;
+  std::map<raft::NodeId, std::string> voter_names_;  // the recorded (initial) voters
+  std::map<raft::NodeId, std::string> server_names_;  // server id -> name, from gossip
   // Decoded gossip metadata of every member (by name), refreshed from membership events.
   std::map<std::string, wire::NodeMeta> member_meta_;
   std::vector<gossip::Event> membership_events_;  // for take_membership_events()
@@ -218,6 +236,10 @@ class Node {
   bool identity_needs_saving_ = false;  // voters and/or cluster id
   std::string raft_report_;
   std::string damage_;
+
+  Autopilot autopilot_;
+  int64_t next_autopilot_ms_ = 0;
+  std::vector<std::string> notices_;
 
   Requester requester_;
   LocalSessions local_sessions_;

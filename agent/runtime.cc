@@ -404,6 +404,7 @@ void Runtime::Impl::log_changes() {
     }
     announced_leader = leader;
   }
+  for (const std::string& notice : node->take_notices()) spdlog::info("{}", notice);
   if (node->raft_report() != announced_raft_report) {
     announced_raft_report = node->raft_report();
     if (!node->damage().empty()) {

@@ -49,11 +49,23 @@ Error invalid(std::string message) {
 
 struct RawNode::State {
   State(const Config& config_in, const Recovered& recovered)
-      : config(config_in), prng(config_in.random_seed), log(recovered.entries) {}
+      : config(config_in), prng(config_in.random_seed), log(recovered.entries) {
+    initial_membership.voters = config.voters;
+    initial_membership.learners = config.learners;
+    std::sort(initial_membership.voters.begin(), initial_membership.voters.end());
+    std::sort(initial_membership.learners.begin(), initial_membership.learners.end());
+    recompute_membership();
+  }
 
   Config config;
   Prng prng;
   RaftLog log;
+
+  // Membership (thesis §4.1): the latest membership entry in the log, committed or not, else
+  // the initial one from Config. membership_index: that entry's index (0: the initial one).
+  Membership initial_membership;
+  Membership membership;
+  Index membership_index = 0;
 
   // Persistent state (Figure 2) plus the commit index.
   Term term = 0;
@@ -92,10 +104,142 @@ struct RawNode::State {
 
   // ---- helpers ------------------------------------------------------------------------------
 
-  bool is_voter(NodeId node) const {
-    return std::find(config.voters.begin(), config.voters.end(), node) != config.voters.end();
+  bool is_voter(NodeId node) const { return membership.is_voter(node); }
+  size_t quorum() const { return quorum_size(membership.voters.size()); }
+  // A group in which this node alone decides: it is the only voter.
+  bool sole_voter() const { return membership.voters.size() == 1 && is_voter(config.id); }
+
+  // ---- membership ---------------------------------------------------------------------------
+
+  void recompute_membership() {
+    membership = initial_membership;
+    membership_index = 0;
+    for (Index index = log.last_index(); index >= 1; --index) {
+      const Entry& entry = log.at(index);
+      if (entry.type == EntryType::membership) {
+        membership = entry.membership;
+        membership_index = index;
+        break;
+      }
+    }
   }
-  size_t quorum() const { return quorum_size(config.voters.size()); }
+
+  // The log gained or lost a membership entry: the new membership applies at once (§4.1).
+  void on_membership_changed() {
+    if (role == Role::leader) {
+      for (NodeId node : membership.voters) progress.try_emplace(node, Progress(log.last_index()));
+      for (NodeId node : membership.learners) {
+        progress.try_emplace(node, Progress(log.last_index()));
+      }
+      for (auto it = progress.begin(); it != progress.end();) {
+        if (it->first != config.id && !membership.contains(it->first)) {
+          it = progress.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      if (transfer_target != kNoNode && !is_voter(transfer_target)) transfer_target = kNoNode;
+    }
+  }
+
+  // Appends to the log, following any membership entry at once.
+  void append_to_log(Entry entry) {
+    const bool changes_membership = entry.type == EntryType::membership;
+    log.append(std::move(entry));
+    if (changes_membership) {
+      membership = log.at(log.last_index()).membership;
+      membership_index = log.last_index();
+      on_membership_changed();
+    }
+  }
+
+  void truncate_log_from(Index index) {
+    log.truncate_from(index);
+    if (membership_index >= index) {
+      recompute_membership();  // a membership entry was cut: the one before it applies again
+      on_membership_changed();
+    }
+  }
+
+  Result<Index> change_membership(const MembershipChange& change) {
+    if (role != Role::leader) {
+      return make_error(leader == kNoNode ? ErrorCode::no_leader : ErrorCode::not_leader,
+                        "raft: membership changes are made by the leader");
+    }
+    if (transfer_target != kNoNode) {
+      return make_error(ErrorCode::unavailable,
+                        "raft: a leadership transfer is in progress; retry with the new leader");
+    }
+    // One change at a time: the next may only start once the previous one is committed, or
+    // two changes could each form majorities that do not overlap (§4.1).
+    if (membership_index > commit) {
+      return make_error(ErrorCode::unavailable,
+                        "raft: the membership change at index " +
+                            std::to_string(membership_index) +
+                            " is not committed yet; one change at a time");
+    }
+    // A new leader must first commit an entry of its own term, or a change it appends could
+    // race one that an earlier leader appended but did not commit (the single-server change
+    // bug noted by Ongaro, raft-dev 2015).
+    if (!committed_in_term()) {
+      return make_error(ErrorCode::unavailable,
+                        "raft: this leader has not committed an entry of its term yet; retry "
+                        "shortly");
+    }
+    if (change.node == kNoNode) return invalid("membership change for node 0");
+    Membership next = membership;
+    const std::string node = std::to_string(change.node);
+    switch (change.type) {
+      case MembershipChangeType::add_learner:
+        if (next.contains(change.node)) {
+          return invalid("node " + node + " is already a member of this group");
+        }
+        next.learners.push_back(change.node);
+        break;
+      case MembershipChangeType::promote:
+        if (!next.is_learner(change.node)) {
+          return invalid("node " + node + " is not a learner of this group");
+        }
+        std::erase(next.learners, change.node);
+        next.voters.push_back(change.node);
+        break;
+      case MembershipChangeType::remove:
+        if (!next.contains(change.node)) {
+          return invalid("node " + node + " is not a member of this group");
+        }
+        if (next.is_voter(change.node) && next.voters.size() == 1) {
+          return invalid("node " + node + " is the last voter; a group needs one");
+        }
+        std::erase(next.voters, change.node);
+        std::erase(next.learners, change.node);
+        break;
+    }
+    std::sort(next.voters.begin(), next.voters.end());
+    std::sort(next.learners.begin(), next.learners.end());
+    Entry entry;
+    entry.term = term;
+    entry.index = log.last_index() + 1;
+    entry.type = EntryType::membership;
+    entry.membership = std::move(next);
+    append_to_log(std::move(entry));
+    broadcast_append(/*send_empty=*/false);
+    return log.last_index();
+  }
+
+  std::vector<PeerProgress> peer_progress() const {
+    std::vector<PeerProgress> peers;
+    for (const auto& [id, pr] : progress) {
+      PeerProgress peer;
+      peer.id = id;
+      peer.voter = is_voter(id);
+      peer.match_index = id == config.id ? log.stable_index() : pr.match_index();
+      peer.next_index = pr.next_index();
+      peer.ticks_since_heard = id == config.id ? 0 : leader_ticks - pr.last_heard_tick();
+      peer.replicating = pr.state() == ReplicationState::replicate;
+      peers.push_back(peer);
+    }
+    return peers;
+  }
 
   void reset_election_timer() {
     // Raft §5.2: a fresh random timeout in [election_ticks, 2 * election_ticks) at every reset,
@@ -143,7 +287,7 @@ struct RawNode::State {
   // Pre-vote (thesis §9.6): ask whether a quorum would vote for us in term + 1 before
   // disturbing anyone. Changes nothing durable, so a pre-candidate that loses loses nothing.
   void pre_campaign() {
-    if (role == Role::leader) return;
+    if (role == Role::leader || !is_voter(config.id)) return;
     role = Role::pre_candidate;
     leader = kNoNode;
     votes.clear();
@@ -158,7 +302,7 @@ struct RawNode::State {
 
   // A (pre-)vote request carrying our last entry to every other voter.
   void ask_every_voter(MessageType type, Term election_term, bool leader_transfer) {
-    for (NodeId peer : config.voters) {
+    for (NodeId peer : membership.voters) {
       if (peer == config.id) continue;
       Message request;
       request.type = type;
@@ -172,6 +316,7 @@ struct RawNode::State {
 
   void campaign(bool leader_transfer) {
     if (role == Role::leader) return;  // already leads this term: nothing to win
+    if (!is_voter(config.id)) return;  // learners and removed servers never campaign
     // §5.2: increment the term, vote for self, ask everyone else.
     term += 1;
     vote = config.id;
@@ -199,7 +344,7 @@ struct RawNode::State {
   bool committed_in_term() const { return log.term_at(commit) == term; }
 
   void collect_confirmed_reads() {
-    for (ReadState& read : reads.take_confirmed(config.voters, config.id)) {
+    for (ReadState& read : reads.take_confirmed(membership.voters, config.id)) {
       read_states.push_back(read);
     }
   }
@@ -220,7 +365,7 @@ struct RawNode::State {
       return Status();
     }
     reads.add(context, commit);
-    if (config.voters.size() == 1) {
+    if (sole_voter()) {
       reads.start_round();  // a group of one is its own quorum
       collect_confirmed_reads();
     }
@@ -229,7 +374,7 @@ struct RawNode::State {
 
   void broadcast_read_round() {
     reads.start_round();
-    for (NodeId peer : config.voters) {
+    for (NodeId peer : membership.voters) {
       if (peer != config.id) send_heartbeat(peer);
     }
   }
@@ -243,7 +388,10 @@ struct RawNode::State {
     reset_election_timer();
     leader_ticks = 0;  // every peer counts as just heard from: a grace period to answer
     progress.clear();
-    for (NodeId peer : config.voters) progress.emplace(peer, Progress(log.last_index() + 1));
+    for (NodeId peer : membership.voters) progress.emplace(peer, Progress(log.last_index() + 1));
+    for (NodeId peer : membership.learners) {
+      progress.emplace(peer, Progress(log.last_index() + 1));
+    }
     progress[config.id].set_self_match(log.stable_index());
     // §5.4.2 / §8: entries of earlier terms are committed only indirectly, by committing an
     // entry of the current term; the no-op gives the new leader one at once.
@@ -253,7 +401,7 @@ struct RawNode::State {
 
   Index append_local(std::string data) {
     const Index index = log.last_index() + 1;
-    log.append(Entry{term, index, std::move(data)});
+    append_to_log(Entry{term, index, std::move(data)});
     return index;
   }
 
@@ -322,17 +470,42 @@ struct RawNode::State {
     send(std::move(heartbeat));
   }
 
+  // Voters and learners alike receive the log.
   void broadcast_append(bool send_empty) {
-    for (NodeId peer : config.voters) {
+    for (const auto& [peer, pr] : progress) {
       if (peer != config.id) send_append(peer, send_empty);
     }
   }
 
   // The commit index moved: tell the followers that hold the newly committed entries.
   void broadcast_commit() {
-    for (NodeId peer : config.voters) {
+    for (const auto& [peer, pr] : progress) {
       if (peer != config.id) send_append_or_commit(peer);
     }
+    step_down_if_removed();
+  }
+
+  // A leader that removed itself leads until that change is committed (it must, to commit
+  // it), then steps down (thesis §4.2.2), handing over to the most caught-up voter at once
+  // instead of leaving the others to wait out an election timeout.
+  void step_down_if_removed() {
+    if (role != Role::leader || is_voter(config.id) || commit < membership_index) return;
+    NodeId successor = kNoNode;
+    Index best = 0;
+    for (NodeId voter : membership.voters) {
+      const Index match = progress.at(voter).match_index();
+      if (successor == kNoNode || match > best) {
+        successor = voter;
+        best = match;
+      }
+    }
+    if (successor != kNoNode && best == log.last_index()) {
+      Message message;
+      message.type = MessageType::timeout_now;
+      message.to = successor;
+      send(std::move(message));
+    }
+    become_follower(term, kNoNode);
   }
 
   // Sends `peer` what it lacks: entries if any can go, else an empty append if it cannot yet
@@ -344,9 +517,9 @@ struct RawNode::State {
   }
 
   void broadcast_heartbeat() {
-    for (NodeId peer : config.voters) {
+    for (auto& [peer, pr] : progress) {
       if (peer == config.id) continue;
-      progress.at(peer).on_heartbeat();  // may fall back to probing if appends were lost
+      pr.on_heartbeat();  // may fall back to probing if appends were lost
       send_append(peer, /*send_empty=*/true);
     }
   }
@@ -355,15 +528,16 @@ struct RawNode::State {
   // current term (Figure 8: counting replicas of an older term's entry is not enough).
   bool maybe_commit() {
     if (role != Role::leader) return false;
+    // Only voters count; a leader that is removing itself does not count its own copy (§4.2.2).
     std::vector<Index> matches;
-    for (const auto& [peer, pr] : progress) matches.push_back(pr.match_index());
+    for (NodeId voter : membership.voters) matches.push_back(progress.at(voter).match_index());
     const Index candidate_commit = quorum_match_index(std::move(matches));
     if (candidate_commit <= commit || log.term_at(candidate_commit) != term) return false;
     commit = candidate_commit;
     if (!reads_before_commit.empty()) {
       for (uint64_t context : reads_before_commit) reads.add(context, commit);
       reads_before_commit.clear();
-      if (config.voters.size() == 1) {
+      if (sole_voter()) {
         reads.start_round();
         collect_confirmed_reads();
       }
@@ -377,9 +551,9 @@ struct RawNode::State {
   // at least election_ticks, so by then the old one has stopped claiming leadership.
   void check_quorum() {
     size_t active = 0;
-    for (const auto& [peer, pr] : progress) {
-      if (peer == config.id ||
-          leader_ticks - pr.last_heard_tick() < static_cast<uint64_t>(config.election_ticks)) {
+    for (NodeId voter : membership.voters) {
+      if (voter == config.id || leader_ticks - progress.at(voter).last_heard_tick() <
+                                    static_cast<uint64_t>(config.election_ticks)) {
         ++active;
       }
     }
@@ -400,6 +574,11 @@ struct RawNode::State {
         heartbeat_elapsed_ticks = 0;
         broadcast_heartbeat();
       }
+      return;
+    }
+    if (!is_voter(config.id)) {
+      // A learner (or a removed server) never campaigns; the count only feeds its lease.
+      election_elapsed_ticks = std::min(election_elapsed_ticks + 1, config.election_ticks);
       return;
     }
     ++election_elapsed_ticks;
@@ -432,6 +611,27 @@ struct RawNode::State {
     return Status();
   }
 
+  Status validate_membership_entry(const Message& m, const Entry& entry) const {
+    if (entry.type == EntryType::normal) {
+      if (entry.membership == Membership{}) return Status();
+    } else if (entry.type == EntryType::membership) {
+      const Membership& members = entry.membership;
+      std::vector<NodeId> all = members.voters;
+      all.insert(all.end(), members.learners.begin(), members.learners.end());
+      std::sort(all.begin(), all.end());
+      if (entry.data.empty() && !members.voters.empty() &&
+          std::is_sorted(members.voters.begin(), members.voters.end()) &&
+          std::is_sorted(members.learners.begin(), members.learners.end()) &&
+          std::adjacent_find(all.begin(), all.end()) == all.end() && all.front() != kNoNode) {
+        return Status();
+      }
+    }
+    return invalid("append_request from node " + std::to_string(m.from) + " has entry " +
+                   std::to_string(entry.index) +
+                   " with a malformed membership (a membership entry needs sorted, distinct, "
+                   "non-zero voters and learners, at least one voter, and no data)");
+  }
+
   Status validate(const Message& m) const {
     if (static_cast<uint8_t>(m.type) > static_cast<uint8_t>(MessageType::timeout_now)) {
       return invalid("unknown message type " + std::to_string(static_cast<int>(m.type)) +
@@ -441,9 +641,11 @@ struct RawNode::State {
       return invalid("message for node " + std::to_string(m.to) + " delivered to node " +
                      std::to_string(config.id) + "; the transport routed it wrongly");
     }
-    if (m.from == config.id || !is_voter(m.from)) {
-      return invalid("message from node " + std::to_string(m.from) +
-                     ", which is not another voter of this group; check the peer list");
+    // Not required to be a member we know: a new learner knows no membership until the
+    // leader's log tells it, and a server may see a newer membership than ours (§4.1).
+    if (m.from == config.id || m.from == kNoNode) {
+      return invalid("message from node " + std::to_string(m.from) + " delivered to node " +
+                     std::to_string(config.id) + "; a peer claims this node's id");
     }
     if (m.term == 0) {
       return invalid(std::string(message_type_name(m.type)) + " from node " +
@@ -470,6 +672,7 @@ struct RawNode::State {
                            "non-decreasing terms no higher than the message term");
           }
           previous_term = entry.term;
+          if (Status status = validate_membership_entry(m, entry); !status.ok()) return status;
         }
         return Status();
       }
@@ -526,6 +729,7 @@ struct RawNode::State {
 
   void handle_vote_response(const Message& m) {
     if (role != Role::candidate) return;  // late answer for an election already decided
+    if (!is_voter(m.from)) return;        // only voters' answers count
     votes.emplace(m.from, !m.reject);     // the first answer from a voter counts
     size_t granted = 0;
     size_t rejected = 0;
@@ -553,6 +757,7 @@ struct RawNode::State {
 
   void handle_pre_vote_response(const Message& m) {
     if (role != Role::pre_candidate || m.term != term + 1) return;  // stale or not ours
+    if (!is_voter(m.from)) return;
     votes.emplace(m.from, !m.reject);
     size_t granted = 0;
     size_t rejected = 0;
@@ -605,9 +810,9 @@ struct RawNode::State {
                                 std::to_string(log.term_at(entry.index)) +
                                 ": one of the two logs is damaged");
         }
-        log.truncate_from(entry.index);
+        truncate_log_from(entry.index);
       }
-      log.append(entry);
+      append_to_log(entry);
     }
     const Index last_covered = m.log_index + m.entries.size();
     // Only entries this message proved to match the leader's log may be marked committed; a
@@ -620,7 +825,9 @@ struct RawNode::State {
   }
 
   Status handle_append_response(const Message& m) {
-    Progress& pr = progress.at(m.from);
+    auto found = progress.find(m.from);
+    if (found == progress.end()) return Status();  // from a server removed since
+    Progress& pr = found->second;
     reads.on_ack(m.from, m.read_round);
     collect_confirmed_reads();
     if (m.reject) {
@@ -659,7 +866,7 @@ struct RawNode::State {
     if (target == kNoNode) {
       Index best = 0;
       for (const auto& [peer, pr] : progress) {
-        if (peer != config.id && (target == kNoNode || pr.match_index() > best)) {
+        if (peer != config.id && is_voter(peer) && (target == kNoNode || pr.match_index() > best)) {
           target = peer;
           best = pr.match_index();
         }
@@ -751,7 +958,11 @@ struct RawNode::State {
       // that term's leader; anything else does not tell us who leads.
       become_follower(m.term, m.type == MessageType::append_request ? m.from : kNoNode);
     }
-    if (role == Role::leader) progress.at(m.from).set_last_heard_tick(leader_ticks);
+    if (role == Role::leader) {
+      if (auto found = progress.find(m.from); found != progress.end()) {
+        found->second.set_last_heard_tick(leader_ticks);
+      }
+    }
 
     switch (m.type) {
       case MessageType::vote_request:
@@ -839,13 +1050,12 @@ struct RawNode::State {
 RawNode::RawNode(const Config& config, const Recovered& recovered)
     : state_(std::make_unique<State>(config, recovered)) {
   CONCLAVE_CHECK(config.id != kNoNode, "Config::id must be set");
-  CONCLAVE_CHECK(state_->is_voter(config.id), "Config::id must be one of Config::voters");
-  for (size_t i = 0; i < config.voters.size(); ++i) {
-    CONCLAVE_CHECK(config.voters[i] != kNoNode, "node id 0 is reserved");
-    for (size_t j = i + 1; j < config.voters.size(); ++j) {
-      CONCLAVE_CHECK(config.voters[i] != config.voters[j], "Config::voters has a duplicate");
-    }
-  }
+  std::vector<NodeId> members = config.voters;
+  members.insert(members.end(), config.learners.begin(), config.learners.end());
+  std::sort(members.begin(), members.end());
+  CONCLAVE_CHECK(std::adjacent_find(members.begin(), members.end()) == members.end(),
+                 "Config::voters and Config::learners must hold each node once");
+  CONCLAVE_CHECK(members.empty() || members.front() != kNoNode, "node id 0 is reserved");
   CONCLAVE_CHECK(config.heartbeat_ticks >= 1, "heartbeat_ticks must be >= 1");
   CONCLAVE_CHECK(config.election_ticks > config.heartbeat_ticks,
                  "election_ticks must exceed heartbeat_ticks (Raft §5.6 timing)");
@@ -880,6 +1090,16 @@ Status RawNode::transfer_leadership(NodeId target) { return state_->transfer_lea
 NodeId RawNode::transfer_target() const { return state_->transfer_target; }
 
 Status RawNode::read_index(uint64_t context) { return state_->read_index(context); }
+
+Result<Index> RawNode::change_membership(const MembershipChange& change) {
+  return state_->change_membership(change);
+}
+const Membership& RawNode::membership() const { return state_->membership; }
+Index RawNode::membership_index() const { return state_->membership_index; }
+std::vector<PeerProgress> RawNode::peer_progress() const {
+  if (state_->role != Role::leader) return {};
+  return state_->peer_progress();
+}
 
 bool RawNode::has_ready() const {
   const State& s = *state_;

@@ -9,9 +9,10 @@
 // Scope today: leader election (§5.2), log replication and the commit rule (§5.3, §5.4),
 // proposal forwarding from followers, ReadIndex reads on the leader (thesis §6.4), detection
 // of followers that lost acknowledged entries, recovery from persisted state, pre-vote with a
-// leader lease for votes (§9.6, §4.2.3) and leadership transfer (§3.10). A fixed voter set.
-// Not yet: ReadIndex asked of a follower, snapshots/log compaction, membership changes (each
-// will grow here behind this interface).
+// leader lease for votes (§9.6, §4.2.3), leadership transfer (§3.10) and membership changes one
+// server at a time with learners (§4.1-4.2).
+// Not yet: ReadIndex asked of a follower, snapshots/log compaction (each will grow here behind
+// this interface).
 #pragma once
 
 #include <cstdint>
@@ -26,7 +27,11 @@ namespace conclave::raft {
 
 struct Config {
   NodeId id = kNoNode;
-  std::vector<NodeId> voters;         // the whole group, including `id`; fixed for now
+  // The initial membership, in force until the log holds a membership entry. `id` need not be
+  // in it: a server joining an existing group starts with no members at all and learns the
+  // membership (which names it a learner) from the leader's log.
+  std::vector<NodeId> voters;
+  std::vector<NodeId> learners;
   int heartbeat_ticks = 5;            // leader sends heartbeats every this many ticks
   int election_ticks = 40;            // a follower waits a random [election_ticks,
                                       // 2 * election_ticks) ticks without a leader before
@@ -64,7 +69,7 @@ struct RawNodeCounters {
 
 class RawNode {
  public:
-  // Preconditions: config.id != kNoNode and config.id is in config.voters;
+  // Preconditions: config.id != kNoNode; voters and learners hold each id once;
   // recovered.entries are contiguous from index 1; recovered.applied <= hard_state.commit <=
   // last entry index. Violations are programming errors and abort.
   RawNode(const Config& config, const Recovered& recovered);
@@ -101,6 +106,19 @@ class RawNode {
   // (no other voter); invalid_argument (target not another voter).
   Status transfer_leadership(NodeId target);
   NodeId transfer_target() const;  // kNoNode: no transfer in progress
+
+  // Membership change, one server at a time (thesis §4.1), leader only: appends a membership
+  // entry, which takes effect at once on every server that has it. Returns its index.
+  // Errors: not_leader / no_leader; unavailable while an earlier change is uncommitted, before
+  // this leader committed an entry of its term, or during a transfer; invalid_argument when the
+  // change does not fit the membership (adding a member, promoting a non-learner, removing
+  // the last voter). A leader that removes itself steps down once the change is committed.
+  Result<Index> change_membership(const MembershipChange& change);
+  // The membership in force (the latest in the log) and the index of its entry (0: Config's).
+  const Membership& membership() const;
+  Index membership_index() const;
+  // Leader only (empty otherwise): what it knows about each member's log, itself included.
+  std::vector<PeerProgress> peer_progress() const;
 
   // ReadIndex (Raft thesis §6.4, raft/read_index.h): asks the leader to confirm a
   // linearizable read. The answer comes in a later Ready's read_states with the same

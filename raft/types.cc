@@ -1,6 +1,16 @@
 #include "raft/types.h"
 
+#include <algorithm>
+
 namespace conclave::raft {
+
+bool Membership::is_voter(NodeId node) const {
+  return std::find(voters.begin(), voters.end(), node) != voters.end();
+}
+
+bool Membership::is_learner(NodeId node) const {
+  return std::find(learners.begin(), learners.end(), node) != learners.end();
+}
 
 bool may_send_before_persist(const Message& message) {
   // None of these promises anything about this node's disk: a pre-vote changes no term or

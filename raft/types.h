@@ -18,13 +18,35 @@ using Index = uint64_t;   // log indexes start at 1; 0 means "before the first e
 
 constexpr NodeId kNoNode = 0;
 
-// One log entry. `data` is opaque to Raft (agent/node puts an encoded command there). An entry
-// with empty data is the no-op a new leader appends to commit entries of earlier terms
-// (Raft §5.4.2, §8).
+// Who takes part in a Raft group. Voters elect leaders and make up quorums; learners receive
+// the log but never vote or count towards a quorum (a new server catches up as a learner
+// before it is promoted, so adding it never stalls commits, thesis §4.2.1). Both sorted, no
+// id in both.
+struct Membership {
+  std::vector<NodeId> voters;
+  std::vector<NodeId> learners;
+
+  bool is_voter(NodeId node) const;
+  bool is_learner(NodeId node) const;
+  bool contains(NodeId node) const { return is_voter(node) || is_learner(node); }
+  bool operator==(const Membership&) const = default;
+};
+
+enum class EntryType : uint8_t {
+  normal = 0,      // `data` is opaque to Raft
+  membership = 1,  // `membership` is the group's whole new membership; `data` is empty
+};
+
+// One log entry. `data` is opaque to Raft (agent/node puts an encoded command there). A normal
+// entry with empty data is the no-op a new leader appends to commit entries of earlier terms
+// (Raft §5.4.2, §8). A membership entry takes effect on every server as soon as it is in its
+// log, committed or not (thesis §4.1).
 struct Entry {
   Term term = 0;
   Index index = 0;
   std::string data;
+  EntryType type = EntryType::normal;
+  Membership membership = {};  // membership entries only
 
   bool operator==(const Entry&) const = default;
 };
@@ -102,6 +124,30 @@ struct ReadState {
 enum class Role : uint8_t { follower = 0, candidate = 1, leader = 2, pre_candidate = 3 };
 
 const char* role_name(Role role);
+
+// One membership change, one server at a time (thesis §4.1: any two majorities of the old and
+// new voter sets then overlap, so no joint consensus is needed).
+enum class MembershipChangeType : uint8_t {
+  add_learner = 0,   // a server not in the group starts receiving the log
+  promote = 1,       // a learner becomes a voter
+  remove = 2,        // a voter or learner leaves the group
+};
+
+struct MembershipChange {
+  MembershipChangeType type = MembershipChangeType::add_learner;
+  NodeId node = kNoNode;
+};
+
+// What the leader knows about one member's replication (for `conclave raft peers`).
+struct PeerProgress {
+  NodeId id = kNoNode;
+  bool voter = false;
+  Index match_index = 0;
+  Index next_index = 0;
+  // Ticks since the leader last heard from it (0 for the leader itself).
+  uint64_t ticks_since_heard = 0;
+  bool replicating = false;  // replicate state (else probing)
+};
 
 // Volatile state worth reporting (status output, metrics, simulator checkers).
 struct SoftState {

@@ -60,7 +60,9 @@ struct Machine {
   std::string rpc_address;
   store::MemoryStore disk;
   std::optional<store::RecoveredState> old_disk;  // an earlier copy, for a rollback fault
-  bool lost = false;          // lost its disk or was rolled back: out of the cluster for good
+  bool lost = false;          // lost its disk or was rolled back
+  bool wiped = false;         // lost its whole disk: comes back as a new server (a new id)
+  raft::NodeId lost_server_id = raft::kNoNode;  // the id its lost disk had
   bool expect_damage = false;  // restarts on a rolled-back disk: must notice
   int64_t start_at_ms = 0;
   std::unique_ptr<agent::Node> node;  // null while crashed
@@ -218,14 +220,23 @@ void Simulation::check_one_cluster(int index, int64_t now_ms) {
   const agent::Node& node = *machines_[index].node;
   if (node.raft() == nullptr) return;
   result_.cluster_formed = true;
+  // Every server that bootstrapped must have bootstrapped the same set, and every server
+  // (bootstrapped or joined) must run the same cluster.
+  const std::vector<store::ServerRecord>& initial = node.initial_voters();
   if (!cluster_) {
-    cluster_.emplace(node.cluster_id(), node.voters());
+    if (initial.empty()) {
+      violation(now_ms, machines_[index].name + " joined cluster " +
+                            std::to_string(node.cluster_id()) + " before any server started one");
+      return;
+    }
+    cluster_.emplace(node.cluster_id(), initial);
     narrate(now_ms, machines_[index].name + " starts cluster " + std::to_string(node.cluster_id()) +
-                        " with " + std::to_string(node.voters().size()) + " voters");
-  } else if (cluster_->first != node.cluster_id() || cluster_->second != node.voters()) {
+                        " with " + std::to_string(initial.size()) + " voters");
+  } else if (cluster_->first != node.cluster_id() ||
+             (!initial.empty() && cluster_->second != initial)) {
     violation(now_ms, "two clusters: " + machines_[index].name + " runs cluster " +
                           std::to_string(node.cluster_id()) + " with " +
-                          std::to_string(node.voters().size()) + " voters, another node cluster " +
+                          std::to_string(initial.size()) + " initial voters, another node cluster " +
                           std::to_string(cluster_->first) + " with " +
                           std::to_string(cluster_->second.size()));
   }
@@ -328,6 +339,10 @@ void Simulation::pump(int index, int64_t now_ms) {
   machine.driver->pump();
   machine.node->take_membership_events();
   machine.node->take_applied_grants();
+  for (const std::string& notice : machine.node->take_notices()) {
+    if (notice.rfind("autopilot:", 0) == 0) ++result_.membership_changes;
+    narrate(now_ms, machine.name + ": " + notice);
+  }
   check_node(index, now_ms);
 }
 
@@ -502,9 +517,9 @@ void Simulation::disk_fault(int victim, int64_t now_ms) {
   int lost = 0;
   for (const Machine& machine : machines_) lost += machine.lost ? 1 : 0;
   Machine& machine = machines_[victim];
-  // Never more than a minority of the voters: beyond that no cluster can make progress (and
-  // without autopilot the lost ones are not replaced).
+  // Never more than a minority of the voters: beyond that no cluster can make progress.
   if (machine.lost || lost + 1 > (options_.node_count - 1) / 2) return;
+  machine.lost_server_id = machine.node->server_id();
   crash(victim, now_ms);
   machine.lost = true;
   machine.restart_at_ms = now_ms + prng_.between(1, 2000);
@@ -516,6 +531,7 @@ void Simulation::disk_fault(int victim, int64_t now_ms) {
     narrate(now_ms, "roll back the disk of " + machine.name + " (a damaged WAL)");
   } else {
     machine.disk.wipe();
+    machine.wiped = true;
     ++result_.disks_lost;
     narrate(now_ms, machine.name + " loses its whole disk");
   }
@@ -531,10 +547,25 @@ void Simulation::final_checks() {
   result_.final_commit_index = max_commit;
   const Machine* reference = nullptr;
   for (const Machine& machine : machines_) {
-    if (machine.lost) {
-      // A lost disk is a new server outside the voter set; a rolled-back one stays stopped.
+    if (machine.wiped && !cluster_) continue;  // no cluster to join
+    if (machine.lost && !machine.wiped) {
+      // A rolled-back disk stays stopped: it must never vote on a log older than it promised.
       if (machine.node && machine.node->raft()) {
-        violation(-1, machine.name + " runs Raft although its disk was lost or rolled back");
+        violation(-1, machine.name + " runs Raft although its disk was rolled back");
+      }
+      continue;
+    }
+    if (machine.wiped && machine.node && cluster_) {
+      // A wiped disk is a new server: the autopilot adds it as a learner (and may promote
+      // it). It must never take part under the server id its lost log had.
+      if (machine.node->server_id() == machine.lost_server_id) {
+        violation(-1, machine.name + " came back from a lost disk with its old server id");
+      }
+      if (!machine.node->raft() || machine.node->state_machine().applied_index() != max_commit) {
+        violation(-1, machine.name + " lost its disk and did not catch up as a new server "
+                                     "after healing (applied " +
+                          std::to_string(machine.node->state_machine().applied_index()) +
+                          " of " + std::to_string(max_commit) + ")");
       }
       continue;
     }
@@ -699,7 +730,7 @@ std::string SimResult::summary() const {
   std::snprintf(text, sizeof(text),
                 "seed %llu: %s; puts ok %llu, gets ok %llu, failed %llu, leaders %llu, max term "
                 "%llu, commit %llu, crashes %llu, partitions %llu, disks lost %llu, rolled back "
-                "%llu, messages %llu (dropped %llu), state hash %016llx",
+                "%llu, membership changes %llu, messages %llu (dropped %llu), state hash %016llx",
                 static_cast<unsigned long long>(seed),
                 violations.empty() ? "ok" : "VIOLATIONS",
                 static_cast<unsigned long long>(puts_ok), static_cast<unsigned long long>(gets_ok),
@@ -711,6 +742,7 @@ std::string SimResult::summary() const {
                 static_cast<unsigned long long>(partitions),
                 static_cast<unsigned long long>(disks_lost),
                 static_cast<unsigned long long>(disks_rolled_back),
+                static_cast<unsigned long long>(membership_changes),
                 static_cast<unsigned long long>(messages_sent),
                 static_cast<unsigned long long>(messages_dropped),
                 static_cast<unsigned long long>(final_state_hash));

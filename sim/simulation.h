@@ -76,6 +76,7 @@ struct SimResult {
   uint64_t partitions = 0;
   uint64_t disks_lost = 0;
   uint64_t disks_rolled_back = 0;
+  uint64_t membership_changes = 0;  // proposed by the leaders' autopilot
   bool cluster_formed = false;  // some node started Raft
   uint64_t lock_grants = 0;     // grants the programs received
   uint64_t locks_lost = 0;      // holders that stopped on a lost notice or their validity

@@ -16,7 +16,9 @@ namespace {
 
 // Version 2: node identity, bootstrap promise, voters by server id.
 // Version 3: the replicated state as generic rows (state_rows) instead of a kv table.
-constexpr int kSchemaVersion = 3;
+// Version 4: Raft membership entries (raft_log.kind, raft_log_members). A version-3 folder is
+// upgraded in place: its log holds no membership entries, so the new table starts empty.
+constexpr int kSchemaVersion = 4;
 
 // Tables. Unsigned 64-bit values (node ids, terms, revisions) are stored as SQLite's signed
 // INTEGER with the same bit pattern and cast back on load.
@@ -40,6 +42,17 @@ CREATE TABLE IF NOT EXISTS raft_log (
   log_index INTEGER PRIMARY KEY,
   term INTEGER NOT NULL,
   data BLOB NOT NULL
+);
+-- The members a membership entry (raft::EntryType::membership) lists, one row each.
+CREATE TABLE IF NOT EXISTS raft_log_members (
+  log_index INTEGER NOT NULL,
+  server_id INTEGER NOT NULL,
+  voter INTEGER NOT NULL,
+  PRIMARY KEY (log_index, server_id)
+) WITHOUT ROWID;
+-- Indexes of membership entries (an entry listed here with no members is malformed).
+CREATE TABLE IF NOT EXISTS raft_log_membership_entries (
+  log_index INTEGER PRIMARY KEY
 );
 CREATE TABLE IF NOT EXISTS raft_hard_state (
   id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -245,7 +258,13 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
   if (!version.ok()) return storage_error(db, path, "reading schema version");
   if (version.step() == SQLITE_ROW) {
     const uint64_t found = version.column_int(0);
-    if (found != kSchemaVersion) {
+    if (found == 3) {
+      // Upgrade: kSchema above created the membership tables, which start empty.
+      if (Status status = store->exec("UPDATE schema_version SET version = 4 WHERE id = 1;");
+          !status.ok()) {
+        return status.error();
+      }
+    } else if (found != kSchemaVersion) {
       return make_error(ErrorCode::storage,
                         "storage " + path + ": schema version " + std::to_string(found) +
                             " is not supported by this build (expects " +
@@ -330,6 +349,33 @@ Result<RecoveredState> Store::load() {
       state.entries.push_back(std::move(entry));
     }
     if (rc != SQLITE_DONE) return storage_error(db_, path_, "reading the raft log");
+  }
+  {
+    // Membership entries: mark them, then fill in their members.
+    Statement query(db_, "SELECT log_index FROM raft_log_membership_entries ORDER BY log_index");
+    if (!query.ok()) return storage_error(db_, path_, "reading membership entries");
+    int rc;
+    while ((rc = query.step()) == SQLITE_ROW) {
+      const raft::Index index = query.column_int(0);
+      if (index < 1 || index > state.entries.size()) continue;  // validate.cc reports gaps
+      state.entries[index - 1].type = raft::EntryType::membership;
+    }
+    if (rc != SQLITE_DONE) return storage_error(db_, path_, "reading membership entries");
+    Statement members(db_, "SELECT log_index, server_id, voter FROM raft_log_members");
+    if (!members.ok()) return storage_error(db_, path_, "reading membership entries");
+    while ((rc = members.step()) == SQLITE_ROW) {
+      const raft::Index index = members.column_int(0);
+      if (index < 1 || index > state.entries.size()) continue;
+      raft::Membership& membership = state.entries[index - 1].membership;
+      (members.column_int(2) != 0 ? membership.voters : membership.learners)
+          .push_back(members.column_int(1));
+    }
+    if (rc != SQLITE_DONE) return storage_error(db_, path_, "reading membership entries");
+    for (raft::Entry& entry : state.entries) {
+      // Ids are unsigned; SQLite returned them in no useful order.
+      std::sort(entry.membership.voters.begin(), entry.membership.voters.end());
+      std::sort(entry.membership.learners.begin(), entry.membership.learners.end());
+    }
   }
   {
     Statement query(db_, "SELECT server_id, name FROM raft_voters ORDER BY server_id");
@@ -438,6 +484,17 @@ Status Store::persist(const Batch& batch) {
     Statement truncate(cached("DELETE FROM raft_log WHERE log_index >= ?"));
     truncate.bind_int(1, batch.entries.front().index);
     if (!truncate.ok() || truncate.run() != SQLITE_DONE) return fail("truncating the log");
+    Statement truncate_marks(
+        cached("DELETE FROM raft_log_membership_entries WHERE log_index >= ?"));
+    truncate_marks.bind_int(1, batch.entries.front().index);
+    if (!truncate_marks.ok() || truncate_marks.run() != SQLITE_DONE) {
+      return fail("truncating the log");
+    }
+    Statement truncate_members(cached("DELETE FROM raft_log_members WHERE log_index >= ?"));
+    truncate_members.bind_int(1, batch.entries.front().index);
+    if (!truncate_members.ok() || truncate_members.run() != SQLITE_DONE) {
+      return fail("truncating the log");
+    }
     Statement insert(cached("INSERT INTO raft_log (log_index, term, data) VALUES (?, ?, ?)"));
     if (!insert.ok()) return fail("preparing log insert");
     for (const raft::Entry& entry : batch.entries) {
@@ -445,6 +502,22 @@ Status Store::persist(const Batch& batch) {
       insert.bind_int(2, entry.term);
       insert.bind_blob(3, entry.data);
       if (insert.run() != SQLITE_DONE) return fail("appending to the log");
+      if (entry.type != raft::EntryType::membership) continue;
+      Statement mark(cached("INSERT INTO raft_log_membership_entries (log_index) VALUES (?)"));
+      mark.bind_int(1, entry.index);
+      if (!mark.ok() || mark.run() != SQLITE_DONE) return fail("appending to the log");
+      Statement member(cached(
+          "INSERT INTO raft_log_members (log_index, server_id, voter) VALUES (?, ?, ?)"));
+      if (!member.ok()) return fail("appending to the log");
+      for (const auto& [ids, voter] : {std::pair{&entry.membership.voters, 1},
+                                       std::pair{&entry.membership.learners, 0}}) {
+        for (raft::NodeId id : *ids) {
+          member.bind_int(1, entry.index);
+          member.bind_int(2, id);
+          member.bind_int(3, static_cast<uint64_t>(voter));
+          if (member.run() != SQLITE_DONE) return fail("appending to the log");
+        }
+      }
     }
   }
   if (!batch.voters.empty()) {

@@ -138,6 +138,11 @@ flatbuffers::Offset<fbc::StatusResponse> encode_status(flatbuffers::FlatBufferBu
     voters.push_back(builder.CreateString(voter.data(), voter.size()));
   }
   const auto voters_vector = voters.empty() ? 0 : builder.CreateVector(voters);
+  std::vector<flatbuffers::Offset<flatbuffers::String>> learners;
+  for (const std::string& learner : body.learners) {
+    learners.push_back(builder.CreateString(learner.data(), learner.size()));
+  }
+  const auto learners_vector = learners.empty() ? 0 : builder.CreateVector(learners);
   std::vector<flatbuffers::Offset<fbc::Counter>> counters;
   counters.reserve(body.counters.size());
   for (const Counter& counter : body.counters) {
@@ -151,7 +156,7 @@ flatbuffers::Offset<fbc::StatusResponse> encode_status(flatbuffers::FlatBufferBu
   return fbc::CreateStatusResponse(builder, node_name, body.server, raft_role, body.term,
                                    leader_name, body.commit_index, body.applied_index,
                                    body.last_log_index, voters_vector, counters_vector,
-                                   server_id, cluster_id, raft_report);
+                                   server_id, cluster_id, raft_report, learners_vector);
 }
 
 Result<MembersResponse> decode_members(const fbc::MembersResponse& table, FieldReader& reader,
@@ -209,6 +214,16 @@ Result<StatusResponse> decode_status(const fbc::StatusResponse& table, FieldRead
     for (flatbuffers::uoffset_t i = 0; i < voters->size(); ++i) {
       CONCLAVE_WIRE_TRY(reader.read_string(voters->Get(i), gossip::kMaxNameBytes,
                                            Where(where, "voter", i), body.voters[i]));
+    }
+  }
+  const auto* learners = table.learners();
+  CONCLAVE_WIRE_TRY(
+      detail::check_count(learners, kMaxMembersPerResponse, Where(where, "learners")));
+  if (learners != nullptr) {
+    body.learners.resize(learners->size());
+    for (flatbuffers::uoffset_t i = 0; i < learners->size(); ++i) {
+      CONCLAVE_WIRE_TRY(reader.read_string(learners->Get(i), gossip::kMaxNameBytes,
+                                           Where(where, "learner", i), body.learners[i]));
     }
   }
   // Counters have no count limit of their own: the frame size, the reader's budget and the

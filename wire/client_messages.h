@@ -145,6 +145,7 @@ struct StatusResponse {
   uint64_t last_log_index = 0;
   std::vector<std::string> voters;
   std::vector<Counter> counters;
+  std::vector<std::string> learners;  // catching up before they are promoted to voters
   std::string server_id;    // hex; empty for a client agent
   std::string cluster_id;   // hex; empty until part of a cluster
   std::string raft_report;  // why Raft is not running (bootstrap wait or refusal, damage)

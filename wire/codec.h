@@ -38,6 +38,8 @@ constexpr size_t kMaxListedItems = 10000;
 // One row of the replicated state (a lock with its queue, a client's cached answers).
 constexpr size_t kMaxStateRecordBytes = 8 * 1024 * 1024;
 constexpr size_t kMaxEntriesPerMessage = 1024;
+// Voters, and learners, in one Raft membership entry.
+constexpr size_t kMaxGroupMembers = 64;
 // As many members as gossip tracks (gossip::Options::max_members). At typical sizes (~100
 // bytes each) that fits one frame; lists near the string limits would need paging with the
 // response's `more` flag, which comes with larger clusters.

@@ -69,6 +69,21 @@ Result<raft::Message> decode_raft_message(const fbp::RaftMessage& table, FieldRe
       // An entry's data is bounded by the frame (and by the reader's budget).
       CONCLAVE_WIRE_TRY(reader.read_bytes(entry->data(), kMaxFrameBytes,
                                           Where(where, "entry", i), out.data));
+      if (entry->type() > static_cast<uint8_t>(raft::EntryType::membership)) {
+        return malformed(Where(where, "entry", i),
+                                 "has unknown entry type " + std::to_string(entry->type()));
+      }
+      out.type = static_cast<raft::EntryType>(entry->type());
+      CONCLAVE_WIRE_TRY(detail::check_count(entry->voters(), kMaxGroupMembers,
+                                            Where(where, "entry voters", i)));
+      CONCLAVE_WIRE_TRY(detail::check_count(entry->learners(), kMaxGroupMembers,
+                                            Where(where, "entry learners", i)));
+      if (entry->voters() != nullptr) {
+        out.membership.voters.assign(entry->voters()->begin(), entry->voters()->end());
+      }
+      if (entry->learners() != nullptr) {
+        out.membership.learners.assign(entry->learners()->begin(), entry->learners()->end());
+      }
     }
   }
   return message;
@@ -84,7 +99,14 @@ flatbuffers::Offset<fbp::RaftMessage> encode_raft(flatbuffers::FlatBufferBuilder
   entries.reserve(raft.entries.size());
   for (const raft::Entry& entry : raft.entries) {
     const auto data = detail::optional_bytes(builder, entry.data);
-    entries.push_back(fbp::CreateEntry(builder, entry.term, entry.index, data));
+    const auto voters = entry.membership.voters.empty()
+                            ? 0
+                            : builder.CreateVector(entry.membership.voters);
+    const auto learners = entry.membership.learners.empty()
+                              ? 0
+                              : builder.CreateVector(entry.membership.learners);
+    entries.push_back(fbp::CreateEntry(builder, entry.term, entry.index, data,
+                                       static_cast<uint8_t>(entry.type), voters, learners));
   }
   const auto entries_vector = entries.empty() ? 0 : builder.CreateVector(entries);
   return fbp::CreateRaftMessage(builder, static_cast<fbp::MessageType>(raft.type), raft.from,

@@ -332,7 +332,7 @@ TEST_CASE("bootstrap: exactly bootstrap_expect servers, stable for the settle ti
   CHECK(node.raft() == nullptr);
   node.receive_gossip("c:8301", announcements({{"c", 2, 0, 3, digest, 1}}), 140);
   REQUIRE(node.raft() != nullptr);
-  CHECK(node.voters() == kThree);
+  CHECK(node.initial_voters() == kThree);
   CHECK(node.cluster_id() == digest);
   CHECK(own_meta(node).cluster_id == digest);
   const auto batches = settle(node);
@@ -371,12 +371,14 @@ TEST_CASE("bootstrap: seeing more servers than expected refuses and says why") {
 }
 
 TEST_CASE("bootstrap: refusals for an existing cluster, a different expect, a conflict") {
-  SECTION("a server that sees an existing cluster never bootstraps") {
+  SECTION("a server that sees an existing cluster never bootstraps: it joins, voting nowhere") {
     Node node(three_server_options(), new_folder(), 0);
     node.receive_gossip("b:8301", announcements({{"b", 1, 0xabc}, {"c", 2, 0xabc}}), 1);
     node.tick(5000);
-    CHECK(node.raft() == nullptr);
-    // It belongs to that cluster's pool now (and remembers it), without voting in it.
+    // It runs that cluster's Raft with no membership at all: it cannot campaign or vote
+    // until the leader adds it as a learner and promotes it.
+    REQUIRE(node.raft() != nullptr);
+    CHECK(node.raft()->membership() == raft::Membership{});
     REQUIRE(node.has_ready());
     NodeReady ready = node.ready();
     REQUIRE(ready.batch.identity);
@@ -384,7 +386,18 @@ TEST_CASE("bootstrap: refusals for an existing cluster, a different expect, a co
     CHECK(ready.batch.voters.empty());
     CHECK_FALSE(ready.batch.promise);
     node.advance();
-    CHECK_FALSE(node.has_ready());
+    for (int64_t now_ms = 5000; now_ms < 20000; now_ms += 10) node.tick(now_ms);
+    CHECK(node.raft()->role() == raft::Role::follower);
+    CHECK(node.raft()->term() == 0);
+  }
+  SECTION("a server that promised a set never joins another cluster") {
+    NodeOptions options = three_server_options();
+    store::RecoveredState folder = new_folder();
+    folder.promise = store::BootstrapPromise{3, {{1, "b"}, {2, "c"}, {kSoloId, "solo"}}};
+    Node node(options, folder, 0);
+    node.receive_gossip("b:8301", announcements({{"b", 1, 0xabc}, {"c", 2, 0xabc}}), 1);
+    node.tick(5000);
+    CHECK(node.raft() == nullptr);
     CHECK_THAT(node.raft_report(), Catch::Contains("a cluster already exists (servers b, c)"));
   }
   SECTION("servers started with different -bootstrap-expect") {

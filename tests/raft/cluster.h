@@ -63,9 +63,22 @@ class Cluster {
     for (NodeId id = 1; id <= size; ++id) voters_.push_back(id);
     for (NodeId id : voters_) {
       stores_[id] = SimulatedStore{};
+      all_.push_back(id);
       start(id);
     }
   }
+
+  // Starts a new server `id` that is in no membership yet (as a server joining an existing
+  // group does): it waits for the leader to add it.
+  void add_node(NodeId id) {
+    REQUIRE(nodes_.count(id) == 0);
+    stores_[id] = SimulatedStore{};
+    joiners_.insert(id);
+    all_.push_back(id);
+    start(id);
+  }
+  // Every node the harness runs: the initial voters and any added since.
+  const std::vector<NodeId>& all() const { return all_; }
 
   RawNode& node(NodeId id) { return *nodes_.at(id); }
   const SimulatedStore& store(NodeId id) const { return stores_.at(id); }
@@ -139,7 +152,7 @@ class Cluster {
   }
 
   void handle_all_ready() {
-    for (NodeId id : voters_) handle_ready(id);
+    for (NodeId id : all_) handle_ready(id);
   }
 
   // Delivers one message; returns the step status.
@@ -170,7 +183,7 @@ class Cluster {
 
   void tick(NodeId id) { node(id).tick(); }
   void tick_all() {
-    for (NodeId id : voters_) {
+    for (NodeId id : all_) {
       if (!is_isolated(id)) node(id).tick();
     }
   }
@@ -192,7 +205,7 @@ class Cluster {
   // Leaders among live nodes whose term is the highest term a live leader has.
   std::vector<NodeId> leaders() const {
     std::vector<NodeId> out;
-    for (NodeId id : voters_) {
+    for (NodeId id : all_) {
       if (!is_isolated(id) && nodes_.at(id)->role() == Role::leader) out.push_back(id);
     }
     return out;
@@ -222,7 +235,8 @@ class Cluster {
 
  private:
   void start(NodeId id) {
-    Config config = test_config(id, voters_, seed_);
+    Config config = test_config(id, joiners_.count(id) != 0 ? std::vector<NodeId>{} : voters_,
+                                seed_);
     if (tweak_) tweak_(config);
     const SimulatedStore& store = stores_.at(id);
     Recovered recovered{store.hard_state, store.entries, store.applied};
@@ -241,7 +255,9 @@ class Cluster {
 
   uint64_t seed_;
   ConfigTweak tweak_;
-  std::vector<NodeId> voters_;
+  std::vector<NodeId> voters_;  // the initial membership
+  std::vector<NodeId> all_;
+  std::set<NodeId> joiners_;    // started with no membership (add_node)
   std::map<NodeId, std::unique_ptr<RawNode>> nodes_;
   std::map<NodeId, SimulatedStore> stores_;
   std::map<NodeId, std::vector<Entry>> applied_;

@@ -473,7 +473,37 @@ TEST_CASE("invalid messages are rejected without any state change", "[raw_node][
   std::vector<Row> table;
   table.push_back({"addressed to another node", vote_request(2, 3, 5, 0, 0)});
   table.push_back({"from itself", vote_request(1, 1, 5, 0, 0)});
-  table.push_back({"from a non-voter", vote_request(9, 1, 5, 0, 0)});
+  table.push_back({"from node 0", vote_request(0, 1, 5, 0, 0)});
+  {
+    Message m = make(MessageType::append_request, 2, 1, 5);
+    m.log_index = 2;
+    m.log_term = 1;
+    Entry entry{5, 3, ""};
+    entry.type = EntryType::membership;  // no voters
+    m.entries.push_back(entry);
+    table.push_back({"membership entry without voters", m});
+  }
+  {
+    Message m = make(MessageType::append_request, 2, 1, 5);
+    m.log_index = 2;
+    m.log_term = 1;
+    Entry entry{5, 3, ""};
+    entry.type = EntryType::membership;
+    entry.membership.voters = {3, 1};  // not sorted
+    m.entries.push_back(entry);
+    table.push_back({"membership entry with unsorted voters", m});
+  }
+  {
+    Message m = make(MessageType::append_request, 2, 1, 5);
+    m.log_index = 2;
+    m.log_term = 1;
+    Entry entry{5, 3, ""};
+    entry.type = EntryType::membership;
+    entry.membership.voters = {1, 2};
+    entry.membership.learners = {2};  // in both
+    m.entries.push_back(entry);
+    table.push_back({"membership entry listing a node twice", m});
+  }
   table.push_back({"from node 0", vote_request(0, 1, 5, 0, 0)});
   table.push_back({"term 0", vote_request(2, 1, 0, 0, 0)});
   table.push_back({"gap in entry indexes",

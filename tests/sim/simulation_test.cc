@@ -12,7 +12,7 @@ using conclave::sim::SimResult;
 
 namespace {
 
-constexpr uint64_t kCiSeeds = 200;
+constexpr uint64_t kCiSeeds = 1000;
 
 std::string replay_hint(uint64_t seed) {
   return "replay with: build/sim/conclave-sim --seed " + std::to_string(seed) + " --verbose";
@@ -50,10 +50,10 @@ TEST_CASE("a calm cluster elects one leader and serves every request") {
   CHECK(result.gets_ok > 50);
 }
 
-TEST_CASE("200 seeds of a 5-node cluster under loss, delay, partitions and crashes stay safe "
+TEST_CASE("1000 seeds of a 5-node cluster under loss, delay, partitions and crashes stay safe "
           "and converge") {
   uint64_t total_puts = 0, total_gets = 0, total_crashes = 0, total_partitions = 0;
-  uint64_t total_disks_lost = 0, total_rolled_back = 0;
+  uint64_t total_disks_lost = 0, total_rolled_back = 0, total_membership_changes = 0;
   uint64_t failures = 0;
   for (uint64_t seed = 1; seed <= kCiSeeds; ++seed) {
     SimOptions options;
@@ -65,6 +65,7 @@ TEST_CASE("200 seeds of a 5-node cluster under loss, delay, partitions and crash
     total_partitions += result.partitions;
     total_disks_lost += result.disks_lost;
     total_rolled_back += result.disks_rolled_back;
+    total_membership_changes += result.membership_changes;
     if (!result.violations.empty()) {
       ++failures;
       std::printf("FAILED %s\n", result.summary().c_str());
@@ -77,19 +78,22 @@ TEST_CASE("200 seeds of a 5-node cluster under loss, delay, partitions and crash
     CHECK(result.gets_ok > 0);
   }
   std::printf("simulation: %llu seeds, %llu failed; %llu puts and %llu gets acknowledged, %llu "
-              "crashes, %llu partitions, %llu disks lost, %llu disks rolled back (all "
-              "noticed)\n",
+              "crashes, %llu partitions, %llu disks lost (their servers replaced by autopilot: "
+              "%llu membership changes), %llu disks rolled back (all noticed)\n",
               static_cast<unsigned long long>(kCiSeeds), static_cast<unsigned long long>(failures),
               static_cast<unsigned long long>(total_puts),
               static_cast<unsigned long long>(total_gets),
               static_cast<unsigned long long>(total_crashes),
               static_cast<unsigned long long>(total_partitions),
               static_cast<unsigned long long>(total_disks_lost),
+              static_cast<unsigned long long>(total_membership_changes),
               static_cast<unsigned long long>(total_rolled_back));
   CHECK(failures == 0);
   // The disk faults must actually happen, or their checkers test nothing.
   CHECK(total_disks_lost > 10);
   CHECK(total_rolled_back > 10);
+  // A lost disk comes back as a new server: added, promoted, and its old id removed.
+  CHECK(total_membership_changes >= total_disks_lost);
 }
 
 TEST_CASE("more servers than bootstrap_expect never form two clusters") {
