@@ -48,6 +48,7 @@ void print_status(const wire::StatusResponse& status, bool json) {
                           {"applied_index", status.applied_index},
                           {"last_log_index", status.last_log_index},
                           {"voters", status.voters},
+                          {"learners", status.learners},
                           {"server_id", status.server_id},
                           {"cluster_id", status.cluster_id},
                           {"raft_report", status.raft_report},
@@ -67,6 +68,13 @@ void print_status(const wire::StatusResponse& status, bool json) {
   std::printf("applied index:  %llu\n", static_cast<unsigned long long>(status.applied_index));
   std::printf("last log index: %llu\n", static_cast<unsigned long long>(status.last_log_index));
   std::printf("voters:         %s\n", voters.empty() ? "(not bootstrapped)" : voters.c_str());
+  if (!status.learners.empty()) {
+    std::string learners;
+    for (const auto& learner : status.learners) {
+      learners += (learners.empty() ? "" : ", ") + learner;
+    }
+    std::printf("learners:       %s\n", learners.c_str());
+  }
   if (!status.server_id.empty()) std::printf("server id:      %s\n", status.server_id.c_str());
   if (!status.cluster_id.empty()) std::printf("cluster id:     %s\n", status.cluster_id.c_str());
   if (!status.raft_report.empty()) std::printf("raft:           %s\n", status.raft_report.c_str());
@@ -75,6 +83,37 @@ void print_status(const wire::StatusResponse& status, bool json) {
     std::printf("  %-30s %llu\n", counter.name.c_str(),
                 static_cast<unsigned long long>(counter.value));
   }
+}
+
+void print_raft_peers(const wire::RaftPeersResponse& peers, bool json) {
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& peer : peers.peers) {
+      out.push_back({{"name", peer.name},
+                     {"server_id", peer.server_id},
+                     {"role", peer.voter ? "voter" : "learner"},
+                     {"leader", peer.leader},
+                     {"match_index", peer.match_index},
+                     {"last_contact_ms", peer.last_contact_ms},
+                     {"health", peer.health}});
+    }
+    std::cout << out.dump(2) << "\n";
+    return;
+  }
+  std::printf("%-16s  %-16s  %-8s  %-7s  %-11s  %-12s  %s\n", "Node", "Server id", "Role",
+              "Leader", "Match index", "Last contact", "Gossip");
+  for (const auto& peer : peers.peers) {
+    const std::string contact =
+        peer.leader ? "-" : std::to_string(peer.last_contact_ms) + " ms";
+    std::printf("%-16s  %-16s  %-8s  %-7s  %-11llu  %-12s  %s\n",
+                peer.name.empty() ? "(unknown)" : peer.name.c_str(), peer.server_id.c_str(),
+                peer.voter ? "voter" : "learner", peer.leader ? "yes" : "no",
+                static_cast<unsigned long long>(peer.match_index), contact.c_str(),
+                peer.health.c_str());
+  }
+  std::printf("commit index %llu, last index %llu\n",
+              static_cast<unsigned long long>(peers.commit_index),
+              static_cast<unsigned long long>(peers.last_index));
 }
 
 void print_sessions(const wire::SessionListResponse& sessions, bool json) {

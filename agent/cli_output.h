@@ -10,5 +10,6 @@ void print_members(const wire::MembersResponse& members, bool json);
 void print_status(const wire::StatusResponse& status, bool json);
 void print_sessions(const wire::SessionListResponse& sessions, bool json);
 void print_locks(const wire::LockListResponse& locks, bool json);
+void print_raft_peers(const wire::RaftPeersResponse& peers, bool json);
 
 }  // namespace conclave::agent

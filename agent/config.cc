@@ -48,7 +48,7 @@ const std::vector<std::string>& known_config_keys() {
   static const std::vector<std::string> keys = {
       "dev",       "server",      "node_name", "bootstrap_expect", "data_dir",
       "bind_addr", "socket_path", "join",      "log_level",        "profile",
-      "ports.gossip", "ports.server"};
+      "ports.gossip", "ports.server", "autopilot_dead_server", "autopilot_min_voters"};
   return keys;
 }
 
@@ -82,6 +82,16 @@ Result<AgentConfig> parse_config_text(const std::string& text, const std::string
       status = read_value(node, source, key, "a string", config.log_level);
     } else if (key == "profile") {
       status = read_value(node, source, key, "\"lan\" or \"wan\"", config.profile);
+    } else if (key == "autopilot_dead_server") {
+      status = read_value(node, source, key, "a duration string such as \"10s\"",
+                          config.autopilot_dead_server);
+    } else if (key == "autopilot_min_voters") {
+      std::optional<int64_t> value;
+      status = read_value(node, source, key, "an integer", value);
+      if (status.ok() && (*value < 1 || *value > 7)) {
+        status = config_error(source, "key 'autopilot_min_voters' must be from 1 to 7");
+      }
+      if (status.ok()) config.autopilot_min_voters = static_cast<int>(*value);
     } else if (key == "bootstrap_expect") {
       std::optional<int64_t> value;
       status = read_value(node, source, key, "an integer", value);
@@ -170,6 +180,8 @@ AgentConfig merge_config(AgentConfig base, const AgentConfig& overrides) {
   take(base.join, overrides.join);
   take(base.log_level, overrides.log_level);
   take(base.profile, overrides.profile);
+  take(base.autopilot_dead_server, overrides.autopilot_dead_server);
+  take(base.autopilot_min_voters, overrides.autopilot_min_voters);
   return base;
 }
 

@@ -24,6 +24,10 @@ struct AgentConfig {
   std::optional<std::vector<std::string>> join;
   std::optional<std::string> log_level;
   std::optional<std::string> profile;  // "lan" (default) or "wan"
+  // Autopilot (agent/autopilot.h): how long a server must be failed before the leader removes
+  // it (a duration such as "10s"), and the fewest voters it may leave.
+  std::optional<std::string> autopilot_dead_server;
+  std::optional<int> autopilot_min_voters;
 };
 
 // Reads a TOML file. Unknown keys, wrong types and out-of-range values are errors naming the

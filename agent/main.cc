@@ -129,6 +129,19 @@ int run_agent(const agent::AgentConfig& flags, const std::optional<std::string>&
     node.heartbeat_ticks = 20;   // 200 ms
     node.election_ticks = 200;   // 2-4 s
   }
+  if (config.autopilot_dead_server) {
+    auto parsed = agent::parse_duration_ms(*config.autopilot_dead_server);
+    if (!parsed.ok() || parsed.value() < 1000) {
+      std::fprintf(stderr, "Error: -autopilot-dead-server: %s\n",
+                   parsed.ok() ? "at least 1s (shorter would remove servers on a blip)"
+                               : parsed.error().message.c_str());
+      return kExitUsage;
+    }
+    node.autopilot.dead_server_ms = parsed.value();
+  }
+  if (config.autopilot_min_voters) {
+    node.autopilot.min_voters = static_cast<size_t>(*config.autopilot_min_voters);
+  }
   if (options.socket_path.rfind("/run/conclave/", 0) == 0) {
     std::error_code ignored;
     std::filesystem::create_directories("/run/conclave", ignored);
@@ -209,9 +222,17 @@ int main(int argc, char** argv) {
   agent_command->add_option("--config", config_path,
                             "TOML config file; flags override it. Keys: dev, server, node_name, "
                             "bootstrap_expect, data_dir, bind_addr, socket_path, join, "
-                            "log_level, profile, [ports] gossip, server");
+                            "log_level, profile, autopilot_dead_server, autopilot_min_voters, "
+                            "[ports] gossip, server");
   agent_command->add_option("--log-level", flags.log_level,
                             "trace, debug, info (default), warn, error");
+  agent_command->add_option("--autopilot-dead-server", flags.autopilot_dead_server,
+                            "How long a server must be failed in gossip before the leader "
+                            "removes it from the Raft membership (default 10s)");
+  agent_command->add_option("--autopilot-min-voters", flags.autopilot_min_voters,
+                            "The autopilot never removes failed voters below this many "
+                            "(default 3)")
+      ->check(CLI::Range(1, 7));
   agent_command->add_option("--profile", flags.profile,
                             "Timing profile: lan (default) or wan")
       ->check(CLI::IsMember({"lan", "wan"}));
@@ -334,11 +355,37 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"table", "json"}));
   add_client_options(session_ls_command);
 
+  // conclave raft peers | transfer-leader [NODE] | remove-peer NODE
+  CLI::App* raft_command =
+      app.add_subcommand("raft", "Inspect and change the servers' Raft membership");
+  raft_command->require_subcommand(1);
+  std::string raft_target;
+  CLI::App* raft_peers_command = raft_command->add_subcommand(
+      "peers",
+      "List voters and learners with their replication state (match index, last contact) and "
+      "gossip health, as the leader sees them");
+  raft_peers_command->add_option("--format", format, "table or json")
+      ->check(CLI::IsMember({"table", "json"}));
+  add_client_options(raft_peers_command);
+  CLI::App* raft_transfer_command = raft_command->add_subcommand(
+      "transfer-leader",
+      "Hand leadership to NODE (default: the most caught-up voter) without an election "
+      "timeout");
+  raft_transfer_command->add_option("node", raft_target, "Node name or server id");
+  add_client_options(raft_transfer_command);
+  CLI::App* raft_remove_command = raft_command->add_subcommand(
+      "remove-peer",
+      "Remove NODE (a voter or learner) from the membership, e.g. a server that is gone for "
+      "good. The autopilot adds it again as a learner if it comes back");
+  raft_remove_command->add_option("node", raft_target, "Node name or server id")->required();
+  add_client_options(raft_remove_command);
+
   // Every long option name, for the single-dash rewrite.
   std::set<std::string> long_names;
   for (CLI::App* command : {&app, agent_command, members_command, status_command, get_command,
                             put_command, lock_command, lock_ls_command, session_ls_command,
-                            bench_command}) {
+                            bench_command, raft_peers_command, raft_transfer_command,
+                            raft_remove_command}) {
     for (const CLI::Option* option : command->get_options()) {
       for (const std::string& name : option->get_lnames()) long_names.insert(name);
     }
@@ -432,6 +479,27 @@ int main(int argc, char** argv) {
     auto locks = agent_client.lock_list(lock_prefix, timeout_ms);
     if (!locks.ok()) return report(locks.error());
     agent::print_locks(locks.value(), format == "json");
+    return kExitOk;
+  }
+  if (raft_peers_command->parsed()) {
+    auto peers = agent_client.raft_peers(timeout_ms);
+    if (!peers.ok()) return report(peers.error());
+    agent::print_raft_peers(peers.value(), format == "json");
+    return kExitOk;
+  }
+  if (raft_transfer_command->parsed()) {
+    if (Status status = agent_client.raft_transfer_leader(raft_target, timeout_ms); !status.ok()) {
+      return report(status.error());
+    }
+    std::fprintf(stderr, "Leadership transfer to %s started\n",
+                 raft_target.empty() ? "the most caught-up voter" : raft_target.c_str());
+    return kExitOk;
+  }
+  if (raft_remove_command->parsed()) {
+    if (Status status = agent_client.raft_remove_peer(raft_target, timeout_ms); !status.ok()) {
+      return report(status.error());
+    }
+    std::fprintf(stderr, "Removed %s from the Raft membership\n", raft_target.c_str());
     return kExitOk;
   }
   if (session_ls_command->parsed()) {

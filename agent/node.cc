@@ -498,6 +498,16 @@ void Node::reply_error(uint64_t connection_id, uint64_t request_id, ErrorCode co
 
 void Node::handle_forward(const std::string& origin, const wire::ForwardRequest& request,
                           int64_t now_ms) {
+  const auto* admin = std::get_if<wire::RaftAdminRequest>(&request.request.body);
+  if (admin != nullptr && raft_ && leader_.active()) {
+    wire::ForwardResponse response{request.forward_id, options_.name, answer_raft_admin(*admin)};
+    if (origin == options_.name) {
+      requester_.on_response(origin, response, now_ms);
+    } else {
+      send_to_peer(origin, std::move(response));
+    }
+    return;
+  }
   if (raft_ && leader_.active()) {
     leader_.on_forward(origin, request, now_ms, *raft_, state_machine_);
     return;
@@ -571,6 +581,84 @@ void Node::on_leader_change(int64_t now_ms) {
     known_leader_ = leader;
     requester_.set_leader(leader, now_ms);  // re-sends what went to the old one
   }
+}
+
+// ---- raft admin (leader only) -----------------------------------------------------------------
+
+raft::NodeId Node::resolve_member(const std::string& target) const {
+  const raft::Membership& membership = raft_->membership();
+  std::vector<raft::NodeId> members = membership.voters;
+  members.insert(members.end(), membership.learners.begin(), membership.learners.end());
+  for (raft::NodeId id : members) {
+    if (name_of(id) == target || hex(id) == target) return id;
+  }
+  return raft::kNoNode;
+}
+
+wire::ClientResponse Node::answer_raft_admin(const wire::RaftAdminRequest& request) {
+  wire::ClientResponse response;
+  auto fail = [&](ErrorCode code, std::string message) {
+    response.error_code = code;
+    response.error_message = std::move(message);
+    return response;
+  };
+  raft::NodeId target = raft::kNoNode;
+  if (!request.target.empty()) {
+    target = resolve_member(request.target);
+    if (target == raft::kNoNode) {
+      return fail(ErrorCode::not_found,
+                  "'" + request.target + "' is neither the name nor the server id of a voter "
+                  "or learner; see `conclave raft peers`");
+    }
+  }
+  switch (request.op) {
+    case wire::RaftAdminOp::peers: {
+      wire::RaftPeersResponse peers;
+      peers.commit_index = raft_->commit_index();
+      peers.last_index = raft_->last_index();
+      for (const raft::PeerProgress& progress : raft_->peer_progress()) {
+        wire::RaftPeer peer;
+        peer.name = name_of(progress.id);
+        peer.server_id = hex(progress.id);
+        peer.voter = progress.voter;
+        peer.leader = progress.id == identity_.server_id;
+        peer.match_index = progress.match_index;
+        peer.last_contact_ms =
+            static_cast<int64_t>(progress.ticks_since_heard) * options_.raft_tick_ms;
+        peer.health = "unknown";
+        for (const gossip::Member& member : gossip_->members()) {
+          if (member.name != peer.name) continue;
+          auto meta = member_meta_.find(member.name);
+          if (meta != member_meta_.end() && meta->second.server_id == progress.id) {
+            peer.health = gossip::member_state_name(member.state);
+          }
+        }
+        peers.peers.push_back(std::move(peer));
+      }
+      response.body = std::move(peers);
+      return response;
+    }
+    case wire::RaftAdminOp::transfer_leader: {
+      if (Status status = raft_->transfer_leadership(target); !status.ok()) {
+        return fail(status.error().code, status.error().message);
+      }
+      return response;
+    }
+    case wire::RaftAdminOp::remove_peer: {
+      if (target == raft::kNoNode) {
+        return fail(ErrorCode::invalid_argument, "remove-peer needs a node name or server id");
+      }
+      auto changed = raft_->change_membership(
+          raft::MembershipChange{raft::MembershipChangeType::remove, target});
+      if (!changed.ok()) return fail(changed.error().code, changed.error().message);
+      ++counters_.membership_changes_proposed;
+      notices_.push_back("operator: removing " + name_of(target) + " (server " + hex(target) +
+                         ") from the membership (entry " + std::to_string(changed.value()) +
+                         ")");
+      return response;
+    }
+  }
+  return fail(ErrorCode::invalid_argument, "unknown raft admin operation");
 }
 
 // ---- outputs ----------------------------------------------------------------------------------
@@ -667,8 +755,13 @@ std::string Node::name_of(raft::NodeId id) const {
   // Routed by server id, not by name: a server rebuilt under the same name (a wiped data
   // folder) is a different server and must not receive the old one's messages.
   if (auto found = server_names_.find(id); found != server_names_.end()) return found->second;
+  // A recorded voter gossip has not shown yet, unless its name now belongs to another server
+  // (its data folder was replaced): that one must not get the old server's messages.
   auto found = voter_names_.find(id);
-  return found == voter_names_.end() ? "" : found->second;
+  if (found == voter_names_.end()) return "";
+  auto meta = member_meta_.find(found->second);
+  if (meta != member_meta_.end() && meta->second.server_id != id) return "";
+  return found->second;
 }
 
 std::string Node::rpc_address_of_agent(const std::string& name) const {

@@ -208,6 +208,10 @@ class Node {
   void route(int64_t now_ms);
   void handle_forward(const std::string& origin, const wire::ForwardRequest& request,
                       int64_t now_ms);
+  // The leader answers `conclave raft peers | transfer-leader | remove-peer`.
+  wire::ClientResponse answer_raft_admin(const wire::RaftAdminRequest& request);
+  // A node name or a server id in hex, among the members; kNoNode if neither.
+  raft::NodeId resolve_member(const std::string& target) const;
   void send_to_peer(const std::string& name, wire::PeerPayload payload);
   void reply_error(uint64_t connection_id, uint64_t request_id, ErrorCode code,
                    std::string message);

@@ -259,6 +259,21 @@ Status Client::session_renew(uint64_t session, uint32_t timeout_ms) {
   return status_of(call(wire::SessionRenewRequest{session}, timeout_ms));
 }
 
+Result<wire::RaftPeersResponse> Client::raft_peers(uint32_t timeout_ms) {
+  return body_or_error<wire::RaftPeersResponse>(
+      call(wire::RaftAdminRequest{wire::RaftAdminOp::peers, ""}, timeout_ms));
+}
+
+Status Client::raft_transfer_leader(const std::string& target, uint32_t timeout_ms) {
+  return status_of(
+      call(wire::RaftAdminRequest{wire::RaftAdminOp::transfer_leader, target}, timeout_ms));
+}
+
+Status Client::raft_remove_peer(const std::string& target, uint32_t timeout_ms) {
+  return status_of(
+      call(wire::RaftAdminRequest{wire::RaftAdminOp::remove_peer, target}, timeout_ms));
+}
+
 Result<wire::SessionListResponse> Client::session_list(uint32_t timeout_ms) {
   return body_or_error<wire::SessionListResponse>(call(wire::SessionListRequest{}, timeout_ms));
 }

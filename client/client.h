@@ -83,6 +83,14 @@ class Client {
   Status session_renew(uint64_t session, uint32_t timeout_ms);
   Result<wire::SessionListResponse> session_list(uint32_t timeout_ms);
 
+  // Raft administration, answered by the leader. `target` is a node name or a server id (hex,
+  // as `raft peers` shows it). raft_transfer_leader with an empty target picks the most
+  // caught-up voter; it returns once the transfer started. raft_remove_peer returns once the
+  // removal is in the leader's log (in force from then on, thesis §4.1).
+  Result<wire::RaftPeersResponse> raft_peers(uint32_t timeout_ms);
+  Status raft_transfer_leader(const std::string& target, uint32_t timeout_ms);
+  Status raft_remove_peer(const std::string& target, uint32_t timeout_ms);
+
   // Locks. lock_acquire waits up to options.wait_ms for a slot (0: try once, failing with
   // ErrorCode::conflict when none is free) and returns the grant event (its token is the
   // fencing token); ErrorCode::timed_out when the wait ran out. timeout_ms bounds the rest

@@ -102,6 +102,8 @@ Result<ClientRequestBody> decode_request_body(const fbc::ClientRequest& request,
     case fbc::RequestBody::SessionKeepaliveRequest:
     case fbc::RequestBody::LockCancelRequest:
       return detail::decode_session_request(request, reader, where);
+    case fbc::RequestBody::RaftAdminRequest:
+      return detail::decode_raft_admin_request(request, reader, where);
   }
   return malformed(where, "has unknown type " +
                               std::to_string(static_cast<unsigned>(request.body_type())));
@@ -282,6 +284,8 @@ Result<ClientResponseBody> decode_response_body(const fbc::ClientResponse& respo
     case fbc::ResponseBody::SessionKeepaliveResponse:
     case fbc::ResponseBody::LockCancelResponse:
       return detail::decode_session_response(response, reader, where);
+    case fbc::ResponseBody::RaftPeersResponse:
+      return detail::decode_raft_peers_response(response, reader, where);
   }
   return malformed(where, "has unknown type " +
                               std::to_string(static_cast<unsigned>(response.body_type())));
@@ -307,6 +311,8 @@ std::string encode_client_request(const ClientRequest& request) {
           return {fbc::RequestBody::MembersRequest, fbc::CreateMembersRequest(builder).Union()};
         } else if constexpr (std::is_same_v<T, StatusRequest>) {
           return {fbc::RequestBody::StatusRequest, fbc::CreateStatusRequest(builder).Union()};
+        } else if constexpr (std::is_same_v<T, RaftAdminRequest>) {
+          return detail::encode_raft_admin_request(builder, value);
         } else {
           return detail::encode_session_request(builder, ClientRequestBody(value));
         }
@@ -356,6 +362,8 @@ std::string encode_client_response(const ClientResponse& response) {
           return {fbc::ResponseBody::MembersResponse, encode_members(builder, value).Union()};
         } else if constexpr (std::is_same_v<T, StatusResponse>) {
           return {fbc::ResponseBody::StatusResponse, encode_status(builder, value).Union()};
+        } else if constexpr (std::is_same_v<T, RaftPeersResponse>) {
+          return detail::encode_raft_peers_response(builder, value);
         } else {
           return detail::encode_session_response(builder, ClientResponseBody(value));
         }

@@ -24,4 +24,14 @@ EncodedResponse encode_session_response(flatbuffers::FlatBufferBuilder& builder,
 Result<ClientResponseBody> decode_session_response(const fbc::ClientResponse& response,
                                                    FieldReader& reader, const Where& where);
 
+// The `conclave raft` admin bodies (client_raft_codec.cc).
+EncodedRequest encode_raft_admin_request(flatbuffers::FlatBufferBuilder& builder,
+                                         const RaftAdminRequest& body);
+Result<ClientRequestBody> decode_raft_admin_request(const fbc::ClientRequest& request,
+                                                    FieldReader& reader, const Where& where);
+EncodedResponse encode_raft_peers_response(flatbuffers::FlatBufferBuilder& builder,
+                                           const RaftPeersResponse& body);
+Result<ClientResponseBody> decode_raft_peers_response(const fbc::ClientResponse& response,
+                                                      FieldReader& reader, const Where& where);
+
 }  // namespace conclave::wire::detail

@@ -92,11 +92,23 @@ struct LockCancelRequest {
   bool operator==(const LockCancelRequest&) const = default;
 };
 
+enum class RaftAdminOp : uint8_t {
+  peers = 0,            // list voters and learners with their replication state
+  transfer_leader = 1,  // hand leadership to `target` (empty: the most caught-up voter)
+  remove_peer = 2,      // remove `target` from the membership
+};
+// Answered by the leader (forwarded like any request).
+struct RaftAdminRequest {
+  RaftAdminOp op = RaftAdminOp::peers;
+  std::string target;  // node name or server id (hex)
+  bool operator==(const RaftAdminRequest&) const = default;
+};
+
 using ClientRequestBody =
     std::variant<KvGetRequest, KvPutRequest, MembersRequest, StatusRequest, SessionCreateRequest,
                  SessionDestroyRequest, SessionRenewRequest, SessionListRequest,
                  LockAcquireRequest, LockReleaseRequest, LockListRequest,
-                 SessionKeepaliveRequest, LockCancelRequest>;
+                 SessionKeepaliveRequest, LockCancelRequest, RaftAdminRequest>;
 
 struct ClientRequest {
   uint64_t request_id = 0;
@@ -227,10 +239,27 @@ struct LockCancelResponse {
   bool operator==(const LockCancelResponse&) const = default;
 };
 
+struct RaftPeer {
+  std::string name;
+  std::string server_id;  // hex
+  bool voter = false;
+  bool leader = false;
+  uint64_t match_index = 0;
+  int64_t last_contact_ms = 0;
+  std::string health;     // alive | suspect | dead | left | unknown (gossip's view)
+  bool operator==(const RaftPeer&) const = default;
+};
+struct RaftPeersResponse {
+  std::vector<RaftPeer> peers;
+  uint64_t commit_index = 0;
+  uint64_t last_index = 0;
+  bool operator==(const RaftPeersResponse&) const = default;
+};
+
 using ClientResponseBody =
     std::variant<std::monostate, KvGetResponse, KvPutResponse, MembersResponse, StatusResponse,
                  SessionCreateResponse, SessionListResponse, LockEvent, LockListResponse,
-                 SessionKeepaliveResponse, LockCancelResponse>;
+                 SessionKeepaliveResponse, LockCancelResponse, RaftPeersResponse>;
 
 struct ClientResponse {
   uint64_t request_id = 0;

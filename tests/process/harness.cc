@@ -116,9 +116,35 @@ std::vector<ClusterAgent> start_cluster(const std::filesystem::path& folder,
       args.push_back("-join");
       args.push_back(agents[j].gossip_address());
     }
+    args.insert(args.end(), spec.extra_args.begin(), spec.extra_args.end());
     agent.process = std::make_unique<AgentProcess>(folder, args);
   }
   return agents;
+}
+
+ClusterAgent start_agent(const std::filesystem::path& folder, const std::string& name,
+                         const std::string& host, bool server,
+                         const std::vector<std::string>& joins,
+                         const std::vector<std::string>& extra_args) {
+  ClusterAgent agent;
+  agent.name = name;
+  agent.host = host;
+  agent.server = server;
+  agent.gossip_port = free_port();
+  do agent.server_port = free_port(); while (agent.server_port == agent.gossip_port);
+  agent.socket = (folder / (name + ".sock")).string();
+  std::vector<std::string> args = {"-node", name, "-data-dir", name, "-bind", host,
+                                   "-gossip-port", std::to_string(agent.gossip_port),
+                                   "-server-port", std::to_string(agent.server_port),
+                                   "-socket", agent.socket};
+  if (server) args.insert(args.begin(), "-server");
+  for (const std::string& join : joins) {
+    args.push_back("-join");
+    args.push_back(join);
+  }
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  agent.process = std::make_unique<AgentProcess>(folder, args);
+  return agent;
 }
 
 std::vector<ClusterAgent> start_cluster(const std::filesystem::path& folder,

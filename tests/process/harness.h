@@ -79,7 +79,16 @@ struct ClusterSpec {
   int bootstrap_expect = 0;         // 0: the number of servers
   // Whom each agent joins (indexes into names); empty: every agent joins every other.
   std::vector<std::vector<size_t>> joins;
+  std::vector<std::string> extra_args;  // appended to every agent's command line
 };
+
+// One more agent for a running cluster: `conclave agent [-server] -node NAME -data-dir NAME
+// -bind HOST ... -join J...` plus `extra_args`, with its own free ports and socket. No
+// -bootstrap-expect: a server joins the cluster it finds (the autopilot adds it).
+ClusterAgent start_agent(const std::filesystem::path& folder, const std::string& name,
+                         const std::string& host, bool server,
+                         const std::vector<std::string>& joins,
+                         const std::vector<std::string>& extra_args = {});
 
 // Starts the agents (`conclave agent -server -bootstrap-expect N -node NAME -data-dir NAME
 // -bind HOST ...`, in `folder`), each with its own ports and socket.

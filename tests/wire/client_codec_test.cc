@@ -45,6 +45,9 @@ std::vector<ClientRequest> all_requests() {
       ClientRequest{14, 0, LockListRequest{"db/"}},
       ClientRequest{15, 0, SessionKeepaliveRequest{}},
       ClientRequest{16, 0, LockCancelRequest{"db/primary", 5}},
+      ClientRequest{17, 0, RaftAdminRequest{RaftAdminOp::peers, ""}},
+      ClientRequest{18, 0, RaftAdminRequest{RaftAdminOp::transfer_leader, "node-b"}},
+      ClientRequest{19, 0, RaftAdminRequest{RaftAdminOp::remove_peer, "00000000000000ff"}},
   };
 }
 
@@ -63,6 +66,7 @@ StatusResponse full_status() {
   status.server_id = "00000000000000ff";
   status.cluster_id = "feedfacecafebeef";
   status.raft_report = "waiting for 3 servers";
+  status.learners = {"node-d"};
   return status;
 }
 
@@ -95,6 +99,13 @@ std::vector<ClientResponse> all_responses() {
       ClientResponse{12, ErrorCode::ok, "", false, SessionKeepaliveResponse{{1, 2, 3}}},
       ClientResponse{13, ErrorCode::conflict, "held", false, LockCancelResponse{true, 5}},
       ClientResponse{14, ErrorCode::not_leader, "ask b", false, {}},
+      ClientResponse{15, ErrorCode::ok, "", false,
+                     RaftPeersResponse{{RaftPeer{"node-a", "00000000000000ff", true, true, 40, 0,
+                                                 "alive"},
+                                        RaftPeer{"", "0000000000000100", false, false, 12,
+                                                 INT64_MAX, "unknown"}},
+                                       40, 41}},
+      ClientResponse{16, ErrorCode::ok, "", false, RaftPeersResponse{}},
   };
 }
 
@@ -193,9 +204,9 @@ TEST_CASE("client: a request without a body, or with an unknown one, is malforme
     const auto status = fbc::CreateStatusRequest(builder);
     require_error(decode_client_request(finish(
                       builder, fbc::CreateClientRequest(builder, kProtocolVersion, 1, 0,
-                                                        static_cast<fbc::RequestBody>(14),
+                                                        static_cast<fbc::RequestBody>(15),
                                                         status.Union()))),
-                  ErrorCode::malformed, "client request: body has unknown type 14");
+                  ErrorCode::malformed, "client request: body has unknown type 15");
   }
   {
     flatbuffers::FlatBufferBuilder builder;
@@ -209,9 +220,9 @@ TEST_CASE("client: a request without a body, or with an unknown one, is malforme
     const auto put = fbc::CreateKvPutResponse(builder, 1);
     require_error(decode_client_response(finish(
                       builder, fbc::CreateClientResponse(builder, kProtocolVersion, 1, 0, 0,
-                                                         false, static_cast<fbc::ResponseBody>(11),
+                                                         false, static_cast<fbc::ResponseBody>(12),
                                                          put.Union()))),
-                  ErrorCode::malformed, "client response: body has unknown type 11");
+                  ErrorCode::malformed, "client response: body has unknown type 12");
   }
 }
 

@@ -24,7 +24,12 @@ PeerMessage full_message() {
   raft.term = 7;
   raft.log_index = 1000;
   raft.log_term = 6;
-  raft.entries = {raft::Entry{6, 1001, "put\0binary\xff"s}, raft::Entry{7, 1002, ""}};
+  raft::Entry membership{7, 1003, ""};
+  membership.type = raft::EntryType::membership;
+  membership.membership.voters = {1, 2, UINT64_MAX};
+  membership.membership.learners = {4};
+  raft.entries = {raft::Entry{6, 1001, "put\0binary\xff"s}, raft::Entry{7, 1002, ""},
+                  membership};
   raft.commit = 999;
   raft.reject = true;
   raft.reject_hint = 998;
@@ -228,6 +233,40 @@ TEST_CASE("peer: entries sharing one data vector cannot inflate memory") {
                                                      fbp::PeerPayload::RaftMessage,
                                                      raft.Union()))),
                 ErrorCode::malformed, "peer message: payload: entry 1 shares storage");
+}
+
+}  // namespace
+}  // namespace conclave::wire
+
+namespace conclave::wire {
+namespace {
+
+TEST_CASE("peer: an entry of unknown type, or with too many members, is malformed") {
+  {
+    flatbuffers::FlatBufferBuilder builder;
+    std::vector<flatbuffers::Offset<fbp::Entry>> entries = {
+        fbp::CreateEntry(builder, 1, 1, 0, /*type=*/2)};
+    const auto raft = fbp::CreateRaftMessage(builder, fbp::MessageType::AppendRequest, 1, 2, 1,
+                                             0, 0, builder.CreateVector(entries));
+    require_error(decode_peer_message(finish(
+                      builder, fbp::CreatePeerEnvelope(builder, kProtocolVersion, 0,
+                                                       fbp::PeerPayload::RaftMessage,
+                                                       raft.Union()))),
+                  ErrorCode::malformed, "has unknown entry type 2");
+  }
+  {
+    flatbuffers::FlatBufferBuilder builder;
+    std::vector<uint64_t> voters(kMaxGroupMembers + 1, 7);
+    std::vector<flatbuffers::Offset<fbp::Entry>> entries = {
+        fbp::CreateEntry(builder, 1, 1, 0, 1, builder.CreateVector(voters))};
+    const auto raft = fbp::CreateRaftMessage(builder, fbp::MessageType::AppendRequest, 1, 2, 1,
+                                             0, 0, builder.CreateVector(entries));
+    const auto decoded = decode_peer_message(finish(
+        builder, fbp::CreatePeerEnvelope(builder, kProtocolVersion, 0,
+                                         fbp::PeerPayload::RaftMessage, raft.Union())));
+    REQUIRE_FALSE(decoded.ok());
+    CHECK_THAT(decoded.error().message, Catch::Contains("entry voters"));
+  }
 }
 
 }  // namespace
