@@ -7,6 +7,7 @@
 #include "common/check.h"
 #include "common/hash.h"
 #include "wire/codec.h"
+#include "wire/snapshot_codec.h"
 
 namespace conclave::agent {
 namespace {
@@ -104,7 +105,10 @@ void Node::start_raft(const store::RecoveredState& recovered) {
   raft_state.hard_state = recovered.hard_state;
   raft_state.entries = recovered.entries;
   raft_state.applied = recovered.applied_index;
+  raft_state.start = recovered.log_start;
   raft_ = std::make_unique<raft::RawNode>(config, raft_state);
+  // A compacted log can only catch followers up with a snapshot.
+  if (recovered.log_start.index > 0) offer_snapshot();
   raft_report_.clear();
   // A group of one needs no votes from anyone: take leadership now rather than after an
   // election timeout, so a dev agent is ready at once.
@@ -266,6 +270,24 @@ void Node::run_autopilot(int64_t now_ms) {
     ++counters_.membership_changes_proposed;
     notices_.push_back(decision.reason);
   }
+}
+
+void Node::offer_snapshot() {
+  auto data = std::make_shared<const std::string>(
+      wire::encode_state_snapshot(state_machine_.snapshot_rows()));
+  raft_->set_snapshot(state_machine_.applied_index(), std::move(data));
+}
+
+void Node::maybe_compact() {
+  if (!raft_) return;
+  const raft::Index applied = raft_->applied_index();
+  if (applied < raft_->log_start() + options_.snapshot_threshold_entries) return;
+  offer_snapshot();
+  const raft::Index through =
+      applied > options_.snapshot_keep_entries ? applied - options_.snapshot_keep_entries : 0;
+  if (through <= raft_->log_start()) return;
+  log_start_to_save_ = raft_->compact(through);
+  ++counters_.snapshots_taken;
 }
 
 void Node::maybe_bootstrap(int64_t now_ms) {
@@ -678,7 +700,8 @@ std::vector<gossip::Event> Node::take_membership_events() {
 
 bool Node::has_ready() const {
   CONCLAVE_CHECK(!outstanding_ready_, "has_ready() while a NodeReady is outstanding");
-  return identity_needs_saving_ || promise_to_save_ || (raft_ && raft_->has_ready());
+  return identity_needs_saving_ || promise_to_save_ || log_start_to_save_ ||
+         (raft_ && raft_->has_ready());
 }
 
 NodeReady Node::ready() {
@@ -693,6 +716,7 @@ NodeReady Node::ready() {
     result.batch.promise = promise_to_save_;
     promise_in_flight_ = std::exchange(promise_to_save_, std::nullopt);
   }
+  result.batch.log_start = std::exchange(log_start_to_save_, std::nullopt);
   if (!raft_) {
     outstanding_ready_ = raft::Ready{};
     outstanding_ready_from_raft_ = false;  // Raft may start before advance(): not its Ready
@@ -716,6 +740,28 @@ NodeReady Node::ready() {
     (early ? result.messages_before_persist : result.messages).push_back(std::move(send));
   }
   ready.messages.clear();
+  if (ready.snapshot) {
+    // The leader's state replaces ours: persisted in this batch, before the acknowledgement
+    // (in `messages`) leaves.
+    auto rows = wire::decode_state_snapshot(*ready.snapshot->data, wire::kMaxSnapshotRows);
+    state::StateMachine restored(options_.state_machine_faults);
+    Status status = rows.ok() ? restored.restore(rows.value(), ready.snapshot->start.index)
+                              : Status(rows.error());
+    if (!status.ok()) {
+      stop_raft_for_damage("the snapshot received from the leader does not decode: " +
+                           status.error().message);
+      outstanding_ready_ = raft::Ready{};
+      result.messages.clear();
+      result.messages_before_persist.clear();
+      result.batch.hard_state.reset();
+      result.batch.entries.clear();
+      return result;
+    }
+    state_machine_ = std::move(restored);
+    result.batch.snapshot = store::InstalledSnapshot{ready.snapshot->start, std::move(rows).value()};
+    ++counters_.snapshots_installed;
+    raft_->set_snapshot(ready.snapshot->start.index, ready.snapshot->data);
+  }
   if (ready.soft_state) on_leader_change(now_ms_);
   // Committed entries (durable on a quorum) may be applied and answered before this node's own
   // batch is persisted; the state rows they change are persisted in this batch.
@@ -742,6 +788,7 @@ void Node::advance() {
   CONCLAVE_CHECK(outstanding_ready_.has_value(), "advance() without an outstanding ready()");
   if (raft_ && outstanding_ready_from_raft_) raft_->advance(*outstanding_ready_);
   outstanding_ready_.reset();
+  maybe_compact();
   if (promise_in_flight_) {
     // Durable now: only from here on may others learn of it (bootstrap.h).
     promise_ = std::exchange(promise_in_flight_, std::nullopt);
@@ -834,6 +881,10 @@ wire::StatusResponse Node::status() const {
       {"membership_changes_proposed", counters_.membership_changes_proposed},
       {"raft_lost_log_reports", raft_ ? raft_->counters().lost_log_reports : 0},
       {"raft_reads_dropped", raft_ ? raft_->counters().reads_dropped : 0},
+      {"raft_log_start", raft_ ? raft_->log_start() : 0},
+      {"raft_snapshot_chunks_sent", raft_ ? raft_->counters().snapshot_chunks_sent : 0},
+      {"snapshots_taken", counters_.snapshots_taken},
+      {"snapshots_installed", counters_.snapshots_installed},
       {"entries_applied", counters_.entries_applied},
       {"bootstrap_refusals", counters_.bootstrap_refusals},
       {"undecodable_entries", state_machine_.undecodable_entries()},

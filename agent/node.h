@@ -76,6 +76,11 @@ struct NodeOptions {
   bool pre_vote = true;         // raft::Config::pre_vote
   AutopilotOptions autopilot;   // the leader keeps the membership in step with gossip
   int64_t autopilot_interval_ms = 200;
+  // Log compaction (raft/DESIGN.md "Snapshots"): once this many applied entries are in the
+  // log, the state is snapshotted and the log truncated, keeping the last snapshot_keep_entries
+  // for followers that are only a little behind.
+  uint64_t snapshot_threshold_entries = 8192;
+  uint64_t snapshot_keep_entries = 2048;
 
   int64_t default_request_timeout_ms = 5000;
   int64_t max_request_timeout_ms = 60000;
@@ -121,6 +126,8 @@ struct NodeCounters {
   uint64_t members_with_bad_metadata = 0;  // gossip metadata that did not decode
   uint64_t raft_messages_unroutable = 0;   // to a server id gossip does not show (dropped)
   uint64_t membership_changes_proposed = 0;  // by autopilot or an operator
+  uint64_t snapshots_taken = 0;            // compactions of this server's log
+  uint64_t snapshots_installed = 0;        // received from the leader
 };
 
 class Node {
@@ -195,6 +202,11 @@ class Node {
   // learner (it never votes before it is promoted).
   bool maybe_join_cluster(int64_t now_ms);
   void run_autopilot(int64_t now_ms);
+  // Compacts the log behind a fresh snapshot once it holds snapshot_threshold_entries applied
+  // entries (called after a batch is durable, so what was applied is persisted).
+  void maybe_compact();
+  // Gives Raft the state as of the applied index, to send followers behind the log start.
+  void offer_snapshot();
   // True once a member at one of the -join addresses was seen alive (or none was given).
   bool joined();
   void start_raft(const store::RecoveredState& recovered);
@@ -259,6 +271,7 @@ class Node {
   std::vector<PeerSend> peer_sends_;
   std::vector<ClientReply> client_replies_;
   std::vector<state::LockGrant> applied_grants_;
+  std::optional<raft::LogStart> log_start_to_save_;  // a compaction, for the next batch
   std::optional<raft::Ready> outstanding_ready_;
   bool outstanding_ready_from_raft_ = false;
   NodeCounters counters_;

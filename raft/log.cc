@@ -12,12 +12,16 @@ namespace {
 constexpr Index kNoTruncation = std::numeric_limits<Index>::max();
 }  // namespace
 
-RaftLog::RaftLog(std::vector<Entry> recovered)
-    : entries_(std::move(recovered)), lowest_truncation_since_handout_(kNoTruncation) {
-  Term previous_term = 0;
+RaftLog::RaftLog(Index start_index, Term start_term, std::vector<Entry> recovered)
+    : entries_(std::move(recovered)),
+      start_index_(start_index),
+      start_term_(start_term),
+      lowest_truncation_since_handout_(kNoTruncation) {
+  CONCLAVE_CHECK(start_index != 0 || start_term == 0, "the start before index 1 has term 0");
+  Term previous_term = start_term;
   for (size_t i = 0; i < entries_.size(); ++i) {
-    CONCLAVE_CHECK(entries_[i].index == i + 1,
-                   "recovered entries must be contiguous from index 1");
+    CONCLAVE_CHECK(entries_[i].index == start_index + 1 + i,
+                   "recovered entries must be contiguous from the log start");
     CONCLAVE_CHECK(entries_[i].term >= previous_term,
                    "recovered entry terms must not decrease along the log");
     previous_term = entries_[i].term;
@@ -27,13 +31,13 @@ RaftLog::RaftLog(std::vector<Entry> recovered)
 }
 
 Term RaftLog::term_at(Index index) const {
-  CONCLAVE_CHECK(index <= last_index(), "term_at past the end of the log");
-  return index == 0 ? 0 : entries_[index - 1].term;
+  CONCLAVE_CHECK(has_term(index), "term_at outside the log (compacted or past the end)");
+  return index == start_index_ ? start_term_ : entries_[index - start_index_ - 1].term;
 }
 
 const Entry& RaftLog::at(Index index) const {
-  CONCLAVE_CHECK(index >= 1 && index <= last_index(), "entry index outside the log");
-  return entries_[index - 1];
+  CONCLAVE_CHECK(index > start_index_ && index <= last_index(), "entry index outside the log");
+  return entries_[index - start_index_ - 1];
 }
 
 void RaftLog::append(Entry entry) {
@@ -43,9 +47,9 @@ void RaftLog::append(Entry entry) {
 }
 
 void RaftLog::truncate_from(Index from_index) {
-  CONCLAVE_CHECK(from_index >= 1 && from_index <= last_index() + 1,
+  CONCLAVE_CHECK(from_index > start_index_ && from_index <= last_index() + 1,
                  "truncation point outside the log");
-  entries_.resize(from_index - 1);
+  entries_.resize(from_index - start_index_ - 1);
   // Whatever was persisted or handed out at or above the cut is no longer in the log; the
   // replacements must be handed out (and overwrite store/'s copy) before they count as stable.
   stable_index_ = std::min(stable_index_, from_index - 1);
@@ -53,13 +57,33 @@ void RaftLog::truncate_from(Index from_index) {
   lowest_truncation_since_handout_ = std::min(lowest_truncation_since_handout_, from_index);
 }
 
+void RaftLog::compact_to(Index through_index) {
+  CONCLAVE_CHECK(through_index >= start_index_ && through_index <= stable_index_,
+                 "only persisted entries can be compacted");
+  const Term term = term_at(through_index);
+  entries_.erase(entries_.begin(),
+                 entries_.begin() + static_cast<std::ptrdiff_t>(through_index - start_index_));
+  start_index_ = through_index;
+  start_term_ = term;
+}
+
+void RaftLog::restore(Index index, Term term) {
+  entries_.clear();
+  start_index_ = index;
+  start_term_ = term;
+  stable_index_ = index;
+  unstable_from_ = index + 1;
+  lowest_truncation_since_handout_ = kNoTruncation;
+}
+
 std::vector<Entry> RaftLog::slice(Index from_index, Index through_index, size_t max_entries,
                                   size_t max_bytes) const {
   CONCLAVE_CHECK(through_index <= last_index(), "slice past the end of the log");
+  CONCLAVE_CHECK(from_index > start_index_, "slice of compacted entries");
   std::vector<Entry> out;
   size_t bytes = 0;
-  for (Index index = std::max<Index>(from_index, 1); index <= through_index; ++index) {
-    const Entry& entry = entries_[index - 1];
+  for (Index index = from_index; index <= through_index; ++index) {
+    const Entry& entry = at(index);
     if (!out.empty() &&
         (out.size() >= max_entries || bytes + entry.data.size() > max_bytes)) {
       break;
@@ -71,7 +95,8 @@ std::vector<Entry> RaftLog::slice(Index from_index, Index through_index, size_t 
 }
 
 std::vector<Entry> RaftLog::take_unstable() {
-  std::vector<Entry> out(entries_.begin() + static_cast<std::ptrdiff_t>(unstable_from_ - 1),
+  const Index from = std::max(unstable_from_, first_index());
+  std::vector<Entry> out(entries_.begin() + static_cast<std::ptrdiff_t>(from - first_index()),
                          entries_.end());
   unstable_from_ = last_index() + 1;
   lowest_truncation_since_handout_ = kNoTruncation;

@@ -1,13 +1,14 @@
 // RaftLog: the in-memory Raft log of one node, with the stable/unstable split the Ready
 // protocol needs.
 //
-// Every entry 1..last_index() is held in memory. LIMIT: there are no snapshots and no log
-// compaction yet, so the log grows without bound for the life of the process; snapshots will
-// let us drop a prefix (the first stored index then becomes > 1).
+// Entries start_index()+1 .. last_index() are held in memory. Everything up to start_index()
+// was compacted away (its effect lives in the state machine's persisted state) or replaced by
+// an installed snapshot; only the start's term is kept, for log matching (raft/DESIGN.md
+// "Snapshots").
 //
 // Three regions, by index:
 //
-//   1 .. stable_index()                     persisted: handed out in a Ready that was advanced
+//   start+1 .. stable_index()               persisted: handed out in a Ready that was advanced
 //   stable_index()+1 .. unstable_from()-1   in flight: handed out in a Ready not yet advanced
 //   unstable_from() .. last_index()         unstable: not handed out yet (the next Ready's entries)
 //
@@ -26,15 +27,19 @@ namespace conclave::raft {
 
 class RaftLog {
  public:
-  // `recovered` must be contiguous from index 1; it is treated as already persisted.
-  explicit RaftLog(std::vector<Entry> recovered);
+  // `recovered` must be contiguous from start_index + 1; it is treated as already persisted.
+  RaftLog(Index start_index, Term start_term, std::vector<Entry> recovered);
 
-  Index last_index() const { return static_cast<Index>(entries_.size()); }
+  Index start_index() const { return start_index_; }
+  Index first_index() const { return start_index_ + 1; }
+  Index last_index() const { return start_index_ + static_cast<Index>(entries_.size()); }
   Term last_term() const { return term_at(last_index()); }
-  // Term of the entry at `index`; 0 for index 0 ("before the first entry").
-  // Precondition: index <= last_index().
+  // Is the term at `index` known (start_index() <= index <= last_index())?
+  bool has_term(Index index) const { return index >= start_index_ && index <= last_index(); }
+  // Term of the entry at `index`; start_term for start_index (0 for index 0).
+  // Precondition: has_term(index).
   Term term_at(Index index) const;
-  // Precondition: 1 <= index <= last_index().
+  // Precondition: first_index() <= index <= last_index().
   const Entry& at(Index index) const;
 
   Index stable_index() const { return stable_index_; }
@@ -44,9 +49,17 @@ class RaftLog {
   // below last_term() (terms never decrease along a log).
   void append(Entry entry);
 
-  // Drops every entry with index >= `from_index`. Precondition: 1 <= from_index <=
+  // Drops every entry with index >= `from_index`. Precondition: first_index() <= from_index <=
   // last_index() + 1.
   void truncate_from(Index from_index);
+
+  // Drops entries up to `through_index`, which becomes the start. Precondition:
+  // start_index() <= through_index <= stable_index() (only persisted entries are compacted).
+  void compact_to(Index through_index);
+  // Replaces the whole log by a snapshot's position: no entries, start (index, term), and
+  // everything up to it counts as persisted (the caller persists the snapshot before anything
+  // that depends on it leaves, as with any Ready).
+  void restore(Index index, Term term);
 
   // Entries in [from_index, through_index], stopping early so that at most `max_entries`
   // entries and (after the first one) at most `max_bytes` data bytes are returned. At least one
@@ -65,7 +78,9 @@ class RaftLog {
   void stable_to(Index last_handed_out_index);
 
  private:
-  std::vector<Entry> entries_;  // entries_[i - 1] holds index i
+  std::vector<Entry> entries_;  // entries_[i] holds index start_index_ + 1 + i
+  Index start_index_ = 0;
+  Term start_term_ = 0;
   Index stable_index_ = 0;
   Index unstable_from_ = 1;
   // Lowest index truncated since the last take_unstable(); the maximum Index when none.

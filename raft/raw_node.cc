@@ -49,9 +49,12 @@ Error invalid(std::string message) {
 
 struct RawNode::State {
   State(const Config& config_in, const Recovered& recovered)
-      : config(config_in), prng(config_in.random_seed), log(recovered.entries) {
+      : config(config_in),
+        prng(config_in.random_seed),
+        log(recovered.start.index, recovered.start.term, recovered.entries) {
     initial_membership.voters = config.voters;
     initial_membership.learners = config.learners;
+    if (recovered.start.index > 0) initial_membership = recovered.start.membership;
     std::sort(initial_membership.voters.begin(), initial_membership.voters.end());
     std::sort(initial_membership.learners.begin(), initial_membership.learners.end());
     recompute_membership();
@@ -62,7 +65,8 @@ struct RawNode::State {
   RaftLog log;
 
   // Membership (thesis §4.1): the latest membership entry in the log, committed or not, else
-  // the initial one from Config. membership_index: that entry's index (0: the initial one).
+  // the one in force at the log start (Config's when nothing was compacted).
+  // membership_index: that entry's index (0: the log start's).
   Membership initial_membership;
   Membership membership;
   Index membership_index = 0;
@@ -90,6 +94,27 @@ struct RawNode::State {
   std::vector<Message> messages;  // outbox for the next Ready
   RawNodeCounters counters;
 
+  // Snapshots (raft/DESIGN.md "Snapshots"). The one set by the caller, sent to followers that
+  // need compacted entries; per follower, the transfer in progress (the snapshot it started
+  // with, the bytes the follower acknowledged, heartbeats without an answer).
+  std::optional<Snapshot> snapshot;
+  struct SnapshotTransfer {
+    Snapshot snapshot;
+    uint64_t acked_offset = 0;
+    int idle_heartbeats = 0;
+  };
+  std::map<NodeId, SnapshotTransfer> transfers;
+  // Follower: the snapshot being received (from which leader, in which term).
+  struct IncomingSnapshot {
+    NodeId from = kNoNode;
+    Term term = 0;
+    LogStart start;
+    std::string data;
+  };
+  std::optional<IncomingSnapshot> incoming;
+  std::optional<Snapshot> installed;  // for the next Ready
+  Index restored_at = 0;              // the last snapshot installed here
+
   // ReadIndex (raft/read_index.h). Reads asked before this leader committed an entry of its
   // term wait in reads_before_commit (§6.4: until then its commit index may be stale).
   ReadIndexQueue reads;
@@ -114,7 +139,7 @@ struct RawNode::State {
   void recompute_membership() {
     membership = initial_membership;
     membership_index = 0;
-    for (Index index = log.last_index(); index >= 1; --index) {
+    for (Index index = log.last_index(); index > log.start_index(); --index) {
       const Entry& entry = log.at(index);
       if (entry.type == EntryType::membership) {
         membership = entry.membership;
@@ -268,6 +293,148 @@ struct RawNode::State {
            (leader != kNoNode && election_elapsed_ticks < config.election_ticks);
   }
 
+  // The membership in force at `index` (within the log).
+  Membership membership_at(Index index) const {
+    for (Index at = std::min(index, log.last_index()); at > log.start_index(); --at) {
+      if (log.at(at).type == EntryType::membership) return log.at(at).membership;
+    }
+    return initial_membership;
+  }
+
+  LogStart compact(Index through) {
+    through = std::max(log.start_index(), std::min({through, applied, log.stable_index()}));
+    LogStart start{through, log.term_at(through), membership_at(through)};
+    log.compact_to(through);
+    initial_membership = start.membership;
+    if (membership_index <= through) membership_index = 0;
+    return start;
+  }
+
+  void set_snapshot(Index index, std::shared_ptr<const std::string> data) {
+    CONCLAVE_CHECK(index <= applied && log.has_term(index),
+                   "set_snapshot() needs an applied index that is still in the log");
+    snapshot = Snapshot{LogStart{index, log.term_at(index), membership_at(index)},
+                        std::move(data)};
+  }
+
+  // Leader: `peer` needs entries that were compacted away.
+  bool needs_snapshot(const Progress& pr) const { return pr.next_index() < log.first_index(); }
+
+  // Leader: sends `peer` the next chunk of its transfer, starting one if there is none.
+  void send_snapshot_chunk(NodeId peer) {
+    auto transfer = transfers.find(peer);
+    if (transfer == transfers.end()) {
+      if (!snapshot || snapshot->start.index < log.start_index()) return;  // none usable yet
+      transfer = transfers.emplace(peer, SnapshotTransfer{*snapshot, 0, 0}).first;
+    }
+    SnapshotTransfer& t = transfer->second;
+    const std::string& data = *t.snapshot.data;
+    const uint64_t offset = std::min<uint64_t>(t.acked_offset, data.size());
+    const size_t size = std::min<size_t>(config.snapshot_chunk_bytes, data.size() - offset);
+    Message chunk;
+    chunk.type = MessageType::snapshot;
+    chunk.to = peer;
+    chunk.log_index = t.snapshot.start.index;
+    chunk.log_term = t.snapshot.start.term;
+    chunk.snapshot_membership = t.snapshot.start.membership;
+    chunk.snapshot_offset = offset;
+    chunk.snapshot_data = data.substr(offset, size);
+    chunk.snapshot_done = offset + size == data.size();
+    chunk.commit = commit;
+    t.idle_heartbeats = 0;
+    ++counters.snapshot_chunks_sent;
+    send(std::move(chunk));
+  }
+
+  void handle_snapshot_response(const Message& m) {
+    auto transfer = transfers.find(m.from);
+    if (transfer == transfers.end() || m.log_index != transfer->second.snapshot.start.index) {
+      return;  // about a transfer that ended or was replaced
+    }
+    if (!needs_snapshot(progress.at(m.from))) {
+      transfers.erase(transfer);  // it caught up by appends meanwhile
+      return;
+    }
+    SnapshotTransfer& t = transfer->second;
+    t.acked_offset = m.reject ? 0 : m.snapshot_offset;
+    t.idle_heartbeats = 0;
+    if (t.acked_offset < t.snapshot.data->size() || m.reject) send_snapshot_chunk(m.from);
+  }
+
+  // Follower: one chunk of a snapshot from this term's leader.
+  Status handle_snapshot(const Message& m) {
+    Message response;
+    response.type = MessageType::snapshot_response;
+    response.to = m.from;
+    response.log_index = m.log_index;
+    if (m.log_index <= commit ||
+        (log.has_term(m.log_index) && log.term_at(m.log_index) == m.log_term)) {
+      // Everything up to it is committed here already, hence the same as the leader's; or
+      // our log holds the snapshot's last entry, hence (Log Matching) all before it: nothing
+      // to replace. (Replacing it could drop entries we acknowledged beyond it.)
+      Message done;
+      done.type = MessageType::append_response;
+      done.to = m.from;
+      done.log_index = m.log_index;
+      send(std::move(done));
+      return Status();
+    }
+    const bool same = incoming && incoming->from == m.from && incoming->term == term &&
+                      incoming->start.index == m.log_index &&
+                      incoming->start.term == m.log_term;
+    if (!same) {
+      incoming.reset();
+      if (m.snapshot_offset != 0) {
+        response.reject = true;  // start again from the beginning
+        send(std::move(response));
+        return Status();
+      }
+      incoming = IncomingSnapshot{m.from, term,
+                                  LogStart{m.log_index, m.log_term, m.snapshot_membership}, ""};
+    }
+    if (m.snapshot_offset != incoming->data.size()) {
+      response.snapshot_offset = incoming->data.size();  // resend from what we hold
+      send(std::move(response));
+      return Status();
+    }
+    if (incoming->data.size() + m.snapshot_data.size() > config.max_snapshot_bytes) {
+      incoming.reset();
+      ++counters.snapshots_refused;
+      return invalid("snapshot from node " + std::to_string(m.from) + " is over " +
+                     std::to_string(config.max_snapshot_bytes) +
+                     " bytes (max_snapshot_bytes); raise it on this server");
+    }
+    incoming->data += m.snapshot_data;
+    if (!m.snapshot_done) {
+      response.snapshot_offset = incoming->data.size();
+      send(std::move(response));
+      return Status();
+    }
+    install(std::move(*incoming));
+    incoming.reset();
+    return Status();
+  }
+
+  // Replaces log and state by the snapshot; the caller persists it (Ready::snapshot) before
+  // the acknowledgement below leaves.
+  void install(IncomingSnapshot received) {
+    const LogStart start = received.start;
+    log.restore(start.index, start.term);
+    initial_membership = start.membership;
+    recompute_membership();
+    commit = start.index;
+    applied = start.index;
+    committed_handed_out_through = start.index;
+    restored_at = start.index;
+    installed = Snapshot{start, std::make_shared<const std::string>(std::move(received.data))};
+    ++counters.snapshots_installed;
+    Message done;
+    done.type = MessageType::append_response;
+    done.to = received.from;
+    done.log_index = start.index;
+    send(std::move(done));
+  }
+
   void become_follower(Term new_term, NodeId new_leader) {
     if (new_term > term) {
       // Figure 2: a higher term clears the vote.
@@ -278,6 +445,7 @@ struct RawNode::State {
     leader = new_leader;
     progress.clear();
     votes.clear();
+    transfers.clear();
     transfer_target = kNoNode;
     drop_reads();
     heartbeat_elapsed_ticks = 0;
@@ -410,6 +578,13 @@ struct RawNode::State {
   // the commit index and detects followers that lost messages).
   void send_append(NodeId peer, bool send_empty) {
     Progress& pr = progress.at(peer);
+    if (needs_snapshot(pr)) {
+      // Chunks go one at a time, each sent on the answer to the one before (or resent after
+      // snapshot_resend_heartbeats): only start a transfer here.
+      if (transfers.count(peer) == 0) send_snapshot_chunk(peer);
+      return;
+    }
+    transfers.erase(peer);  // caught up by other means (it was elected, or it answered)
     if (pr.can_send_entries() && pr.next_index() <= log.last_index()) {
       const Index prev_index = pr.next_index() - 1;
       Message append;
@@ -436,8 +611,9 @@ struct RawNode::State {
       pr.on_probe_sent();
     } else {
       // In replicate state the follower is known to match through match_index; pointing the
-      // heartbeat there can never be rejected because of appends still in flight.
-      prev_index = pr.match_index();
+      // heartbeat there can never be rejected because of appends still in flight. (Not before
+      // the log start, whose term is the first one known.)
+      prev_index = std::max(pr.match_index(), log.start_index());
     }
     Message heartbeat;
     heartbeat.type = MessageType::append_request;
@@ -456,8 +632,11 @@ struct RawNode::State {
   // any answer of this term, accept or reject, proves the follower still follows us.
   void send_heartbeat(NodeId peer) {
     Progress& pr = progress.at(peer);
-    const Index prev_index = pr.state() == ReplicationState::replicate ? pr.match_index()
-                                                                       : pr.next_index() - 1;
+    if (needs_snapshot(pr)) return;  // cannot confirm a read until it has installed one
+    const Index prev_index =
+        std::max(log.start_index(), pr.state() == ReplicationState::replicate
+                                        ? pr.match_index()
+                                        : pr.next_index() - 1);
     Message heartbeat;
     heartbeat.type = MessageType::append_request;
     heartbeat.to = peer;
@@ -519,6 +698,14 @@ struct RawNode::State {
   void broadcast_heartbeat() {
     for (auto& [peer, pr] : progress) {
       if (peer == config.id) continue;
+      if (auto transfer = transfers.find(peer); transfer != transfers.end()) {
+        // A snapshot chunk (or its answer) may have been lost: resend from what the follower
+        // last acknowledged. The chunks themselves keep the follower from campaigning.
+        if (++transfer->second.idle_heartbeats >= config.snapshot_resend_heartbeats) {
+          send_snapshot_chunk(peer);
+        }
+        continue;
+      }
       pr.on_heartbeat();  // may fall back to probing if appends were lost
       send_append(peer, /*send_empty=*/true);
     }
@@ -633,7 +820,7 @@ struct RawNode::State {
   }
 
   Status validate(const Message& m) const {
-    if (static_cast<uint8_t>(m.type) > static_cast<uint8_t>(MessageType::timeout_now)) {
+    if (static_cast<uint8_t>(m.type) > static_cast<uint8_t>(MessageType::snapshot_response)) {
       return invalid("unknown message type " + std::to_string(static_cast<int>(m.type)) +
                      "; the decoder must reject it");
     }
@@ -694,11 +881,24 @@ struct RawNode::State {
       case MessageType::pre_vote_request:
       case MessageType::pre_vote_response:
       case MessageType::timeout_now:
+      case MessageType::snapshot_response:
         if (!m.entries.empty()) {
           return invalid(std::string(message_type_name(m.type)) + " from node " +
                          std::to_string(m.from) + " must not carry entries");
         }
         return Status();
+      case MessageType::snapshot: {
+        Entry as_entry;
+        as_entry.index = m.log_index;
+        as_entry.type = EntryType::membership;
+        as_entry.membership = m.snapshot_membership;
+        if (!m.entries.empty() || m.log_index == 0 || m.log_term == 0 || m.log_term > m.term) {
+          return invalid("snapshot from node " + std::to_string(m.from) +
+                         " has an impossible position (index " + std::to_string(m.log_index) +
+                         ", term " + std::to_string(m.log_term) + ") or carries entries");
+        }
+        return validate_membership_entry(m, as_entry);
+      }
     }
     return Status();
   }
@@ -769,7 +969,22 @@ struct RawNode::State {
     }
   }
 
-  Status handle_append_request(const Message& m) {
+  Status handle_append_request(const Message& m_in) {
+    // Entries up to our log start are committed here, hence the same as the leader's: skip
+    // them and check the rest against the start.
+    Message trimmed;
+    const Message* in = &m_in;
+    if (m_in.log_index < log.start_index()) {
+      trimmed = m_in;
+      trimmed.entries.clear();
+      for (const Entry& entry : m_in.entries) {
+        if (entry.index > log.start_index()) trimmed.entries.push_back(entry);
+      }
+      trimmed.log_index = log.start_index();
+      trimmed.log_term = log.term_at(log.start_index());
+      in = &trimmed;
+    }
+    const Message& m = *in;
     // The leader says we acknowledged entries through m.acknowledged_index in this term; a log
     // that ends before it lost them (a damaged, rolled-back or replaced disk). Answering on it
     // could help elect a leader without a committed entry: stop instead (the caller stops
@@ -839,6 +1054,10 @@ struct RawNode::State {
       }
       if (pr.on_reject(m.log_index, m.reject_hint)) send_append(m.from, /*send_empty=*/true);
       return Status();
+    }
+    if (auto transfer = transfers.find(m.from);
+        transfer != transfers.end() && m.log_index >= transfer->second.snapshot.start.index) {
+      transfers.erase(transfer);  // installed
     }
     const bool news = pr.on_success(m.log_index);
     if (m.from == transfer_target && pr.match_index() == log.last_index()) send_timeout_now();
@@ -956,7 +1175,10 @@ struct RawNode::State {
       }
       // Figure 2 "all servers": a higher term makes us a follower of it. An append comes from
       // that term's leader; anything else does not tell us who leads.
-      become_follower(m.term, m.type == MessageType::append_request ? m.from : kNoNode);
+      become_follower(m.term, m.type == MessageType::append_request ||
+                                      m.type == MessageType::snapshot
+                                  ? m.from
+                                  : kNoNode);
     }
     if (role == Role::leader) {
       if (auto found = progress.find(m.from); found != progress.end()) {
@@ -992,6 +1214,15 @@ struct RawNode::State {
         return handle_append_request(m);
       case MessageType::append_response:
         if (role == Role::leader) return handle_append_response(m);
+        break;
+      case MessageType::snapshot:
+        if (role == Role::candidate || role == Role::pre_candidate || leader != m.from) {
+          become_follower(term, m.from);
+        }
+        reset_election_timer();  // chunks come from the leader: no election meanwhile
+        return handle_snapshot(m);
+      case MessageType::snapshot_response:
+        if (role == Role::leader) handle_snapshot_response(m);
         break;
       case MessageType::propose:
         handle_propose(m);
@@ -1063,6 +1294,8 @@ RawNode::RawNode(const Config& config, const Recovered& recovered)
   CONCLAVE_CHECK(recovered.applied <= recovered.hard_state.commit &&
                      recovered.hard_state.commit <= state_->log.last_index(),
                  "recovered state needs applied <= commit <= last entry index");
+  CONCLAVE_CHECK(recovered.applied >= recovered.start.index,
+                 "recovered state needs applied >= the log start (compacted entries are applied)");
   CONCLAVE_CHECK(state_->log.last_term() <= recovered.hard_state.term,
                  "a recovered entry has a term above the recovered current term");
 
@@ -1091,6 +1324,12 @@ NodeId RawNode::transfer_target() const { return state_->transfer_target; }
 
 Status RawNode::read_index(uint64_t context) { return state_->read_index(context); }
 
+LogStart RawNode::compact(Index through) { return state_->compact(through); }
+void RawNode::set_snapshot(Index index, std::shared_ptr<const std::string> data) {
+  state_->set_snapshot(index, std::move(data));
+}
+Index RawNode::log_start() const { return state_->log.start_index(); }
+
 Result<Index> RawNode::change_membership(const MembershipChange& change) {
   return state_->change_membership(change);
 }
@@ -1103,7 +1342,8 @@ std::vector<PeerProgress> RawNode::peer_progress() const {
 
 bool RawNode::has_ready() const {
   const State& s = *state_;
-  return s.hard_state() != s.last_hard_state || s.log.has_unstable() || !s.messages.empty() ||
+  return s.installed.has_value() || s.hard_state() != s.last_hard_state ||
+         s.log.has_unstable() || !s.messages.empty() ||
          s.commit > s.committed_handed_out_through || s.soft_state() != s.last_soft_state ||
          !s.read_states.empty() || (s.role == Role::leader && s.reads.needs_round());
 }
@@ -1114,6 +1354,8 @@ Ready RawNode::ready() {
   Ready ready;
   // Reads asked since the last Ready share one heartbeat round (read_index.h).
   if (s.role == Role::leader && s.reads.needs_round()) s.broadcast_read_round();
+  ready.snapshot = std::move(s.installed);
+  s.installed.reset();
   ready.read_states = std::move(s.read_states);
   s.read_states.clear();
   if (s.hard_state() != s.last_hard_state) {
@@ -1151,9 +1393,13 @@ void RawNode::advance(const Ready& ready) {
   if (!ready.entries.empty()) s.log.stable_to(ready.entries.back().index);
   if (!ready.committed_entries.empty()) {
     const Index last_applied = ready.committed_entries.back().index;
-    CONCLAVE_CHECK(last_applied > s.applied && last_applied <= s.commit,
-                   "advance() got committed entries that do not follow the applied index");
-    s.applied = last_applied;
+    if (last_applied <= s.restored_at && s.applied == s.restored_at) {
+      // A snapshot installed since this Ready was handed out supersedes these entries.
+    } else {
+      CONCLAVE_CHECK(last_applied > s.applied && last_applied <= s.commit,
+                     "advance() got committed entries that do not follow the applied index");
+      s.applied = last_applied;
+    }
   }
   if (s.role == Role::leader) {
     // The leader's own copy counts towards a quorum only once persisted.

@@ -44,15 +44,22 @@ struct Config {
   // Pre-vote (thesis §9.6): an election timeout first asks a quorum whether it would vote,
   // without changing any term, so a server back from a partition cannot depose a leader.
   bool pre_vote = true;
+  size_t snapshot_chunk_bytes = 256 * 1024;     // snapshot bytes in one message
+  size_t max_snapshot_bytes = 1024 * 1024 * 1024;  // a follower refuses larger snapshots
+  // A chunk unanswered this many heartbeat intervals is sent again (from what the follower
+  // last acknowledged holding).
+  int snapshot_resend_heartbeats = 2;
 };
 
-// What store/ recovered from disk. `entries` hold indexes 1..N contiguously (empty for a new
-// node). `applied` is the last index the state machine had durably applied; entries after it
-// up to hard_state.commit are handed out again as committed_entries.
+// What store/ recovered from disk. `entries` hold indexes start.index+1..N contiguously
+// (empty for a new node). `applied` is the last index the state machine had durably applied
+// (>= start.index); entries after it up to hard_state.commit are handed out again as
+// committed_entries.
 struct Recovered {
   HardState hard_state;
   std::vector<Entry> entries;
   Index applied = 0;
+  LogStart start;
 };
 
 struct RawNodeCounters {
@@ -65,6 +72,9 @@ struct RawNodeCounters {
   uint64_t votes_refused_in_lease = 0;
   // Leadership transfers whose target did not take over within election_ticks.
   uint64_t transfers_abandoned = 0;
+  uint64_t snapshot_chunks_sent = 0;
+  uint64_t snapshots_installed = 0;   // received from a leader and handed to the caller
+  uint64_t snapshots_refused = 0;     // over max_snapshot_bytes
 };
 
 class RawNode {
@@ -127,6 +137,17 @@ class RawNode {
   // may also be dropped unanswered when leadership ends (counters().reads_dropped): callers
   // time out and retry with the new leader.
   Status read_index(uint64_t context);
+
+  // Log compaction: drops entries up to `through` (at most the applied and persisted index)
+  // from memory and returns the new log start, which the caller persists (deleting those
+  // entries from its store) in a later batch. Only applied entries go: their effect must be in
+  // the caller's persisted state before it persists the returned start.
+  LogStart compact(Index through);
+  // The snapshot to send followers that need compacted entries: the state machine as of
+  // `index` (<= applied_index(), within the log), encoded by the caller. Set it whenever the
+  // log is compacted, before any follower can need it.
+  void set_snapshot(Index index, std::shared_ptr<const std::string> data);
+  Index log_start() const;  // entries up to here are compacted away
 
   bool has_ready() const;
   // Collects what the caller must persist, send and apply. Precondition: the previous Ready

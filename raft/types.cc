@@ -21,6 +21,8 @@ bool may_send_before_persist(const Message& message) {
     case MessageType::pre_vote_request:
     case MessageType::pre_vote_response:
     case MessageType::timeout_now:
+    case MessageType::snapshot:
+    case MessageType::snapshot_response:  // acknowledges bytes held in memory, nothing durable
       return true;
     case MessageType::vote_request:
     case MessageType::vote_response:
@@ -40,6 +42,8 @@ const char* message_type_name(MessageType type) {
     case MessageType::pre_vote_request: return "pre_vote_request";
     case MessageType::pre_vote_response: return "pre_vote_response";
     case MessageType::timeout_now: return "timeout_now";
+    case MessageType::snapshot: return "snapshot";
+    case MessageType::snapshot_response: return "snapshot_response";
   }
   return "unknown";
 }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -62,6 +63,25 @@ struct HardState {
   bool operator==(const HardState&) const = default;
 };
 
+// Where a log begins: entries up to `index` were compacted away (their effect is in the state
+// machine's persisted state) or replaced by an installed snapshot. `term` is that index's term
+// (for log matching); `membership` is the membership in force there. index 0: nothing
+// compacted (membership unused: Config's applies).
+struct LogStart {
+  Index index = 0;
+  Term term = 0;
+  Membership membership;
+
+  bool operator==(const LogStart&) const = default;
+};
+
+// The state machine at `start.index`: what a follower behind the compacted log installs. `data`
+// is opaque to Raft (agent/ encodes the state rows) and shared, not copied, while in flight.
+struct Snapshot {
+  LogStart start;
+  std::shared_ptr<const std::string> data;
+};
+
 enum class MessageType : uint8_t {
   vote_request = 0,     // RequestVote (Raft §5.2): log_index/log_term = candidate's last entry
   vote_response = 1,    // reject = vote not granted
@@ -78,6 +98,13 @@ enum class MessageType : uint8_t {
   pre_vote_response = 6,  // reject = no; term = the request's term when granted, else ours
   timeout_now = 7,        // leadership transfer (thesis §3.10): the leader tells a caught-up
                           // follower to campaign at once
+  // Snapshot install (§7), in chunks: log_index/log_term = the snapshot's position,
+  // snapshot_membership its membership, snapshot_data the bytes from snapshot_offset on,
+  // snapshot_done on the last chunk. The follower answers each chunk with snapshot_response
+  // (snapshot_offset = the bytes it holds, so a lost chunk is resent from there; reject =
+  // start again from 0) and the installed snapshot with an append_response for its index.
+  snapshot = 8,
+  snapshot_response = 9,
 };
 
 const char* message_type_name(MessageType type);
@@ -108,6 +135,11 @@ struct Message {
   // vote_request only: this election was asked for by the leader (timeout_now), so voters
   // grant it although they heard from that leader recently.
   bool leader_transfer = false;
+  // snapshot / snapshot_response only (see MessageType::snapshot).
+  uint64_t snapshot_offset = 0;
+  std::string snapshot_data;
+  bool snapshot_done = false;
+  Membership snapshot_membership;
 
   bool operator==(const Message&) const = default;
 };
@@ -186,10 +218,14 @@ struct Ready {
   std::vector<Entry> committed_entries;
   std::optional<SoftState> soft_state;  // set when leader or role changed since the last Ready
   std::vector<ReadState> read_states;   // reads confirmed since the last Ready
+  // A snapshot received from the leader. Persist it with step 1 (it replaces the whole log and
+  // the state machine's state: no entry up to its index is kept) and restore the state
+  // machine from it before applying `committed_entries`, which follow it.
+  std::optional<Snapshot> snapshot;
 
   bool empty() const {
     return !hard_state && entries.empty() && messages.empty() && committed_entries.empty() &&
-           !soft_state && read_states.empty();
+           !soft_state && read_states.empty() && !snapshot;
   }
 };
 

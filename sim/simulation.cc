@@ -181,6 +181,9 @@ void Simulation::start_node(int index, int64_t now_ms) {
   options.bootstrap_expect = machine.server ? options_.node_count - options_.extra_servers : 0;
   options.state_machine_faults = faults();
   options.pre_vote = options_.pre_vote;
+  // Small, so that runs compact their logs and lagging or wiped servers install snapshots.
+  options.snapshot_threshold_entries = 48;
+  options.snapshot_keep_entries = 8;
   options.join_addresses = {machines_[index == 0 ? 1 : 0].gossip_address};
   options.default_request_timeout_ms = kClientTimeoutMs;
   options.random_seed = prng_.next();
@@ -206,6 +209,10 @@ void Simulation::start_node(int index, int64_t now_ms) {
 
 void Simulation::crash(int index, int64_t now_ms) {
   Machine& machine = machines_[index];
+  if (machine.node) {
+    result_.snapshots_installed += machine.node->counters().snapshots_installed;
+    result_.snapshots_taken += machine.node->counters().snapshots_taken;
+  }
   // Whatever was being persisted is lost: a crash loses unsynced writes.
   machine.driver.reset();
   machine.io.reset();
@@ -261,7 +268,10 @@ void Simulation::check_node(int index, int64_t now_ms) {
   // Log matching on the committed prefix: what any node ever saw committed at an index is
   // what every node holds there, for ever (Raft §5.4 State Machine Safety).
   const raft::Index commit = raft->commit_index();
-  for (raft::Index i = machine.checked_commit + 1; i <= commit; ++i) {
+  // (Entries compacted away or replaced by an installed snapshot were checked, if ever held,
+  // before that.)
+  for (raft::Index i = std::max(machine.checked_commit, raft->log_start()) + 1; i <= commit;
+       ++i) {
     const raft::Entry& entry = raft->entry_at(i);
     auto [record, inserted] = committed_.emplace(i, CommittedRecord{entry.term, entry.data});
     if (!inserted && (record->second.term != entry.term || record->second.data != entry.data)) {
@@ -576,7 +586,9 @@ void Simulation::final_checks() {
     if (!machine.server) continue;  // client agents run no Raft
     if (options_.extra_servers > 0 && !voter) continue;  // waits to be added, or refused
     if (!machine.node || !machine.node->raft()) {
-      violation(-1, machine.name + " never started Raft (bootstrap did not complete)");
+      violation(-1, machine.name + " never started Raft (bootstrap did not complete), or "
+                                   "stopped it: " +
+                        (machine.node ? machine.node->raft_report() : std::string("crashed")));
       continue;
     }
     if (reference == nullptr) reference = &machine;
@@ -715,6 +727,11 @@ SimResult Simulation::run() {
     result_.locks_lost = lock_clients_->stats().lost;
     result_.stale_writes_refused = lock_clients_->stats().stale_writes_refused;
   }
+  for (const Machine& machine : machines_) {
+    if (!machine.node) continue;
+    result_.snapshots_installed += machine.node->counters().snapshots_installed;
+    result_.snapshots_taken += machine.node->counters().snapshots_taken;
+  }
   result_.fifo_grants_checked = committed_checker_.fifo_grants_checked();
   result_.duplicates_answered = committed_checker_.duplicates_answered();
   result_.messages_sent = network_.sent();
@@ -726,11 +743,12 @@ SimResult Simulation::run() {
 }  // namespace
 
 std::string SimResult::summary() const {
-  char text[512];
+  char text[640];
   std::snprintf(text, sizeof(text),
                 "seed %llu: %s; puts ok %llu, gets ok %llu, failed %llu, leaders %llu, max term "
                 "%llu, commit %llu, crashes %llu, partitions %llu, disks lost %llu, rolled back "
-                "%llu, membership changes %llu, messages %llu (dropped %llu), state hash %016llx",
+                "%llu, membership changes %llu, snapshots taken %llu, installed %llu, messages %llu "
+                "(dropped %llu), state hash %016llx",
                 static_cast<unsigned long long>(seed),
                 violations.empty() ? "ok" : "VIOLATIONS",
                 static_cast<unsigned long long>(puts_ok), static_cast<unsigned long long>(gets_ok),
@@ -743,6 +761,8 @@ std::string SimResult::summary() const {
                 static_cast<unsigned long long>(disks_lost),
                 static_cast<unsigned long long>(disks_rolled_back),
                 static_cast<unsigned long long>(membership_changes),
+                static_cast<unsigned long long>(snapshots_taken),
+                static_cast<unsigned long long>(snapshots_installed),
                 static_cast<unsigned long long>(messages_sent),
                 static_cast<unsigned long long>(messages_dropped),
                 static_cast<unsigned long long>(final_state_hash));

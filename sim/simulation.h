@@ -77,6 +77,8 @@ struct SimResult {
   uint64_t disks_lost = 0;
   uint64_t disks_rolled_back = 0;
   uint64_t membership_changes = 0;  // proposed by the leaders' autopilot
+  uint64_t snapshots_taken = 0;     // log compactions
+  uint64_t snapshots_installed = 0;  // by servers behind a leader's compacted log
   bool cluster_formed = false;  // some node started Raft
   uint64_t lock_grants = 0;     // grants the programs received
   uint64_t locks_lost = 0;      // holders that stopped on a lost notice or their validity

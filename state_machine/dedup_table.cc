@@ -110,6 +110,12 @@ void DedupTable::collect_changes(store::StateChanges& changes) {
   dirty_.clear();
 }
 
+void DedupTable::collect_all(std::vector<store::StateRow>& rows) const {
+  for (const auto& [id, value] : clients_) {
+    rows.push_back(store::StateRow{static_cast<uint32_t>(RowSpace::dedup), number_key(id), wire::encode_dedup_client(value)});
+  }
+}
+
 void DedupTable::hash_into(uint64_t& hash) const {
   for (const auto& [id, client] : clients_) hash = fnv1a64(wire::encode_dedup_client(client), hash);
 }

@@ -57,6 +57,8 @@ class DedupTable {
 
   Status restore(const store::StateRow& row);
   void collect_changes(store::StateChanges& changes);
+  // Every row, for a snapshot (raft/DESIGN.md "Snapshots").
+  void collect_all(std::vector<store::StateRow>& rows) const;
   void hash_into(uint64_t& hash) const;
   size_t client_count() const { return clients_.size(); }
 

@@ -60,6 +60,12 @@ void KvService::collect_changes(store::StateChanges& changes) {
   dirty_.clear();
 }
 
+void KvService::collect_all(std::vector<store::StateRow>& rows) const {
+  for (const auto& [key, value] : entries_) {
+    rows.push_back(store::StateRow{static_cast<uint32_t>(RowSpace::kv), key, wire::encode_kv_entry(value)});
+  }
+}
+
 void KvService::hash_into(uint64_t& hash) const {
   for (const auto& [key, entry] : entries_) hash = fnv1a64(wire::encode_kv_entry(entry), hash);
 }

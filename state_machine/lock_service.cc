@@ -269,6 +269,12 @@ void LockService::collect_changes(store::StateChanges& changes) {
   dirty_.clear();
 }
 
+void LockService::collect_all(std::vector<store::StateRow>& rows) const {
+  for (const auto& [name, value] : locks_) {
+    rows.push_back(store::StateRow{static_cast<uint32_t>(RowSpace::locks), name, wire::encode_lock_record(value)});
+  }
+}
+
 void LockService::hash_into(uint64_t& hash) const {
   for (const auto& [name, lock] : locks_) hash = fnv1a64(wire::encode_lock_record(lock), hash);
 }

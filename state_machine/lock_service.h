@@ -100,6 +100,8 @@ class LockService {
 
   Status restore(const store::StateRow& row);
   void collect_changes(store::StateChanges& changes);
+  // Every row, for a snapshot (raft/DESIGN.md "Snapshots").
+  void collect_all(std::vector<store::StateRow>& rows) const;
   void hash_into(uint64_t& hash) const;
 
  private:

@@ -134,6 +134,12 @@ void SessionService::collect_changes(store::StateChanges& changes) {
   dirty_.clear();
 }
 
+void SessionService::collect_all(std::vector<store::StateRow>& rows) const {
+  for (const auto& [id, value] : sessions_) {
+    rows.push_back(store::StateRow{static_cast<uint32_t>(RowSpace::sessions), number_key(id), wire::encode_session_record(value)});
+  }
+}
+
 void SessionService::hash_into(uint64_t& hash) const {
   for (const auto& [id, session] : sessions_) {
     hash = fnv1a64(wire::encode_session_record(session), hash);

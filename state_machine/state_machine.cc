@@ -400,6 +400,19 @@ store::StateChanges StateMachine::take_changes() {
   return changes;
 }
 
+std::vector<store::StateRow> StateMachine::snapshot_rows() const {
+  std::vector<store::StateRow> rows;
+  rows.push_back(store::StateRow{
+      static_cast<uint32_t>(RowSpace::meta), "",
+      wire::encode_state_meta(
+          wire::StateMeta{applied_index_, kv_.revision(), time_ms_, tokens_.last()})});
+  kv_.collect_all(rows);
+  sessions_.collect_all(rows);
+  locks_.collect_all(rows);
+  dedup_.collect_all(rows);
+  return rows;
+}
+
 std::optional<wire::KvEntry> StateMachine::get(const std::string& key) const {
   return kv_.get(key);
 }

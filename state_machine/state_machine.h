@@ -53,6 +53,9 @@ class StateMachine {
   // The rows changed since the last call, and the applied index (0 when nothing was applied).
   store::StateChanges take_changes();
 
+  // Every row of the state as of applied_index() (what restore() takes): a snapshot.
+  std::vector<store::StateRow> snapshot_rows() const;
+
   // Reads (served after a ReadIndex confirmation, once applied far enough).
   std::optional<wire::KvEntry> get(const std::string& key) const;
   wire::SessionListResponse list_sessions() const;

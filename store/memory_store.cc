@@ -9,14 +9,32 @@ namespace conclave::store {
 
 void MemoryStore::persist(const Batch& batch) {
   if (batch.empty()) return;
+  if (batch.snapshot) {
+    state_.log_start = batch.snapshot->start;
+    state_.entries.clear();
+    state_.state_rows = batch.snapshot->rows;
+    std::sort(state_.state_rows.begin(), state_.state_rows.end(),
+              [](const StateRow& a, const StateRow& b) {
+                return std::tie(a.space, a.key) < std::tie(b.space, b.key);
+              });
+    state_.applied_index = batch.snapshot->start.index;
+  }
+  if (batch.log_start && batch.log_start->index > state_.log_start.index) {
+    const raft::Index drop = std::min<raft::Index>(batch.log_start->index - state_.log_start.index,
+                                                   state_.entries.size());
+    state_.entries.erase(state_.entries.begin(),
+                         state_.entries.begin() + static_cast<std::ptrdiff_t>(drop));
+    state_.log_start = *batch.log_start;
+  }
   if (batch.identity) state_.identity = *batch.identity;
   if (batch.promise) state_.promise = *batch.promise;
   if (batch.hard_state) state_.hard_state = *batch.hard_state;
   if (!batch.entries.empty()) {
     const raft::Index first = batch.entries.front().index;
-    CONCLAVE_CHECK(first >= 1 && first <= state_.entries.size() + 1,
+    const raft::Index start = state_.log_start.index;
+    CONCLAVE_CHECK(first > start && first <= start + state_.entries.size() + 1,
                    "a batch may not leave a gap in the log");
-    state_.entries.resize(first - 1);
+    state_.entries.resize(first - start - 1);
     state_.entries.insert(state_.entries.end(), batch.entries.begin(), batch.entries.end());
   }
   if (!batch.voters.empty()) {

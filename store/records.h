@@ -68,10 +68,23 @@ struct StateChanges {
   bool empty() const { return upserts.empty() && deletes.empty() && applied_index == 0; }
 };
 
+// A snapshot received from the leader (raft::Ready::snapshot): it replaces the whole log (no
+// entry up to start.index is kept) and the whole replicated state (rows at start.index).
+struct InstalledSnapshot {
+  raft::LogStart start;
+  std::vector<StateRow> rows;
+
+  bool operator==(const InstalledSnapshot&) const = default;
+};
+
 // One durable batch: written in one SQLite transaction with one fsync. Order inside the
 // transaction does not matter (it commits atomically); the caller sends messages only after
 // persist() returns ok (the durability rule in raft/types.h).
 struct Batch {
+  // Applied first: a snapshot install, then a compaction (entries up to log_start.index are
+  // dropped; their effect is in the state rows), then everything else.
+  std::optional<InstalledSnapshot> snapshot;
+  std::optional<raft::LogStart> log_start;
   std::optional<Identity> identity;          // set: replace the identity row
   std::optional<BootstrapPromise> promise;   // set: record the bootstrap promise
   std::optional<raft::HardState> hard_state;
@@ -81,7 +94,7 @@ struct Batch {
 
   bool empty() const {
     return !identity && !promise && !hard_state && entries.empty() && state.empty() &&
-           voters.empty();
+           voters.empty() && !snapshot && !log_start;
   }
 };
 
@@ -90,7 +103,8 @@ struct RecoveredState {
   std::optional<Identity> identity;  // absent: a new data folder
   std::optional<BootstrapPromise> promise;
   raft::HardState hard_state;
-  std::vector<raft::Entry> entries;  // contiguous from index 1
+  raft::LogStart log_start;          // entries up to log_start.index were compacted away
+  std::vector<raft::Entry> entries;  // contiguous from log_start.index + 1
   std::vector<ServerRecord> voters;  // empty: the cluster was never bootstrapped here
   raft::Index applied_index = 0;
   std::vector<StateRow> state_rows;  // sorted by (space, key)

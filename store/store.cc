@@ -16,8 +16,9 @@ namespace {
 
 // Version 2: node identity, bootstrap promise, voters by server id.
 // Version 3: the replicated state as generic rows (state_rows) instead of a kv table.
-// Version 4: Raft membership entries (raft_log.kind, raft_log_members). A version-3 folder is
-// upgraded in place: its log holds no membership entries, so the new table starts empty.
+// Version 4: Raft membership entries (raft_log_members, raft_log_membership_entries) and log
+// compaction (raft_log_start, raft_log_start_members). A version-3 folder is upgraded in place:
+// its log holds no membership entries and was never compacted, so the new tables start empty.
 constexpr int kSchemaVersion = 4;
 
 // Tables. Unsigned 64-bit values (node ids, terms, revisions) are stored as SQLite's signed
@@ -50,6 +51,17 @@ CREATE TABLE IF NOT EXISTS raft_log_members (
   voter INTEGER NOT NULL,
   PRIMARY KEY (log_index, server_id)
 ) WITHOUT ROWID;
+-- Where the log begins after compaction or a snapshot install (raft::LogStart), and the
+-- membership in force there.
+CREATE TABLE IF NOT EXISTS raft_log_start (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  log_index INTEGER NOT NULL,
+  term INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS raft_log_start_members (
+  server_id INTEGER PRIMARY KEY,
+  voter INTEGER NOT NULL
+);
 -- Indexes of membership entries (an entry listed here with no members is malformed).
 CREATE TABLE IF NOT EXISTS raft_log_membership_entries (
   log_index INTEGER PRIMARY KEY
@@ -338,6 +350,29 @@ Result<RecoveredState> Store::load() {
     }
   }
   {
+    Statement query(db_, "SELECT log_index, term FROM raft_log_start WHERE id = 1");
+    if (!query.ok()) return storage_error(db_, path_, "reading the log start");
+    const int rc = query.step();
+    if (rc == SQLITE_ROW) {
+      state.log_start.index = query.column_int(0);
+      state.log_start.term = query.column_int(1);
+    } else if (rc != SQLITE_DONE) {
+      return storage_error(db_, path_, "reading the log start");
+    }
+    Statement members(db_, "SELECT server_id, voter FROM raft_log_start_members");
+    if (!members.ok()) return storage_error(db_, path_, "reading the log start");
+    int member_rc;
+    while ((member_rc = members.step()) == SQLITE_ROW) {
+      (members.column_int(1) != 0 ? state.log_start.membership.voters
+                                  : state.log_start.membership.learners)
+          .push_back(members.column_int(0));
+    }
+    if (member_rc != SQLITE_DONE) return storage_error(db_, path_, "reading the log start");
+    std::sort(state.log_start.membership.voters.begin(), state.log_start.membership.voters.end());
+    std::sort(state.log_start.membership.learners.begin(),
+              state.log_start.membership.learners.end());
+  }
+  {
     Statement query(db_, "SELECT log_index, term, data FROM raft_log ORDER BY log_index");
     if (!query.ok()) return storage_error(db_, path_, "reading the raft log");
     int rc;
@@ -357,16 +392,18 @@ Result<RecoveredState> Store::load() {
     int rc;
     while ((rc = query.step()) == SQLITE_ROW) {
       const raft::Index index = query.column_int(0);
-      if (index < 1 || index > state.entries.size()) continue;  // validate.cc reports gaps
-      state.entries[index - 1].type = raft::EntryType::membership;
+      const raft::Index start = state.log_start.index;
+      if (index <= start || index > start + state.entries.size()) continue;  // validate.cc
+      state.entries[index - start - 1].type = raft::EntryType::membership;
     }
     if (rc != SQLITE_DONE) return storage_error(db_, path_, "reading membership entries");
     Statement members(db_, "SELECT log_index, server_id, voter FROM raft_log_members");
     if (!members.ok()) return storage_error(db_, path_, "reading membership entries");
     while ((rc = members.step()) == SQLITE_ROW) {
       const raft::Index index = members.column_int(0);
-      if (index < 1 || index > state.entries.size()) continue;
-      raft::Membership& membership = state.entries[index - 1].membership;
+      const raft::Index start = state.log_start.index;
+      if (index <= start || index > start + state.entries.size()) continue;
+      raft::Membership& membership = state.entries[index - start - 1].membership;
       (members.column_int(2) != 0 ? membership.voters : membership.learners)
           .push_back(members.column_int(1));
     }
@@ -437,6 +474,33 @@ Result<RecoveredState> Store::load() {
   return state;
 }
 
+Status Store::write_log_start(const raft::LogStart& start) {
+  Statement upsert(cached("INSERT INTO raft_log_start (id, log_index, term) VALUES (1, ?, ?) "
+                          "ON CONFLICT(id) DO UPDATE SET log_index = excluded.log_index, "
+                          "term = excluded.term"));
+  upsert.bind_int(1, start.index);
+  upsert.bind_int(2, start.term);
+  if (!upsert.ok() || upsert.run() != SQLITE_DONE) {
+    return storage_error(db_, path_, "writing the log start");
+  }
+  if (Status status = run_cached("DELETE FROM raft_log_start_members;"); !status.ok()) {
+    return status;
+  }
+  Statement member(
+      cached("INSERT INTO raft_log_start_members (server_id, voter) VALUES (?, ?)"));
+  for (const auto& [ids, voter] : {std::pair{&start.membership.voters, 1},
+                                   std::pair{&start.membership.learners, 0}}) {
+    for (raft::NodeId id : *ids) {
+      member.bind_int(1, id);
+      member.bind_int(2, static_cast<uint64_t>(voter));
+      if (!member.ok() || member.run() != SQLITE_DONE) {
+        return storage_error(db_, path_, "writing the log start");
+      }
+    }
+  }
+  return Status();
+}
+
 Status Store::persist(const Batch& batch) {
   if (batch.empty()) return Status();
   if (Status status = run_cached("BEGIN IMMEDIATE;"); !status.ok()) return status;
@@ -446,6 +510,47 @@ Status Store::persist(const Batch& batch) {
     return error;
   };
 
+  if (batch.snapshot) {
+    // A snapshot replaces the log and the state.
+    for (const char* sql :
+         {"DELETE FROM raft_log;", "DELETE FROM raft_log_members;",
+          "DELETE FROM raft_log_membership_entries;", "DELETE FROM state_rows;"}) {
+      if (Status status = exec(sql); !status.ok()) {
+        (void)exec("ROLLBACK;");
+        return status;
+      }
+    }
+    Statement insert(cached("INSERT INTO state_rows (space, key, value) VALUES (?, ?, ?)"));
+    if (!insert.ok()) return fail("preparing the snapshot's rows");
+    for (const StateRow& row : batch.snapshot->rows) {
+      insert.bind_int(1, row.space);
+      insert.bind_blob(2, row.key);
+      insert.bind_blob(3, row.value);
+      if (insert.run() != SQLITE_DONE) return fail("writing the snapshot's rows");
+    }
+    Statement position(cached("INSERT INTO state_position (id, applied_index) VALUES (1, ?) "
+                       "ON CONFLICT(id) DO UPDATE SET applied_index = excluded.applied_index"));
+    position.bind_int(1, batch.snapshot->start.index);
+    if (!position.ok() || position.run() != SQLITE_DONE) return fail("writing state position");
+    if (Status status = write_log_start(batch.snapshot->start); !status.ok()) {
+      (void)exec("ROLLBACK;");
+      return status;
+    }
+  }
+  if (batch.log_start) {
+    // Compaction: the entries up to the new start are applied and in the state rows.
+    for (const char* sql : {"DELETE FROM raft_log WHERE log_index <= ?",
+                            "DELETE FROM raft_log_members WHERE log_index <= ?",
+                            "DELETE FROM raft_log_membership_entries WHERE log_index <= ?"}) {
+      Statement remove(cached(sql));
+      remove.bind_int(1, batch.log_start->index);
+      if (!remove.ok() || remove.run() != SQLITE_DONE) return fail("compacting the log");
+    }
+    if (Status status = write_log_start(*batch.log_start); !status.ok()) {
+      (void)exec("ROLLBACK;");
+      return status;
+    }
+  }
   if (batch.identity) {
     Statement upsert(cached("INSERT INTO identity (id, node_name, server_id, cluster_id) "
                      "VALUES (1, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET node_name = "

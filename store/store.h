@@ -52,6 +52,8 @@ class Store {
   sqlite3_stmt* cached(const char* sql);
   // Runs a cached statement that returns no rows (BEGIN, COMMIT).
   Status run_cached(const char* sql);
+  // Records where the log begins (raft_log_start and its members); inside a transaction.
+  Status write_log_start(const raft::LogStart& start);
   Status check_pragma(const char* query, const std::string& expected, const char* why);
   Status write_watermark();
 

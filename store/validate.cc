@@ -10,10 +10,14 @@ Status validate_recovered(const RecoveredState& state, const std::string& where)
                                               "; refusing to start on it (the data folder is "
                                               "damaged: move it away and rejoin as a new server)");
   };
-  raft::Term previous_term = 0;
+  const raft::Index start = state.log_start.index;
+  if (start == 0 && state.log_start.term != 0) {
+    return damaged("the log start has a term but no index");
+  }
+  raft::Term previous_term = state.log_start.term;
   for (size_t i = 0; i < state.entries.size(); ++i) {
     const raft::Entry& entry = state.entries[i];
-    if (entry.index != i + 1) {
+    if (entry.index != start + i + 1) {
       return damaged("the raft log has a gap before index " + std::to_string(entry.index));
     }
     if (entry.term < previous_term) {
@@ -27,8 +31,9 @@ Status validate_recovered(const RecoveredState& state, const std::string& where)
     return damaged("the raft log holds term " + std::to_string(previous_term) +
                    ", above the recorded current term " + std::to_string(state.hard_state.term));
   }
-  const raft::Index last_index = state.entries.size();
-  if (state.hard_state.commit > last_index || state.applied_index > state.hard_state.commit) {
+  const raft::Index last_index = start + state.entries.size();
+  if (state.hard_state.commit > last_index || state.applied_index > state.hard_state.commit ||
+      state.applied_index < start) {
     return damaged("inconsistent positions (applied " + std::to_string(state.applied_index) +
                    ", commit " + std::to_string(state.hard_state.commit) + ", last log index " +
                    std::to_string(last_index) + ")");

@@ -31,7 +31,11 @@ static_assert(static_cast<int>(fbp::MessageType::PreVoteResponse) ==
               static_cast<int>(raft::MessageType::pre_vote_response));
 static_assert(static_cast<int>(fbp::MessageType::TimeoutNow) ==
               static_cast<int>(raft::MessageType::timeout_now));
-static_assert(fbp::MessageType::MAX == fbp::MessageType::TimeoutNow);
+static_assert(static_cast<int>(fbp::MessageType::Snapshot) ==
+              static_cast<int>(raft::MessageType::snapshot));
+static_assert(static_cast<int>(fbp::MessageType::SnapshotResponse) ==
+              static_cast<int>(raft::MessageType::snapshot_response));
+static_assert(fbp::MessageType::MAX == fbp::MessageType::SnapshotResponse);
 
 // Envelope, message and one table per entry, plus slack.
 const detail::VerifyLimits kPeerLimits{.max_bytes = kMaxFrameBytes,
@@ -57,6 +61,20 @@ Result<raft::Message> decode_raft_message(const fbp::RaftMessage& table, FieldRe
   message.acknowledged_index = table.acknowledged_index();
   message.read_round = table.read_round();
   message.leader_transfer = table.leader_transfer();
+  message.snapshot_offset = table.snapshot_offset();
+  message.snapshot_done = table.snapshot_done();
+  CONCLAVE_WIRE_TRY(reader.read_bytes(table.snapshot_data(), kMaxFrameBytes,
+                                      Where(where, "snapshot_data"), message.snapshot_data));
+  CONCLAVE_WIRE_TRY(detail::check_count(table.snapshot_voters(), kMaxGroupMembers,
+                                        Where(where, "snapshot_voters")));
+  CONCLAVE_WIRE_TRY(detail::check_count(table.snapshot_learners(), kMaxGroupMembers,
+                                        Where(where, "snapshot_learners")));
+  if (const auto* voters = table.snapshot_voters()) {
+    message.snapshot_membership.voters.assign(voters->begin(), voters->end());
+  }
+  if (const auto* learners = table.snapshot_learners()) {
+    message.snapshot_membership.learners.assign(learners->begin(), learners->end());
+  }
   const auto* entries = table.entries();
   CONCLAVE_WIRE_TRY(detail::check_count(entries, kMaxEntriesPerMessage, Where(where, "entries")));
   if (entries != nullptr) {
@@ -109,11 +127,19 @@ flatbuffers::Offset<fbp::RaftMessage> encode_raft(flatbuffers::FlatBufferBuilder
                                        static_cast<uint8_t>(entry.type), voters, learners));
   }
   const auto entries_vector = entries.empty() ? 0 : builder.CreateVector(entries);
+  const auto snapshot_data = detail::optional_bytes(builder, raft.snapshot_data);
+  const auto snapshot_voters = raft.snapshot_membership.voters.empty()
+                                   ? 0
+                                   : builder.CreateVector(raft.snapshot_membership.voters);
+  const auto snapshot_learners = raft.snapshot_membership.learners.empty()
+                                     ? 0
+                                     : builder.CreateVector(raft.snapshot_membership.learners);
   return fbp::CreateRaftMessage(builder, static_cast<fbp::MessageType>(raft.type), raft.from,
                                 raft.to, raft.term, raft.log_index, raft.log_term, entries_vector,
                                 raft.commit, raft.reject, raft.reject_hint,
-                                raft.acknowledged_index, raft.read_round,
-                                raft.leader_transfer);
+                                raft.acknowledged_index, raft.read_round, raft.leader_transfer,
+                                raft.snapshot_offset, snapshot_data, raft.snapshot_done,
+                                snapshot_voters, snapshot_learners);
 }
 
 }  // namespace

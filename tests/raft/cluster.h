@@ -28,9 +28,30 @@ namespace conclave::raft::testing {
 // What store/ would hold for one node.
 struct SimulatedStore {
   HardState hard_state;
-  std::vector<Entry> entries;  // entries[i] holds index i + 1
+  std::vector<Entry> entries;  // entries[i] holds index start.index + i + 1
   Index applied = 0;
+  LogStart start;              // compacted through here (or a snapshot installed)
 };
+
+// The harness's "state machine" is the list of applied entries; a snapshot of it is one line
+// per entry, "term data".
+inline std::string encode_applied(const std::vector<Entry>& applied) {
+  std::string out;
+  for (const Entry& e : applied) out += std::to_string(e.term) + " " + e.data + "\n";
+  return out;
+}
+inline std::vector<Entry> decode_applied(const std::string& text) {
+  std::vector<Entry> out;
+  size_t at = 0;
+  while (at < text.size()) {
+    const size_t space = text.find(' ', at);
+    const size_t end = text.find('\n', space);
+    out.push_back(Entry{std::stoull(text.substr(at, space - at)), out.size() + 1,
+                        text.substr(space + 1, end - space - 1)});
+    at = end + 1;
+  }
+  return out;
+}
 
 inline Config test_config(NodeId id, std::vector<NodeId> voters, uint64_t seed) {
   Config config;
@@ -104,12 +125,31 @@ class Cluster {
     Ready ready = raft.ready();
     SimulatedStore& store = stores_.at(id);
     // 1. Persist.
+    if (ready.snapshot) {
+      // The leader's state replaces ours; every entry in it must agree with what any node
+      // applied at that index (State Machine Safety across snapshots).
+      store.start = ready.snapshot->start;
+      store.entries.clear();
+      store.applied = ready.snapshot->start.index;
+      std::vector<Entry> restored = decode_applied(*ready.snapshot->data);
+      REQUIRE(restored.size() == ready.snapshot->start.index);
+      for (const Entry& e : restored) {
+        auto known = applied_by_index_.find(e.index);
+        if (known != applied_by_index_.end()) {
+          INFO("snapshot entry " << e.index);
+          REQUIRE(known->second.term == e.term);
+          REQUIRE(known->second.data == e.data);
+        }
+      }
+      applied_[id] = restored;
+      ++snapshots_installed_;
+    }
     if (ready.hard_state) store.hard_state = *ready.hard_state;
     if (!ready.entries.empty()) {
       const Index first = ready.entries.front().index;
-      REQUIRE(first >= 1);
-      REQUIRE(first <= store.entries.size() + 1);  // no gaps in the store
-      store.entries.resize(first - 1);
+      REQUIRE(first > store.start.index);
+      REQUIRE(first <= store.start.index + store.entries.size() + 1);  // no gaps in the store
+      store.entries.resize(first - store.start.index - 1);
       for (const Entry& e : ready.entries) store.entries.push_back(e);
     }
     // 2. Send, checking that each message is backed by what was just persisted.
@@ -130,7 +170,7 @@ class Cluster {
         REQUIRE(store.hard_state.vote == id);
       }
       if (m.type == MessageType::append_response && !m.reject) {
-        REQUIRE(store.entries.size() >= m.log_index);
+        REQUIRE(store.start.index + store.entries.size() >= m.log_index);
       }
       transcript_.push_back(std::to_string(id) + ": " + describe(m));
       if (is_isolated(m.from) || is_isolated(m.to) || (drop && drop(m))) continue;
@@ -140,8 +180,9 @@ class Cluster {
     for (const Entry& e : ready.committed_entries) {
       REQUIRE(e.index == store.applied + 1);
       REQUIRE(e.index <= store.hard_state.commit);
-      REQUIRE(e.index <= store.entries.size());
-      REQUIRE(store.entries[e.index - 1] == e);
+      REQUIRE(e.index > store.start.index);
+      REQUIRE(e.index <= store.start.index + store.entries.size());
+      REQUIRE(store.entries[e.index - store.start.index - 1] == e);
       store.applied = e.index;
       record_applied(id, e);
     }
@@ -226,12 +267,30 @@ class Cluster {
     restart(id);
   }
 
-  // The node's whole log as a vector.
+  // The node's whole log (after its log start) as a vector.
   std::vector<Entry> log_of(NodeId id) {
     std::vector<Entry> out;
-    for (Index i = 1; i <= node(id).last_index(); ++i) out.push_back(node(id).entry_at(i));
+    for (Index i = node(id).log_start() + 1; i <= node(id).last_index(); ++i) {
+      out.push_back(node(id).entry_at(i));
+    }
     return out;
   }
+
+  // What the caller of a compacting node does: offers a snapshot of its applied state, then
+  // compacts the log through `through` and persists the new start.
+  void compact(NodeId id, Index through) {
+    RawNode& raft = node(id);
+    raft.set_snapshot(raft.applied_index(),
+                      std::make_shared<const std::string>(encode_applied(applied_.at(id))));
+    const LogStart start = raft.compact(through);
+    SimulatedStore& store = stores_.at(id);
+    REQUIRE(start.index >= store.start.index);
+    store.entries.erase(store.entries.begin(),
+                        store.entries.begin() +
+                            static_cast<std::ptrdiff_t>(start.index - store.start.index));
+    store.start = start;
+  }
+  uint64_t snapshots_installed() const { return snapshots_installed_; }
 
  private:
   void start(NodeId id) {
@@ -239,8 +298,13 @@ class Cluster {
                                 seed_);
     if (tweak_) tweak_(config);
     const SimulatedStore& store = stores_.at(id);
-    Recovered recovered{store.hard_state, store.entries, store.applied};
+    Recovered recovered{store.hard_state, store.entries, store.applied, store.start};
     nodes_[id] = std::make_unique<RawNode>(config, recovered);
+    if (store.start.index > 0) {
+      // As the agent does at start-up: a compacted log needs a snapshot to offer.
+      nodes_[id]->set_snapshot(store.applied,
+                               std::make_shared<const std::string>(encode_applied(applied_[id])));
+    }
   }
 
   void record_applied(NodeId id, const Entry& e) {
@@ -266,6 +330,7 @@ class Cluster {
   std::deque<Message> network_;
   std::vector<std::string> transcript_;
   std::map<NodeId, std::vector<ReadState>> read_states_;
+  uint64_t snapshots_installed_ = 0;
 };
 
 }  // namespace conclave::raft::testing

@@ -15,7 +15,7 @@ std::vector<Entry> entries_with_terms(std::vector<Term> terms) {
 }
 
 TEST_CASE("log: recovered entries are stable and term_at answers by index", "[log]") {
-  RaftLog log(entries_with_terms({1, 1, 2, 3}));
+  RaftLog log(0, 0, entries_with_terms({1, 1, 2, 3}));
   CHECK(log.last_index() == 4);
   CHECK(log.last_term() == 3);
   CHECK(log.stable_index() == 4);
@@ -28,14 +28,14 @@ TEST_CASE("log: recovered entries are stable and term_at answers by index", "[lo
 }
 
 TEST_CASE("log: an empty log has last index and term 0", "[log]") {
-  RaftLog log({});
+  RaftLog log(0, 0, {});
   CHECK(log.last_index() == 0);
   CHECK(log.last_term() == 0);
   CHECK(log.take_unstable().empty());
 }
 
 TEST_CASE("log: appended entries are unstable until handed out and advanced", "[log]") {
-  RaftLog log(entries_with_terms({1}));
+  RaftLog log(0, 0, entries_with_terms({1}));
   log.append(Entry{2, 2, "a"});
   log.append(Entry{2, 3, "b"});
   CHECK(log.has_unstable());
@@ -50,7 +50,7 @@ TEST_CASE("log: appended entries are unstable until handed out and advanced", "[
 }
 
 TEST_CASE("log: truncation drops the suffix and makes the replacements unstable", "[log]") {
-  RaftLog log(entries_with_terms({1, 1, 1, 1}));
+  RaftLog log(0, 0, entries_with_terms({1, 1, 1, 1}));
   log.truncate_from(3);
   CHECK(log.last_index() == 2);
   CHECK(log.stable_index() == 2);
@@ -62,7 +62,7 @@ TEST_CASE("log: truncation drops the suffix and makes the replacements unstable"
 }
 
 TEST_CASE("log: truncation while a Ready is in flight limits what becomes stable", "[log]") {
-  RaftLog log(entries_with_terms({1}));
+  RaftLog log(0, 0, entries_with_terms({1}));
   log.append(Entry{1, 2, "a"});
   log.append(Entry{1, 3, "b"});
   log.append(Entry{1, 4, "c"});
@@ -82,7 +82,7 @@ TEST_CASE("log: truncation while a Ready is in flight limits what becomes stable
 }
 
 TEST_CASE("log: slice respects entry and byte limits but always moves one entry", "[log]") {
-  RaftLog log({});
+  RaftLog log(0, 0, {});
   log.append(Entry{1, 1, std::string(10, 'a')});
   log.append(Entry{1, 2, std::string(10, 'b')});
   log.append(Entry{1, 3, std::string(10, 'c')});
@@ -106,6 +106,49 @@ TEST_CASE("log: slice respects entry and byte limits but always moves one entry"
     CHECK(out.size() == row.expected_count);
     if (!out.empty()) CHECK(out.front().index == row.from);
   }
+}
+
+}  // namespace
+}  // namespace conclave::raft
+
+namespace conclave::raft {
+namespace {
+
+TEST_CASE("log: compaction drops a persisted prefix and keeps the start's term") {
+  std::vector<Entry> entries;
+  for (Index i = 1; i <= 6; ++i) entries.push_back(Entry{i <= 3 ? 1u : 2u, i, "e"});
+  RaftLog log(0, 0, entries);
+  log.compact_to(4);
+  CHECK(log.start_index() == 4);
+  CHECK(log.first_index() == 5);
+  CHECK(log.last_index() == 6);
+  CHECK(log.term_at(4) == 2);
+  CHECK(log.has_term(4));
+  CHECK_FALSE(log.has_term(3));
+  CHECK(log.at(5).index == 5);
+  CHECK(log.slice(5, 6, 10, 100).size() == 2);
+  log.append(Entry{3, 7, "x"});
+  CHECK(log.take_unstable().size() == 1);
+  log.truncate_from(6);
+  CHECK(log.last_index() == 5);
+  // Recovered with a start: entries follow it.
+  RaftLog recovered(4, 2, {Entry{2, 5, "e"}});
+  CHECK(recovered.term_at(4) == 2);
+  CHECK(recovered.last_index() == 5);
+  CHECK(recovered.stable_index() == 5);
+}
+
+TEST_CASE("log: restoring a snapshot empties the log at its position") {
+  RaftLog log(0, 0, {Entry{1, 1, "a"}, Entry{1, 2, "b"}});
+  log.append(Entry{2, 3, "c"});
+  log.restore(10, 3);
+  CHECK(log.start_index() == 10);
+  CHECK(log.last_index() == 10);
+  CHECK(log.last_term() == 3);
+  CHECK(log.stable_index() == 10);
+  CHECK_FALSE(log.has_unstable());
+  log.append(Entry{3, 11, "d"});
+  CHECK(log.take_unstable().size() == 1);
 }
 
 }  // namespace

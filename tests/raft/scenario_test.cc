@@ -820,5 +820,118 @@ TEST_CASE("scenario: a restarted server recovers the membership from its log",
   CHECK(cluster.node(2).membership().voters == std::vector<NodeId>{1, 2, 3, 4});
 }
 
+
+// ---- snapshots and log compaction (§7) --------------------------------------------------------
+
+TEST_CASE("scenario: a follower behind the compacted log gets a snapshot in chunks, without "
+          "an election", "[scenario][snapshot]") {
+  Cluster cluster(3, 1, [](Config& config) { config.snapshot_chunk_bytes = 64; });
+  cluster.elect(1);
+  cluster.isolate(3);
+  for (int i = 0; i < 60; ++i) REQUIRE(cluster.node(1).propose("value-" + std::to_string(i)).ok());
+  cluster.stabilize();
+  const Term term = cluster.node(1).term();
+  cluster.compact(1, 50);
+  CHECK(cluster.node(1).log_start() == 50);
+  cluster.compact(2, 55);
+  cluster.heal(3);
+  cluster.run(30);
+  // Node 3 lacked entries 1..50, which no longer exist anywhere: it installed a snapshot.
+  CHECK(cluster.snapshots_installed() == 1);
+  CHECK(cluster.node(1).counters().snapshot_chunks_sent > 5);  // many 64-byte chunks
+  CHECK(cluster.node(3).log_start() >= 50);
+  CHECK(cluster.node(3).commit_index() == cluster.node(1).commit_index());
+  CHECK(applied_data(cluster, 3) == applied_data(cluster, 1));
+  // Chunks kept it from campaigning: same leader, same term.
+  CHECK(cluster.node(1).role() == Role::leader);
+  CHECK(cluster.node(3).term() == term);
+  // And it replicates normally afterwards.
+  REQUIRE(cluster.node(1).propose("after").ok());
+  cluster.stabilize();
+  CHECK(applied_data(cluster, 3).back() == "after");
+}
+
+TEST_CASE("scenario: lost snapshot chunks are resent from what the follower holds",
+          "[scenario][snapshot]") {
+  Cluster cluster(3, 2, [](Config& config) { config.snapshot_chunk_bytes = 32; });
+  cluster.elect(1);
+  cluster.isolate(3);
+  for (int i = 0; i < 40; ++i) REQUIRE(cluster.node(1).propose("v" + std::to_string(i)).ok());
+  cluster.stabilize();
+  cluster.compact(1, 40);
+  cluster.compact(2, 40);
+  // Every third chunk is lost on the way.
+  int chunk = 0;
+  cluster.drop = [&](const Message& m) {
+    return m.type == MessageType::snapshot && ++chunk % 3 == 0;
+  };
+  cluster.heal(3);
+  cluster.run(200);
+  cluster.drop = nullptr;
+  cluster.run(10);
+  CHECK(cluster.snapshots_installed() == 1);
+  CHECK(applied_data(cluster, 3) == applied_data(cluster, 1));
+  CHECK(cluster.node(1).role() == Role::leader);
+  CHECK(cluster.node(1).term() == cluster.node(3).term());
+}
+
+TEST_CASE("scenario: a follower restarted in the middle of a snapshot install starts it again "
+          "and completes it", "[scenario][snapshot]") {
+  Cluster cluster(3, 3, [](Config& config) { config.snapshot_chunk_bytes = 32; });
+  cluster.elect(1);
+  cluster.isolate(3);
+  for (int i = 0; i < 40; ++i) REQUIRE(cluster.node(1).propose("v" + std::to_string(i)).ok());
+  cluster.stabilize();
+  cluster.compact(1, 40);
+  cluster.compact(2, 40);
+  cluster.heal(3);
+  // Deliver a few chunks only, then restart node 3 (its partial snapshot is in memory only).
+  int delivered = 0;
+  for (int tick = 0; tick < 20 && delivered < 3; ++tick) {
+    cluster.tick_all();
+    cluster.handle_all_ready();
+    while (!cluster.network().empty() && delivered < 3) {
+      Message m = cluster.network().front();
+      cluster.network().pop_front();
+      if (m.type == MessageType::snapshot) ++delivered;
+      REQUIRE(cluster.deliver(m).ok());
+      cluster.handle_all_ready();
+    }
+  }
+  REQUIRE(delivered == 3);
+  REQUIRE(cluster.snapshots_installed() == 0);
+  cluster.restart(3);
+  CHECK(cluster.node(3).last_index() < 40);  // what it had on disk: nothing of the snapshot
+  cluster.run(50);
+  CHECK(cluster.snapshots_installed() == 1);
+  CHECK(applied_data(cluster, 3) == applied_data(cluster, 1));
+  // Restarted again after the install, it starts from the snapshot on its disk.
+  cluster.restart(3);
+  CHECK(cluster.node(3).log_start() >= 40);
+  REQUIRE(cluster.node(1).propose("after").ok());
+  cluster.run(5);
+  CHECK(applied_data(cluster, 3) == applied_data(cluster, 1));
+}
+
+TEST_CASE("scenario: a compacted leader's restart keeps its membership and log start",
+          "[scenario][snapshot]") {
+  Cluster cluster(3);
+  cluster.elect(1);
+  cluster.add_node(4);
+  REQUIRE(cluster.node(1).change_membership({MembershipChangeType::add_learner, 4}).ok());
+  cluster.run(5);
+  for (int i = 0; i < 10; ++i) REQUIRE(cluster.node(1).propose("w").ok());
+  cluster.stabilize();
+  cluster.compact(1, cluster.node(1).applied_index());
+  cluster.restart(1);
+  CHECK(cluster.node(1).membership().learners == std::vector<NodeId>{4});
+  CHECK(cluster.node(1).log_start() == cluster.node(1).last_index());
+  const NodeId leader = run_until_leader(cluster);
+  REQUIRE(cluster.node(leader).propose("after restart").ok());
+  cluster.run(5);
+  CHECK(applied_data(cluster, 1) == applied_data(cluster, 2));
+  CHECK(applied_data(cluster, 4) == applied_data(cluster, 2));
+}
+
 }  // namespace
 }  // namespace conclave::raft

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include "store/store.h"
@@ -323,8 +324,34 @@ TEST_CASE("MemoryStore and Store load the same state after the same random batch
   raft::Index applied = 0;
   raft::Term term = 1;
   raft::NodeId vote = 0;
-  for (int round = 0; round < 200; ++round) {
+  raft::Index log_start = 0;
+  std::map<raft::Index, raft::Term> terms;  // of the entries in the log
+  uint64_t compactions = 0, snapshots = 0, membership_entries = 0;
+  for (int round = 0; round < 300; ++round) {
     Batch batch;
+    if (prng.chance(0.03) && round > 10) {
+      // A snapshot from the leader replaces the log and the state.
+      const raft::Index at = last_index + 1 + prng.below(5);
+      batch.snapshot = InstalledSnapshot{
+          raft::LogStart{at, term, raft::Membership{{1, 2, 3}, {7}}},
+          {StateRow{1, "k1", "from a snapshot"}, StateRow{2, "k2", std::string("\0v", 2)}}};
+      last_index = applied = log_start = at;
+      terms.clear();
+      terms[at] = term;
+      batch.hard_state = raft::HardState{term, vote, applied};
+      ++snapshots;
+    } else if (prng.chance(0.08) && applied > log_start) {
+      // Compaction of applied entries.
+      const raft::Index through = log_start + 1 + prng.below(applied - log_start);
+      raft::Membership members;
+      members.voters = {1, 2};
+      batch.log_start = raft::LogStart{through, terms.at(through), members};
+      for (auto it = terms.begin(); it != terms.end() && it->first < through;) {
+        it = terms.erase(it);
+      }
+      log_start = through;
+      ++compactions;
+    }
     if (prng.chance(0.2)) {
       term += 1;  // terms only go up; a vote is given at most once per term
       vote = prng.chance(0.5) ? 1 + prng.below(5) : 0;
@@ -338,8 +365,20 @@ TEST_CASE("MemoryStore and Store load the same state after the same random batch
       }
       const int count = 1 + static_cast<int>(prng.below(4));
       for (int i = 0; i < count; ++i) {
-        batch.entries.push_back(
-            entry(first + i, term, std::string(prng.below(8), 'a' + round % 26)));
+        raft::Entry appended =
+            entry(first + i, term, std::string(prng.below(8), 'a' + round % 26));
+        if (prng.chance(0.1)) {
+          appended.type = raft::EntryType::membership;
+          appended.data.clear();
+          appended.membership.voters = {1, 2, 1 + prng.below(9) + 10};
+          appended.membership.learners = {5};
+          ++membership_entries;
+        }
+        batch.entries.push_back(appended);
+        terms[first + i] = term;
+      }
+      for (auto it = terms.upper_bound(first + count - 1); it != terms.end();) {
+        it = terms.erase(it);
       }
       last_index = first + count - 1;
     }
@@ -369,6 +408,12 @@ TEST_CASE("MemoryStore and Store load the same state after the same random batch
   const RecoveredState from_memory = memory.load();
   CHECK(from_sqlite.hard_state == from_memory.hard_state);
   CHECK(from_sqlite.entries == from_memory.entries);
+  CHECK(from_sqlite.log_start == from_memory.log_start);
+  CHECK(from_sqlite.log_start.index == log_start);
+  // The run must exercise what it compares.
+  CHECK(compactions > 3);
+  CHECK(snapshots > 1);
+  CHECK(membership_entries > 3);
   CHECK(from_sqlite.voters == from_memory.voters);
   CHECK(from_sqlite.applied_index == from_memory.applied_index);
   CHECK(from_sqlite.state_rows == from_memory.state_rows);
