@@ -54,6 +54,7 @@ TEST_CASE("1000 seeds of a 5-node cluster under loss, delay, partitions and cras
           "and converge") {
   uint64_t total_puts = 0, total_gets = 0, total_crashes = 0, total_partitions = 0;
   uint64_t total_disks_lost = 0, total_rolled_back = 0, total_membership_changes = 0;
+  uint64_t total_snapshots_taken = 0, total_snapshots_installed = 0;
   uint64_t failures = 0;
   for (uint64_t seed = 1; seed <= kCiSeeds; ++seed) {
     SimOptions options;
@@ -66,6 +67,8 @@ TEST_CASE("1000 seeds of a 5-node cluster under loss, delay, partitions and cras
     total_disks_lost += result.disks_lost;
     total_rolled_back += result.disks_rolled_back;
     total_membership_changes += result.membership_changes;
+    total_snapshots_taken += result.snapshots_taken;
+    total_snapshots_installed += result.snapshots_installed;
     if (!result.violations.empty()) {
       ++failures;
       std::printf("FAILED %s\n", result.summary().c_str());
@@ -94,6 +97,12 @@ TEST_CASE("1000 seeds of a 5-node cluster under loss, delay, partitions and cras
   CHECK(total_rolled_back > 10);
   // A lost disk comes back as a new server: added, promoted, and its old id removed.
   CHECK(total_membership_changes >= total_disks_lost);
+  // Logs are compacted, and servers behind a compacted log install snapshots.
+  std::printf("simulation: %llu log compactions, %llu snapshots installed\n",
+              static_cast<unsigned long long>(total_snapshots_taken),
+              static_cast<unsigned long long>(total_snapshots_installed));
+  CHECK(total_snapshots_taken > 1000);
+  CHECK(total_snapshots_installed > 50);
 }
 
 TEST_CASE("more servers than bootstrap_expect never form two clusters") {
