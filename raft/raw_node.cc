@@ -1,8 +1,8 @@
 // RawNode: election (§5.2), replication (§5.3), the commit rule (§5.4) and the Ready protocol.
 //
 // Design notes:
-// - The whole log lives in memory (raft/log.h). LIMIT: no snapshots or compaction yet, so memory
-//   grows with the log for the life of the process.
+// - The log after its start lives in memory (raft/log.h); the caller compacts it behind a
+//   snapshot (raft/DESIGN.md "Snapshots"), so memory follows the live data, not the history.
 // - Durability is expressed only through Ready ordering: every message produced while handling
 //   an input goes out in a Ready whose hard_state/entries (persisted first by the caller) already
 //   back it. Because ready() cannot be called again before advance(), anything a message refers

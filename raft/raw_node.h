@@ -9,10 +9,10 @@
 // Scope today: leader election (§5.2), log replication and the commit rule (§5.3, §5.4),
 // proposal forwarding from followers, ReadIndex reads on the leader (thesis §6.4), detection
 // of followers that lost acknowledged entries, recovery from persisted state, pre-vote with a
-// leader lease for votes (§9.6, §4.2.3), leadership transfer (§3.10) and membership changes one
-// server at a time with learners (§4.1-4.2).
-// Not yet: ReadIndex asked of a follower, snapshots/log compaction (each will grow here behind
-// this interface).
+// leader lease for votes (§9.6, §4.2.3), leadership transfer (§3.10), membership changes one
+// server at a time with learners (§4.1-4.2), and log compaction with chunked snapshot installs
+// (§7).
+// Not yet: ReadIndex asked of a follower.
 #pragma once
 
 #include <cstdint>
