@@ -30,6 +30,9 @@ std::string hex(uint64_t value) {
   return text;
 }
 
+// Ticks missed at once that count as an event-loop stall (100 ms with 10 ms ticks).
+constexpr int64_t kStallTicks = 10;
+
 RequesterOptions requester_options(const NodeOptions& options) {
   RequesterOptions result;
   result.client_id = options.boot_id;
@@ -360,11 +363,15 @@ void Node::tick(int64_t now_ms) {
   }
   maybe_bootstrap(now_ms);
   if (raft_) {
-    // After a long pause (SIGSTOP, a stalled VM) catch up at most one election timeout:
-    // replaying every missed tick at once would run several elections back to back.
+    // After an event-loop stall (SIGSTOP, a stalled VM, a slow fsync on the loop) the missed
+    // ticks are not replayed: the timer fires before the messages queued on the sockets
+    // meanwhile are read, so replaying them would time out a leader whose heartbeats are
+    // waiting to be read (or make a leader step down for acks it has not read). The stall
+    // counts as one tick; a leader that is really gone is replaced an election timeout later.
     const int64_t behind_ticks = (now_ms - last_raft_tick_ms_) / options_.raft_tick_ms;
-    if (behind_ticks > options_.election_ticks) {
-      last_raft_tick_ms_ = now_ms - options_.election_ticks * options_.raft_tick_ms;
+    if (behind_ticks > kStallTicks) {
+      ++counters_.raft_stalls;
+      last_raft_tick_ms_ = now_ms - options_.raft_tick_ms;
     }
     while (now_ms - last_raft_tick_ms_ >= options_.raft_tick_ms) {
       raft_->tick();
@@ -878,6 +885,7 @@ wire::StatusResponse Node::status() const {
       {"peer_messages_wrong_cluster", counters_.peer_messages_wrong_cluster},
       {"members_with_bad_metadata", counters_.members_with_bad_metadata},
       {"raft_messages_unroutable", counters_.raft_messages_unroutable},
+      {"raft_stalls", counters_.raft_stalls},
       {"membership_changes_proposed", counters_.membership_changes_proposed},
       {"raft_lost_log_reports", raft_ ? raft_->counters().lost_log_reports : 0},
       {"raft_reads_dropped", raft_ ? raft_->counters().reads_dropped : 0},

@@ -125,6 +125,7 @@ struct NodeCounters {
   uint64_t bootstrap_refusals = 0;         // distinct refusals to bootstrap (bootstrap.h)
   uint64_t members_with_bad_metadata = 0;  // gossip metadata that did not decode
   uint64_t raft_messages_unroutable = 0;   // to a server id gossip does not show (dropped)
+  uint64_t raft_stalls = 0;  // event-loop stalls whose missed ticks were not replayed
   uint64_t membership_changes_proposed = 0;  // by autopilot or an operator
   uint64_t snapshots_taken = 0;            // compactions of this server's log
   uint64_t snapshots_installed = 0;        // received from the leader

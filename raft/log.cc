@@ -40,6 +40,22 @@ const Entry& RaftLog::at(Index index) const {
   return entries_[index - start_index_ - 1];
 }
 
+Index RaftLog::last_index_with_term_at_most(Index at_most, Term term) const {
+  Index low = start_index_;
+  Index high = std::min(at_most, last_index());
+  if (high < low) return low == 0 ? 0 : low - 1;
+  if (term_at(low) > term) return low - 1;  // low > 0 here: term_at(0) is 0
+  while (low < high) {  // invariant: term_at(low) <= term
+    const Index middle = low + (high - low + 1) / 2;
+    if (term_at(middle) <= term) {
+      low = middle;
+    } else {
+      high = middle - 1;
+    }
+  }
+  return low;
+}
+
 void RaftLog::append(Entry entry) {
   CONCLAVE_CHECK(entry.index == last_index() + 1, "appended entry must follow the last one");
   CONCLAVE_CHECK(entry.term >= last_term(), "terms never decrease along a log (Raft §5.3)");

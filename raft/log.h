@@ -41,6 +41,11 @@ class RaftLog {
   Term term_at(Index index) const;
   // Precondition: first_index() <= index <= last_index().
   const Entry& at(Index index) const;
+  // The largest index <= at_most (and <= last_index()) whose term is <= `term`, found by binary
+  // search (terms never decrease along a log); start_index() - 1 when even the start's term is
+  // above `term` (only possible when start_index() > 0). Used to skip a whole conflicting term
+  // per rejected append instead of one entry.
+  Index last_index_with_term_at_most(Index at_most, Term term) const;
 
   Index stable_index() const { return stable_index_; }
   Index unstable_from() const { return unstable_from_; }

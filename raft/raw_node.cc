@@ -1003,9 +1003,13 @@ struct RawNode::State {
     response.read_round = m.read_round;  // the leader's ReadIndex round (read_index.h)
     // §5.3: reject unless we hold the entry before the new ones, with the same term.
     if (m.log_index > log.last_index() || log.term_at(m.log_index) != m.log_term) {
+      // The hint lets the leader skip a whole conflicting term in one round trip (thesis
+      // §5.3 optimisation): the last index that could still match, i.e. the last one whose
+      // term is not above the leader's term at log_index, and its term.
       response.reject = true;
       response.log_index = m.log_index;
-      response.reject_hint = log.last_index();
+      response.reject_hint = log.last_index_with_term_at_most(m.log_index, m.log_term);
+      response.log_term = log.term_at(response.reject_hint);
       send(std::move(response));
       return Status();
     }
@@ -1052,7 +1056,13 @@ struct RawNode::State {
       if (m.log_index == pr.match_index() && m.reject_hint < pr.match_index()) {
         ++counters.lost_log_reports;
       }
-      if (pr.on_reject(m.log_index, m.reject_hint)) send_append(m.from, /*send_empty=*/true);
+      // Skip, in our own log, every entry whose term is above the follower's at its hint: none
+      // of them can match.
+      Index hint = m.reject_hint;
+      if (m.log_term != 0 && hint <= log.last_index() && log.has_term(hint)) {
+        hint = log.last_index_with_term_at_most(hint, m.log_term);
+      }
+      if (pr.on_reject(m.log_index, hint)) send_append(m.from, /*send_empty=*/true);
       return Status();
     }
     if (auto transfer = transfers.find(m.from);

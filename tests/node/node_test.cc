@@ -513,16 +513,47 @@ TEST_CASE("a follower told it acknowledged entries its log lacks stops its Raft 
   CHECK_FALSE(node.has_ready());
 }
 
-TEST_CASE("after a long pause a node catches up at most one election timeout of ticks") {
-  // Three voters, the others silent: this node can only campaign, once per election timeout.
-  store::RecoveredState recovered = new_folder();
-  recovered.voters = kThree;
-  recovered.identity->cluster_id = 5;
-  NodeOptions options = single_server_options();
-  options.bootstrap_expect = 0;
-  Node node(options, recovered, 0);
-  node.tick(0);
-  // Five seconds pass at once (SIGSTOP): replaying all 500 ticks would campaign ~8 times.
-  node.tick(5000);
-  CHECK(node.raft()->term() <= 1);
+TEST_CASE("after an event-loop stall a follower reads what is queued before it counts time "
+          "towards an election") {
+  Node node = three_voter_follower();
+  for (int64_t now_ms = 0; now_ms <= 300; now_ms += 10) {
+    node.tick(now_ms);
+    node.receive_peer(heartbeat_from_b(5, 0), now_ms);  // a live leader, every 10 ms
+  }
+  REQUIRE(node.raft()->leader() == 1);
+  // The process is stopped for 5 s (SIGSTOP, a stalled VM). The timer fires first when it
+  // runs again; the leader's heartbeats are still queued on the socket.
+  node.tick(5300);
+  CHECK(node.raft()->role() == raft::Role::follower);
+  CHECK(node.raft()->leader() == 1);
+  CHECK(node.counters().raft_stalls == 1);
+  // Its leader lease still holds: a pre-vote from c is refused. (Replaying the missed ticks
+  // would have expired the lease and granted it, helping depose a live leader.)
+  while (node.has_ready()) {
+    node.ready();
+    node.advance();
+  }
+  raft::Message pre_vote;
+  pre_vote.type = raft::MessageType::pre_vote_request;
+  pre_vote.from = 2;
+  pre_vote.to = kSoloId;
+  pre_vote.term = 2;
+  node.receive_peer(wire::PeerMessage{"c", 5, pre_vote}, 5300);
+  REQUIRE(node.has_ready());
+  NodeReady answer = node.ready();
+  node.advance();
+  bool refused = false;
+  for (const PeerSend& send : answer.messages_before_persist) {
+    const auto& message = std::get<raft::Message>(send.message.payload);
+    if (message.type == raft::MessageType::pre_vote_response) refused = message.reject;
+  }
+  CHECK(refused);
+  node.receive_peer(heartbeat_from_b(5, 0), 5300);
+  CHECK(node.raft()->term() == 1);
+  // A leader that is really gone is still replaced: an election timeout later it campaigns.
+  for (int64_t now_ms = 5310; now_ms <= 7000; now_ms += 10) node.tick(now_ms);
+  CHECK(node.raft()->role() != raft::Role::follower);
+  // And a stall never replays the missed ticks: five seconds alone make at most one election.
+  node.tick(12000);
+  CHECK(node.raft()->term() <= 2);
 }

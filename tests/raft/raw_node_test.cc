@@ -418,14 +418,15 @@ TEST_CASE("follower append: prev checks, conflict truncation, commit bound", "[r
     CHECK(ready.messages[0].reject_hint == 4);
     CHECK(node->leader() == 2);
   }
-  SECTION("prev term mismatch: reject") {
+  SECTION("prev term mismatch: reject, hinting the last index whose term could match") {
     auto node = follower();
     REQUIRE(node->step(append_request(2, 1, 3, 3, 3, {}, 0)).ok());
     Ready ready = drain(*node);
     REQUIRE(ready.messages.size() == 1);
     CHECK(ready.messages[0].reject);
     CHECK(ready.messages[0].log_index == 3);
-    CHECK(ready.messages[0].reject_hint == 4);
+    CHECK(ready.messages[0].reject_hint == 3);  // term 2 <= the leader's 3 there
+    CHECK(ready.messages[0].log_term == 2);
     CHECK(node->last_index() == 4);
   }
   SECTION("conflicting suffix is replaced and handed out again") {

@@ -933,5 +933,34 @@ TEST_CASE("scenario: a compacted leader's restart keeps its membership and log s
   CHECK(applied_data(cluster, 4) == applied_data(cluster, 2));
 }
 
+
+TEST_CASE("scenario: a rejected append skips a whole conflicting term, not one entry per round "
+          "trip", "[scenario][replication]") {
+  // Node 3 holds 40 uncommitted entries of term 2 after a common prefix of 5; the leader's log
+  // has 40 entries of term 3 there instead.
+  std::vector<Term> common(5, 1);
+  std::vector<Term> stale = common;
+  stale.insert(stale.end(), 40, 2);
+  std::vector<Term> fresh = common;
+  fresh.insert(fresh.end(), 40, 3);
+  Cluster cluster(3);
+  cluster.load(1, store_with_terms(fresh, 3));
+  cluster.load(2, store_with_terms(fresh, 3));
+  cluster.load(3, store_with_terms(stale, 3));
+  cluster.elect(1);
+  cluster.run(3);
+  size_t rejections = 0;
+  for (const std::string& line : cluster.transcript()) {
+    if (line.rfind("3: append_response", 0) == 0 && line.find(" reject") != std::string::npos) {
+      ++rejections;
+    }
+  }
+  INFO("rejections from node 3: " << rejections);
+  // One rejection at the leader's last index; its hint (index 45, term 2) lets the leader skip
+  // every entry of term 3 at once. One entry per round trip would take 40.
+  CHECK(rejections <= 2);
+  CHECK(cluster.log_of(3) == cluster.log_of(1));
+}
+
 }  // namespace
 }  // namespace conclave::raft
