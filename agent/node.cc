@@ -694,7 +694,29 @@ wire::ClientResponse Node::answer_raft_admin(const wire::RaftAdminRequest& reque
 
 std::vector<gossip::Outgoing> Node::take_gossip_packets() { return gossip_->take_outgoing(); }
 
-std::vector<PeerSend> Node::take_peer_sends() { return std::exchange(peer_sends_, {}); }
+std::vector<PeerSend> Node::take_peer_sends() {
+  if (raft_) {
+    // Raft messages that need nothing persisted leave now, even while a batch is being
+    // fsynced (heartbeat acknowledgements, refusals, the leader's appends).
+    for (raft::Message& message : raft_->take_messages_without_persist()) {
+      if (auto send = raft_send(std::move(message))) peer_sends_.push_back(std::move(*send));
+    }
+  }
+  return std::exchange(peer_sends_, {});
+}
+
+std::optional<PeerSend> Node::raft_send(raft::Message message) {
+  PeerSend send;
+  send.to_name = name_of(message.to);
+  if (send.to_name.empty()) {
+    // A server id gossip has not shown us yet (or no longer): Raft re-sends in time.
+    ++counters_.raft_messages_unroutable;
+    return std::nullopt;
+  }
+  send.rpc_address = rpc_address_of(message.to);  // empty: not learned from gossip yet
+  send.message = wire::PeerMessage{options_.name, identity_.cluster_id, std::move(message)};
+  return send;
+}
 
 std::vector<ClientReply> Node::take_client_replies() {
   return std::exchange(client_replies_, {});
@@ -729,22 +751,20 @@ NodeReady Node::ready() {
     outstanding_ready_from_raft_ = false;  // Raft may start before advance(): not its Ready
     return result;
   }
+  for (raft::Message& message : raft_->take_messages_without_persist()) {
+    if (auto send = raft_send(std::move(message))) {
+      result.messages_before_persist.push_back(std::move(*send));
+    }
+  }
   raft::Ready ready = raft_->ready();
   outstanding_ready_from_raft_ = true;
   result.batch.hard_state = ready.hard_state;
   result.batch.entries = ready.entries;
   for (raft::Message& message : ready.messages) {
-    PeerSend send;
-    send.to_name = name_of(message.to);
-    if (send.to_name.empty()) {
-      // A server id gossip has not shown us yet (or no longer): Raft re-sends in time.
-      ++counters_.raft_messages_unroutable;
-      continue;
-    }
-    send.rpc_address = rpc_address_of(message.to);  // empty: not learned from gossip yet
     const bool early = raft::may_send_before_persist(message);
-    send.message = wire::PeerMessage{options_.name, identity_.cluster_id, std::move(message)};
-    (early ? result.messages_before_persist : result.messages).push_back(std::move(send));
+    if (auto send = raft_send(std::move(message))) {
+      (early ? result.messages_before_persist : result.messages).push_back(std::move(*send));
+    }
   }
   ready.messages.clear();
   if (ready.snapshot) {

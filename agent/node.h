@@ -226,6 +226,9 @@ class Node {
   // A node name or a server id in hex, among the members; kNoNode if neither.
   raft::NodeId resolve_member(const std::string& target) const;
   void send_to_peer(const std::string& name, wire::PeerPayload payload);
+  // A Raft message addressed by server id, as a peer send; nullopt (counted) when gossip does
+  // not know where that server is.
+  std::optional<PeerSend> raft_send(raft::Message message);
   void reply_error(uint64_t connection_id, uint64_t request_id, ErrorCode code,
                    std::string message);
   // The RPC address gossip knows for an agent (empty when not seen yet).

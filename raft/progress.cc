@@ -56,12 +56,16 @@ bool Progress::on_heartbeat() {
   probe_paused_ = false;
   // The same oldest append still unacknowledged a whole heartbeat interval later: it (or its
   // answer) was probably lost. Indexes in flight strictly increase, so equal means same message.
+  // It must also have been handed out to be sent by the previous heartbeat: the interval
+  // counts from when it could leave, not from when it was created.
   const bool stalled = state_ == ReplicationState::replicate &&
                        !inflight_last_indexes_.empty() &&
-                       inflight_last_indexes_.front() == oldest_inflight_at_last_heartbeat_;
+                       inflight_last_indexes_.front() == oldest_inflight_at_last_heartbeat_ &&
+                       oldest_inflight_at_last_heartbeat_ <= handed_out_at_last_heartbeat_;
   if (stalled) become_probe();
   oldest_inflight_at_last_heartbeat_ =
       inflight_last_indexes_.empty() ? 0 : inflight_last_indexes_.front();
+  handed_out_at_last_heartbeat_ = handed_out_index_;
   return stalled;
 }
 

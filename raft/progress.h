@@ -49,8 +49,12 @@ class Progress {
   // May an append carrying entries be sent now?
   bool can_send_entries() const;
 
-  // Records that an append with entries through `last_sent_index` was sent.
+  // Records that an append with entries through `last_sent_index` was created.
   void on_entries_sent(Index last_sent_index);
+  // The caller took appends through `last_index` out of RawNode to send them (Ready).
+  // Stall detection counts from here, not from creation: an append that waited behind a slow
+  // fsync before it could even leave has not been lost.
+  void on_handed_out(Index last_index) { handed_out_index_ = std::max(handed_out_index_, last_index); }
   // Records that a probe (possibly empty) was sent: probing pauses until an answer or heartbeat.
   void on_probe_sent() { probe_paused_ = true; }
 
@@ -81,6 +85,8 @@ class Progress {
   Index commit_sent_ = 0;
   std::deque<Index> inflight_last_indexes_;  // at most kMaxInflightAppends
   Index oldest_inflight_at_last_heartbeat_ = 0;  // 0: none was in flight
+  Index handed_out_index_ = 0;                   // highest append index handed to the caller
+  Index handed_out_at_last_heartbeat_ = 0;
 };
 
 }  // namespace conclave::raft

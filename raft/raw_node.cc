@@ -91,7 +91,8 @@ struct RawNode::State {
   NodeId transfer_target = kNoNode;
   int transfer_elapsed_ticks = 0;
 
-  std::vector<Message> messages;  // outbox for the next Ready
+  std::vector<Message> messages;  // outbox for the next Ready (after its batch is persisted)
+  std::vector<Message> early_messages;  // may leave at once (take_messages_without_persist)
   RawNodeCounters counters;
 
   // Snapshots (raft/DESIGN.md "Snapshots"). The one set by the caller, sent to followers that
@@ -282,7 +283,25 @@ struct RawNode::State {
     CONCLAVE_CHECK(message.to != config.id, "raft never sends a message to itself");
     message.from = config.id;
     message.term = message_term;
-    messages.push_back(std::move(message));
+    (promises_nothing_unpersisted(message) ? early_messages : messages)
+        .push_back(std::move(message));
+  }
+
+  // May `message` leave while a batch is still being persisted (even one handed out before it
+  // was created)? Yes when it promises nothing about state that is not yet durable: the kinds
+  // may_send_before_persist() names; refusals (a vote or an append rejected promises
+  // nothing; a term not yet durable only makes a peer step down); and an append acknowledgement
+  // for entries already persisted.
+  bool promises_nothing_unpersisted(const Message& message) const {
+    if (may_send_before_persist(message)) return true;
+    switch (message.type) {
+      case MessageType::vote_response:
+        return message.reject;
+      case MessageType::append_response:
+        return message.reject || message.log_index <= log.stable_index();
+      default:
+        return false;
+    }
   }
 
   // Has this node heard from a leader within the minimum election timeout? Then it refuses
@@ -315,6 +334,17 @@ struct RawNode::State {
                    "set_snapshot() needs an applied index that is still in the log");
     snapshot = Snapshot{LogStart{index, log.term_at(index), membership_at(index)},
                         std::move(data)};
+  }
+
+  // The caller is taking these messages to send them: appends count as sent from now.
+  void note_handed_out(const std::vector<Message>& outgoing) {
+    if (role != Role::leader) return;
+    for (const Message& message : outgoing) {
+      if (message.type != MessageType::append_request || message.entries.empty()) continue;
+      if (auto found = progress.find(message.to); found != progress.end()) {
+        found->second.on_handed_out(message.entries.back().index);
+      }
+    }
   }
 
   // Leader: `peer` needs entries that were compacted away.
@@ -1334,6 +1364,11 @@ NodeId RawNode::transfer_target() const { return state_->transfer_target; }
 
 Status RawNode::read_index(uint64_t context) { return state_->read_index(context); }
 
+std::vector<Message> RawNode::take_messages_without_persist() {
+  state_->note_handed_out(state_->early_messages);
+  return std::exchange(state_->early_messages, {});
+}
+
 LogStart RawNode::compact(Index through) { return state_->compact(through); }
 void RawNode::set_snapshot(Index index, std::shared_ptr<const std::string> data) {
   state_->set_snapshot(index, std::move(data));
@@ -1353,7 +1388,7 @@ std::vector<PeerProgress> RawNode::peer_progress() const {
 bool RawNode::has_ready() const {
   const State& s = *state_;
   return s.installed.has_value() || s.hard_state() != s.last_hard_state ||
-         s.log.has_unstable() || !s.messages.empty() ||
+         s.log.has_unstable() || !s.messages.empty() || !s.early_messages.empty() ||
          s.commit > s.committed_handed_out_through || s.soft_state() != s.last_soft_state ||
          !s.read_states.empty() || (s.role == Role::leader && s.reads.needs_round());
 }
@@ -1373,7 +1408,12 @@ Ready RawNode::ready() {
     s.last_hard_state = s.hard_state();
   }
   ready.entries = s.log.take_unstable();
-  ready.messages = std::move(s.messages);
+  s.note_handed_out(s.early_messages);
+  s.note_handed_out(s.messages);
+  ready.messages = std::move(s.early_messages);
+  s.early_messages.clear();
+  ready.messages.insert(ready.messages.end(), std::make_move_iterator(s.messages.begin()),
+                        std::make_move_iterator(s.messages.end()));
   s.messages.clear();
   size_t bytes = 0;
   for (Index index = s.applied + 1; index <= s.commit; ++index) {

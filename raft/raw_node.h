@@ -149,6 +149,13 @@ class RawNode {
   void set_snapshot(Index index, std::shared_ptr<const std::string> data);
   Index log_start() const;  // entries up to here are compacted away
 
+  // Messages that promise nothing about state not yet durable (heartbeat acknowledgements of
+  // persisted entries, refusals, the leader's appends, pre-votes; see raw_node.cc
+  // promises_nothing_unpersisted): the caller may send them at once, even while a Ready is
+  // being persisted, so they do not wait behind an fsync. Those not taken come out in the
+  // next Ready's messages as usual.
+  std::vector<Message> take_messages_without_persist();
+
   bool has_ready() const;
   // Collects what the caller must persist, send and apply. Precondition: the previous Ready
   // was advanced.

@@ -201,7 +201,10 @@ struct SoftState {
 //      the leader's fsync and its followers' run in parallel (thesis §10.2.1). That is safe
 //      because they promise nothing about this node's disk: the leader counts its own copy
 //      towards a quorum only once persisted (advance()), and the term they carry was made
-//      durable before the votes that elected this leader were asked for.
+//      durable before the votes that elected this leader were asked for. Messages that promise
+//      nothing unpersisted at all (those, refusals, acknowledgements of entries already
+//      persisted) can also be taken with RawNode::take_messages_without_persist() while an
+//      earlier Ready is still being persisted, so they never wait behind an fsync.
 //   3. Apply `committed_entries` in index order. They are known committed (durable on a
 //      quorum), so they may be applied, and answered, even before step 1 is done, provided
 //      what applying them changes on disk is persisted with or after this Ready's batch (some

@@ -116,10 +116,31 @@ TEST_CASE("progress: a heartbeat with no progress while appends are in flight fa
   REQUIRE(pr.on_success(1));
   CHECK_FALSE(pr.on_heartbeat());  // nothing in flight
   pr.on_entries_sent(5);
+  pr.on_handed_out(5);
   CHECK_FALSE(pr.on_heartbeat());  // sent during this interval: give it time
   CHECK(pr.on_heartbeat());        // still unacknowledged a whole interval later: lost
   CHECK(pr.state() == ReplicationState::probe);
   CHECK(pr.next_index() == 2);
+}
+
+TEST_CASE("progress: stall detection counts from when an append was handed out to be sent, "
+          "not from when it was created", "[progress]") {
+  Progress pr(1);
+  pr.on_entries_sent(1);
+  pr.on_handed_out(1);
+  REQUIRE(pr.on_success(1));
+  pr.on_entries_sent(5);
+  // The append waits in RawNode's outbox (the previous Ready's fsync is slow): heartbeats pass
+  // without it having left. Not a loss.
+  CHECK_FALSE(pr.on_heartbeat());
+  CHECK_FALSE(pr.on_heartbeat());
+  CHECK_FALSE(pr.on_heartbeat());
+  CHECK(pr.state() == ReplicationState::replicate);
+  // Handed out now: it gets a whole interval from here.
+  pr.on_handed_out(5);
+  CHECK_FALSE(pr.on_heartbeat());
+  CHECK(pr.on_heartbeat());
+  CHECK(pr.state() == ReplicationState::probe);
 }
 
 }  // namespace

@@ -690,3 +690,41 @@ TEST_CASE("the leader tells each follower what it acknowledged", "[raw_node][dam
 
 }  // namespace
 }  // namespace conclave::raft
+
+namespace conclave::raft {
+namespace {
+
+TEST_CASE("messages that promise nothing unpersisted do not wait behind an fsync in flight",
+          "[raw_node][durability]") {
+  // Follower 1 with entries {1, 1} persisted, in term 2 under leader 2.
+  RawNode node(test_config(1, {1, 2, 3}, 1), recovered_log({1, 1}, HardState{2, 0, 2}, 2));
+  REQUIRE(node.step(append_request(2, 1, 2, 2, 1, {}, 2)).ok());
+  drain(node);
+  // New entries arrive: their Ready (entries + acknowledgement) is handed out and is being
+  // persisted (not advanced).
+  REQUIRE(node.step(append_request(2, 1, 2, 2, 1, {Entry{2, 3, "x"}}, 2)).ok());
+  Ready in_flight = node.ready();
+  REQUIRE(in_flight.entries.size() == 1);
+  // The acknowledgement of entry 3 waits for that fsync: it is not offered early.
+  CHECK(node.take_messages_without_persist().empty());
+  // Meanwhile a heartbeat at the persisted index 2, and a vote request it must refuse.
+  REQUIRE(node.step(append_request(2, 1, 2, 2, 1, {}, 2)).ok());
+  REQUIRE(node.step(vote_request(3, 1, 2, 9, 1)).ok());  // same term, vote taken by no one
+  std::vector<Message> early = node.take_messages_without_persist();
+  REQUIRE(early.size() == 2);
+  CHECK(early[0].type == MessageType::append_response);
+  CHECK_FALSE(early[0].reject);
+  CHECK(early[0].log_index == 2);  // durable already
+  CHECK(early[1].type == MessageType::vote_response);
+  CHECK(early[1].reject);  // a leader of this term is known
+  node.advance(in_flight);
+  // What was not taken early comes out in the next Ready as usual.
+  REQUIRE(node.step(append_request(2, 1, 2, 3, 2, {}, 3)).ok());
+  Ready next = node.ready();
+  REQUIRE(next.messages.size() == 1);
+  CHECK(next.messages[0].log_index == 3);
+  node.advance(next);
+}
+
+}  // namespace
+}  // namespace conclave::raft
