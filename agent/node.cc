@@ -141,6 +141,14 @@ void Node::refresh_members(int64_t now_ms) {
         member_meta_.erase(member.name);
       }
     }
+    if (raft_ && (event.type == gossip::EventType::failed ||
+                  event.type == gossip::EventType::left)) {
+      // Gossip saw our leader die: ask for votes now rather than after the election timeout.
+      auto meta = member_meta_.find(member.name);
+      if (meta != member_meta_.end() && meta->second.server_id == raft_->leader()) {
+        raft_->leader_failed(meta->second.server_id);
+      }
+    }
     servers_changed = true;
     membership_events_.push_back(std::move(event));
   }
@@ -906,6 +914,8 @@ wire::StatusResponse Node::status() const {
       {"members_with_bad_metadata", counters_.members_with_bad_metadata},
       {"raft_messages_unroutable", counters_.raft_messages_unroutable},
       {"raft_stalls", counters_.raft_stalls},
+      {"raft_gossip_triggered_elections",
+       raft_ ? raft_->counters().gossip_triggered_elections : 0},
       {"membership_changes_proposed", counters_.membership_changes_proposed},
       {"raft_lost_log_reports", raft_ ? raft_->counters().lost_log_reports : 0},
       {"raft_reads_dropped", raft_ ? raft_->counters().reads_dropped : 0},

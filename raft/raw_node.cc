@@ -1359,6 +1359,22 @@ Status RawNode::step(const Message& message) { return state_->step(message); }
 Result<Index> RawNode::propose(std::string data) { return state_->propose(std::move(data)); }
 
 void RawNode::campaign() { state_->campaign(/*leader_transfer=*/true); }
+
+void RawNode::leader_failed(NodeId failed) {
+  State& s = *state_;
+  if (s.role != Role::follower || failed == kNoNode || s.leader != failed) return;
+  // The lease would make us refuse others' pre-votes for up to an election timeout after the
+  // last heartbeat; the leader is known dead, so drop it and ask at once. Still only a
+  // quorum's yes starts an election.
+  s.leader = kNoNode;
+  s.election_elapsed_ticks = s.config.election_ticks;
+  ++s.counters.gossip_triggered_elections;
+  if (s.config.pre_vote) {
+    s.pre_campaign();
+  } else {
+    s.campaign(/*leader_transfer=*/false);
+  }
+}
 Status RawNode::transfer_leadership(NodeId target) { return state_->transfer_leadership(target); }
 NodeId RawNode::transfer_target() const { return state_->transfer_target; }
 

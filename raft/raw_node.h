@@ -75,6 +75,7 @@ struct RawNodeCounters {
   uint64_t snapshot_chunks_sent = 0;
   uint64_t snapshots_installed = 0;   // received from a leader and handed to the caller
   uint64_t snapshots_refused = 0;     // over max_snapshot_bytes
+  uint64_t gossip_triggered_elections = 0;  // leader_failed() started a (pre-)vote
 };
 
 class RawNode {
@@ -108,6 +109,12 @@ class RawNode {
   // leader lease, like a leadership transfer (used to make a single-voter group leader at
   // once at start-up, and by tests to force an election).
   void campaign();
+
+  // Another failure detector (gossip) reports `failed` dead. A follower whose leader that is
+  // starts a pre-vote (or, without pre-vote, an election) now instead of waiting out its
+  // election timeout; it still needs a quorum, whose members grant it only once their own
+  // leader lease has run out. No effect otherwise.
+  void leader_failed(NodeId failed);
 
   // Leadership transfer (thesis §3.10), leader only: stops accepting proposals (they fail with
   // unavailable), brings `target` (kNoNode: the most caught-up voter) up to date and sends it

@@ -964,3 +964,46 @@ TEST_CASE("scenario: a rejected append skips a whole conflicting term, not one e
 
 }  // namespace
 }  // namespace conclave::raft
+
+namespace conclave::raft {
+namespace {
+
+TEST_CASE("scenario: gossip reporting the leader failed starts a pre-vote at once; it still "
+          "needs a quorum", "[scenario][pre_vote]") {
+  // Long election timeouts (as in the WAN profile), so that waiting them out is visible.
+  Cluster cluster(3, 5, [](Config& config) { config.election_ticks = 100; });
+  cluster.elect(1);
+  cluster.run(5);
+  const Term term = cluster.node(1).term();
+  cluster.isolate(1);  // the leader dies
+  // Right away, followers are still within their lease: a report to one of them starts a
+  // pre-vote that the other refuses.
+  cluster.node(2).leader_failed(1);
+  cluster.stabilize();
+  CHECK(cluster.node(2).term() == term);
+  CHECK(cluster.node(2).counters().gossip_triggered_elections == 1);
+  // Gossip takes longer than the lease (election_ticks) to declare a member dead; by then the
+  // report to both elects a new leader at once, long before the randomized timeout
+  // [100, 200) ticks would have.
+  for (int i = 0; i < 100; ++i) {
+    cluster.tick(2);
+    cluster.tick(3);
+    cluster.stabilize();
+  }
+  REQUIRE(cluster.leaders().empty());  // no timeout has fired yet (ticks 100+ from the reset)
+  cluster.node(2).leader_failed(1);
+  cluster.node(3).leader_failed(1);
+  cluster.stabilize();
+  std::vector<NodeId> leaders = cluster.leaders();
+  REQUIRE(leaders.size() == 1);
+  CHECK(leaders[0] != 1);
+  CHECK(cluster.node(leaders[0]).term() == term + 1);
+  // A report about a server that is not the leader changes nothing.
+  const NodeId follower = leaders[0] == 2 ? 3 : 2;
+  cluster.node(follower).leader_failed(1);
+  cluster.stabilize();
+  CHECK(cluster.node(leaders[0]).role() == Role::leader);
+}
+
+}  // namespace
+}  // namespace conclave::raft
