@@ -260,6 +260,10 @@ int main(int argc, char** argv) {
       "get", "Print the value at KEY (a linearizable read: never stale). Exit 1 if missing");
   get_command->add_option("key", key, "The key")->required();
   get_command->add_flag("--detailed", detailed, "Also print the key's revisions");
+  bool stale = false;
+  get_command->add_flag("--stale", stale,
+                        "Answer from the local server's state at once, without confirming with "
+                        "the leader: fast and available without a quorum, but possibly behind");
   add_client_options(get_command);
   CLI::App* put_command =
       kv_command->add_subcommand("put", "Set KEY to VALUE (`-` reads the value from stdin)");
@@ -509,7 +513,7 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
   if (get_command->parsed()) {
-    auto got = agent_client.kv_get(key, timeout_ms);
+    auto got = agent_client.kv_get(key, timeout_ms, stale);
     if (!got.ok()) return report(got.error());
     if (!got.value().found) {
       std::fprintf(stderr, "Error! No key exists at: %s\n", key.c_str());

@@ -489,6 +489,13 @@ void Node::receive_client(uint64_t connection_id, const wire::ClientRequest& req
                          "a key must be 1 to " + std::to_string(wire::kMaxKeyBytes) +
                              " bytes long");
     }
+    if (get->stale && raft_) {
+      // `-stale`: this server's state as applied so far, without asking the leader.
+      client_replies_.push_back(
+          ClientReply{connection_id, wire::ClientResponse{request.request_id, ErrorCode::ok, "",
+                                                          false, stale_get(get->key)}});
+      return;
+    }
   }
   if (const auto* put = std::get_if<wire::KvPutRequest>(&body)) {
     if (put->key.empty() || put->key.size() > wire::kMaxKeyBytes) {
@@ -533,8 +540,32 @@ void Node::reply_error(uint64_t connection_id, uint64_t request_id, ErrorCode co
 
 // ---- routing between the pieces ---------------------------------------------------------------
 
+wire::KvGetResponse Node::stale_get(const std::string& key) const {
+  wire::KvGetResponse response;
+  if (auto entry = state_machine_.get(key)) {
+    response.found = true;
+    response.value = entry->value;
+    response.create_revision = entry->create_revision;
+    response.mod_revision = entry->mod_revision;
+  }
+  return response;
+}
+
 void Node::handle_forward(const std::string& origin, const wire::ForwardRequest& request,
                           int64_t now_ms) {
+  const auto* get = std::get_if<wire::KvGetRequest>(&request.request.body);
+  if (get != nullptr && get->stale && raft_) {
+    // A client agent's `-stale` read: any server answers from its own state.
+    wire::ForwardResponse response{request.forward_id, leader_name(),
+                                   wire::ClientResponse{0, ErrorCode::ok, "", false,
+                                                        stale_get(get->key)}};
+    if (origin == options_.name) {
+      requester_.on_response(origin, response, now_ms);
+    } else {
+      send_to_peer(origin, std::move(response));
+    }
+    return;
+  }
   const auto* admin = std::get_if<wire::RaftAdminRequest>(&request.request.body);
   if (admin != nullptr && raft_ && leader_.active()) {
     wire::ForwardResponse response{request.forward_id, options_.name, answer_raft_admin(*admin)};

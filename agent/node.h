@@ -223,6 +223,8 @@ class Node {
                       int64_t now_ms);
   // The leader answers `conclave raft peers | transfer-leader | remove-peer`.
   wire::ClientResponse answer_raft_admin(const wire::RaftAdminRequest& request);
+  // `kv get -stale`: this server's applied state, possibly behind the leader.
+  wire::KvGetResponse stale_get(const std::string& key) const;
   // A node name or a server id in hex, among the members; kNoNode if neither.
   raft::NodeId resolve_member(const std::string& target) const;
   void send_to_peer(const std::string& name, wire::PeerPayload payload);

@@ -145,8 +145,12 @@ void Requester::on_response(const std::string& from, const wire::ForwardResponse
     send_later(item, now_ms);
     return;
   }
-  if (code == ErrorCode::ok && leader_ != from) leader_ = from;  // only the leader answers ok
-  finish(it, response.response, code == ErrorCode::ok, attempt_sent_at_ms);
+  // Only the leader answers ok, except a `-stale` read, which any server answers from its
+  // own state: that answer names no leader and confirms no contact with one.
+  const auto* get = std::get_if<wire::KvGetRequest>(&it->second.request.body);
+  const bool from_leader = code == ErrorCode::ok && (get == nullptr || !get->stale);
+  if (from_leader && leader_ != from) leader_ = from;
+  finish(it, response.response, from_leader, attempt_sent_at_ms);
 }
 
 void Requester::on_unreachable(const std::string& name, int64_t now_ms) {

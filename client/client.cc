@@ -213,8 +213,9 @@ Result<wire::ClientResponse> Client::call_waiting(wire::ClientRequestBody body,
   }
 }
 
-Result<wire::KvGetResponse> Client::kv_get(const std::string& key, uint32_t timeout_ms) {
-  return body_or_error<wire::KvGetResponse>(call(wire::KvGetRequest{key}, timeout_ms));
+Result<wire::KvGetResponse> Client::kv_get(const std::string& key, uint32_t timeout_ms,
+                                           bool stale) {
+  return body_or_error<wire::KvGetResponse>(call(wire::KvGetRequest{key, stale}, timeout_ms));
 }
 
 Result<wire::KvPutResponse> Client::kv_put(const std::string& key, const std::string& value,

@@ -61,7 +61,10 @@ class Client {
   Result<wire::ClientResponse> call(wire::ClientRequestBody body, uint32_t timeout_ms);
 
   // Convenience calls; an agent-side error becomes the Error.
-  Result<wire::KvGetResponse> kv_get(const std::string& key, uint32_t timeout_ms);
+  // Linearizable by default; `stale` answers from the local agent's server state at once
+  // (possibly behind the leader; a client agent asks a server, which answers the same way).
+  Result<wire::KvGetResponse> kv_get(const std::string& key, uint32_t timeout_ms,
+                                     bool stale = false);
   Result<wire::KvPutResponse> kv_put(const std::string& key, const std::string& value,
                                      uint32_t timeout_ms);
   // Applied only while `token` is the fencing token of a current holder of `lock`; else

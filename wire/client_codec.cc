@@ -67,6 +67,7 @@ Result<ClientRequestBody> decode_request_body(const fbc::ClientRequest& request,
       KvGetRequest body;
       CONCLAVE_WIRE_TRY(
           reader.read_string(table->key(), kMaxKeyBytes, Where(where, "key"), body.key));
+      body.stale = table->stale();
       return ClientRequestBody(std::move(body));
     }
     case fbc::RequestBody::KvPutRequest: {
@@ -300,7 +301,8 @@ std::string encode_client_request(const ClientRequest& request) {
         using T = std::decay_t<decltype(value)>;
         if constexpr (std::is_same_v<T, KvGetRequest>) {
           const auto key = optional_string(builder, value.key);
-          return {fbc::RequestBody::KvGetRequest, fbc::CreateKvGetRequest(builder, key).Union()};
+          return {fbc::RequestBody::KvGetRequest,
+                  fbc::CreateKvGetRequest(builder, key, value.stale).Union()};
         } else if constexpr (std::is_same_v<T, KvPutRequest>) {
           const auto key = optional_string(builder, value.key);
           const auto bytes = optional_bytes(builder, value.value);

@@ -18,6 +18,9 @@ namespace conclave::wire {
 
 struct KvGetRequest {
   std::string key;
+  // Answer from the local server's state, possibly behind the leader (`kv get -stale`);
+  // false: linearizable (ReadIndex on the leader).
+  bool stale = false;
   bool operator==(const KvGetRequest&) const = default;
 };
 struct KvPutRequest {

@@ -70,10 +70,22 @@ TEST_CASE("a follower isolated for 3 s and healed changes neither the leader nor
   }
   LoopbackFirewall firewall;
   firewall.isolate(follower->host);
-  sleep_ms(3000);
+  REQUIRE(try_put(find_agent(agents, leader)->socket, "k", "during", 3000));
+  // Cut off, the follower cannot confirm a linearizable read, but answers `-stale` from its
+  // own (older) state at once.
+  const auto asked = Clock::now();
+  CommandResult stale =
+      run_cli(folder.path(), {"kv", "get", "k", "-stale", "--socket", follower->socket});
+  CHECK(stale.exit_code == 0);
+  CHECK(stale.out == "before\n");
+  CHECK(elapsed_ms(asked) < 1000);
+  CommandResult linearizable = run_cli(
+      folder.path(), {"kv", "get", "k", "--socket", follower->socket, "--timeout", "1000"});
+  CHECK(linearizable.exit_code != 0);
+  sleep_ms(1500);
   firewall.heal();
   // Give it time to come back and catch up (or, without pre-vote, to force an election).
-  REQUIRE(wait_until(5000, [&] { return try_get(follower->socket, "k") == "before"; }) >= 0);
+  REQUIRE(wait_until(5000, [&] { return try_get(follower->socket, "k") == "during"; }) >= 0);
   sleep_ms(1000);
   for (ClusterAgent& agent : agents) {
     auto status = try_status(agent.socket);

@@ -46,6 +46,7 @@ std::vector<ClientRequest> all_requests() {
       ClientRequest{15, 0, SessionKeepaliveRequest{}},
       ClientRequest{16, 0, LockCancelRequest{"db/primary", 5}},
       ClientRequest{17, 0, RaftAdminRequest{RaftAdminOp::peers, ""}},
+      ClientRequest{20, 0, KvGetRequest{"k", true}},
       ClientRequest{18, 0, RaftAdminRequest{RaftAdminOp::transfer_leader, "node-b"}},
       ClientRequest{19, 0, RaftAdminRequest{RaftAdminOp::remove_peer, "00000000000000ff"}},
   };
