@@ -6,9 +6,16 @@
 #include <sys/socket.h>
 
 #include "agent/address.h"
+#include "raft/progress.h"
 #include "wire/codec.h"
 
 namespace conclave::agent {
+
+// Raft's in-flight bound per follower, one more frame of the largest size (a snapshot chunk, a
+// forward, a heartbeat) must fit the queue: what Raft believes is in flight is never dropped
+// here for lack of room (raft/progress.h).
+static_assert(raft::kMaxInflightBytes + wire::kMaxFrameBytes <=
+              PeerTransport::kMaxQueuedBytesPerPeer);
 namespace {
 
 void delete_tcp_handle(uv_handle_t* handle) { delete reinterpret_cast<uv_tcp_t*>(handle); }

@@ -6,10 +6,12 @@ namespace conclave::raft {
 
 bool Progress::can_send_entries() const {
   if (state_ == ReplicationState::probe) return !probe_paused_;
-  return inflight_last_indexes_.size() < kMaxInflightAppends;
+  // (One append may go even when it alone is larger: an entry must always be able to move.)
+  return inflight_last_indexes_.size() < kMaxInflightAppends &&
+         (inflight_last_indexes_.empty() || inflight_bytes_ < kMaxInflightBytes);
 }
 
-void Progress::on_entries_sent(Index last_sent_index) {
+void Progress::on_entries_sent(Index last_sent_index, size_t bytes) {
   if (state_ == ReplicationState::probe) {
     // next_index stays: until the follower answers we do not know the probe matched.
     probe_paused_ = true;
@@ -17,6 +19,8 @@ void Progress::on_entries_sent(Index last_sent_index) {
   }
   next_index_ = last_sent_index + 1;
   inflight_last_indexes_.push_back(last_sent_index);
+  inflight_sizes_.push_back(bytes);
+  inflight_bytes_ += bytes;
 }
 
 bool Progress::on_success(Index matched_index) {
@@ -29,9 +33,13 @@ bool Progress::on_success(Index matched_index) {
     state_ = ReplicationState::replicate;
     next_index_ = matched_index + 1;
     inflight_last_indexes_.clear();
+    inflight_sizes_.clear();
+    inflight_bytes_ = 0;
   }
   while (!inflight_last_indexes_.empty() && inflight_last_indexes_.front() <= matched_index) {
     inflight_last_indexes_.pop_front();
+    inflight_bytes_ -= inflight_sizes_.front();
+    inflight_sizes_.pop_front();
   }
   return true;
 }
@@ -80,6 +88,8 @@ void Progress::become_probe() {
   next_index_ = match_index_ + 1;
   probe_paused_ = false;
   inflight_last_indexes_.clear();
+  inflight_sizes_.clear();
+  inflight_bytes_ = 0;
 }
 
 }  // namespace conclave::raft

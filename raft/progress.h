@@ -21,8 +21,12 @@
 
 namespace conclave::raft {
 
-// Named limit: unacknowledged append_requests carrying entries, per follower, in replicate state.
+// Named limits, per follower in replicate state: unacknowledged append_requests carrying
+// entries, and their data bytes. The bytes bound must stay below what the transport queues
+// for one peer (agent/peer_transport.h static_asserts it), so that the transport never drops
+// silently what Raft believes is in flight.
 constexpr size_t kMaxInflightAppends = 64;
+constexpr size_t kMaxInflightBytes = 8 * 1024 * 1024;
 
 enum class ReplicationState : uint8_t { probe = 0, replicate = 1 };
 
@@ -49,8 +53,10 @@ class Progress {
   // May an append carrying entries be sent now?
   bool can_send_entries() const;
 
-  // Records that an append with entries through `last_sent_index` was created.
-  void on_entries_sent(Index last_sent_index);
+  // Records that an append with entries through `last_sent_index`, `bytes` data bytes, was
+  // created.
+  void on_entries_sent(Index last_sent_index, size_t bytes = 0);
+  size_t inflight_bytes() const { return inflight_bytes_; }
   // The caller took appends through `last_index` out of RawNode to send them (Ready).
   // Stall detection counts from here, not from creation: an append that waited behind a slow
   // fsync before it could even leave has not been lost.
@@ -84,6 +90,8 @@ class Progress {
   uint64_t last_heard_tick_ = 0;
   Index commit_sent_ = 0;
   std::deque<Index> inflight_last_indexes_;  // at most kMaxInflightAppends
+  std::deque<size_t> inflight_sizes_;        // data bytes of each, in the same order
+  size_t inflight_bytes_ = 0;                // their sum
   Index oldest_inflight_at_last_heartbeat_ = 0;  // 0: none was in flight
   Index handed_out_index_ = 0;                   // highest append index handed to the caller
   Index handed_out_at_last_heartbeat_ = 0;

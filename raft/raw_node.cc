@@ -628,7 +628,7 @@ struct RawNode::State {
       append.commit = commit;
       append.acknowledged_index = pr.match_index();
       append.read_round = reads.current_round();
-      pr.on_entries_sent(append.entries.back().index);
+      pr.on_entries_sent(append.entries.back().index, data_bytes(append.entries));
       pr.on_commit_sent(std::min(commit, append.entries.back().index));
       send(std::move(append));
       return;

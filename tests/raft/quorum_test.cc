@@ -123,6 +123,33 @@ TEST_CASE("progress: a heartbeat with no progress while appends are in flight fa
   CHECK(pr.next_index() == 2);
 }
 
+TEST_CASE("progress: in-flight appends are bounded in bytes as well as in number",
+          "[progress]") {
+  Progress pr(1);
+  pr.on_entries_sent(1, 10);
+  REQUIRE(pr.on_success(1));
+  constexpr size_t kMiB = 1024 * 1024;
+  int sent = 0;
+  while (pr.can_send_entries() && sent < 100) {
+    pr.on_entries_sent(2 + sent, kMiB);
+    ++sent;
+  }
+  CHECK(sent == static_cast<int>(kMaxInflightBytes / kMiB));  // 8, far below the count of 64
+  CHECK(pr.inflight_bytes() == kMaxInflightBytes);
+  REQUIRE(pr.on_success(3));  // two acknowledged: room again
+  CHECK(pr.inflight_bytes() == kMaxInflightBytes - 2 * kMiB);
+  CHECK(pr.can_send_entries());
+  // One append larger than the bound still moves when nothing else is in flight.
+  Progress big(1);
+  big.on_entries_sent(1, 0);
+  REQUIRE(big.on_success(1));
+  big.on_entries_sent(2, 2 * kMaxInflightBytes);
+  CHECK_FALSE(big.can_send_entries());
+  REQUIRE(big.on_success(2));
+  CHECK(big.can_send_entries());
+  CHECK(big.inflight_bytes() == 0);
+}
+
 TEST_CASE("progress: stall detection counts from when an append was handed out to be sent, "
           "not from when it was created", "[progress]") {
   Progress pr(1);
