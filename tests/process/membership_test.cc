@@ -220,3 +220,60 @@ TEST_CASE("five servers: a killed server is removed after the threshold and come
 
 }  // namespace
 }  // namespace conclave::testing
+
+namespace conclave::testing {
+namespace {
+
+TEST_CASE("a follower down while the log is compacted catches up by a snapshot install on "
+          "restart") {
+  TempFolder folder;
+  std::vector<ClusterAgent> agents = start_cluster(
+      folder.path(), {"alpha", "bravo", "charlie"}, {"127.0.0.1", "127.0.0.1", "127.0.0.1"});
+  INFO(all_logs(agents));
+  const std::string leader = wait_for_agreed_leader(pointers(agents), 15000);
+  REQUIRE_FALSE(leader.empty());
+  ClusterAgent* follower = nullptr;
+  for (ClusterAgent& agent : agents) {
+    if (agent.name != leader) follower = &agent;
+  }
+  REQUIRE(try_put(follower->socket, "first", "1", 3000));
+  follower->process->kill9();
+  // More than a compaction's worth of entries (8192) while it is down.
+  CommandResult bench =
+      run_cli(folder.path(), {"bench", "put", "-clients", "32", "-ops", "12000", "-keys", "500",
+                              "--socket", find_agent(agents, leader)->socket});
+  REQUIRE(bench.exit_code == 0);
+  REQUIRE(try_put(find_agent(agents, leader)->socket, "last", "2", 3000));
+  auto leader_status = try_status(find_agent(agents, leader)->socket);
+  REQUIRE(leader_status);
+  CHECK(counter(*leader_status, "raft_log_start") > 0);  // compacted past what it lacks
+
+  follower->process->start();
+  const int64_t caught_up_ms = wait_until(20000, [&] {
+    auto got = run_cli(folder.path(), {"kv", "get", "last", "-stale", "--socket", follower->socket});
+    return got.exit_code == 0 && got.out == "2\n";
+  });
+  REQUIRE(caught_up_ms >= 0);
+  std::printf("snapshot: a restarted follower caught up %lld ms after its restart\n",
+              static_cast<long long>(caught_up_ms));
+  auto status = try_status(follower->socket);
+  REQUIRE(status);
+  CHECK(counter(*status, "snapshots_installed") >= 1);
+  CHECK(status->raft_role == "follower");
+  // Its own state (not the leader's answer) holds what was written before and while it was down.
+  CommandResult first =
+      run_cli(folder.path(), {"kv", "get", "first", "-stale", "--socket", follower->socket});
+  CHECK(first.out == "1\n");
+  // Restarted again, it starts from the installed snapshot on its disk.
+  follower->process->kill9();
+  follower->process->start();
+  REQUIRE(wait_until(10000, [&] {
+            auto got =
+                run_cli(folder.path(), {"kv", "get", "last", "-stale", "--socket", follower->socket});
+            return got.exit_code == 0 && got.out == "2\n";
+          }) >= 0);
+  for (ClusterAgent& agent : agents) CHECK(agent.process->running());
+}
+
+}  // namespace
+}  // namespace conclave::testing
