@@ -390,6 +390,13 @@ void Node::tick(int64_t now_ms) {
   } else {
     last_raft_tick_ms_ = now_ms;
   }
+  if (follower_reads_.size() > 0) {
+    if (!raft_ || raft_->role() != raft::Role::follower) {
+      forward_follower_reads(follower_reads_.take_all(), now_ms);
+    } else {
+      forward_follower_reads(follower_reads_.take_expired(now_ms), now_ms);
+    }
+  }
   requester_.tick(now_ms);
   local_sessions_.tick(now_ms, requester_);
   route(now_ms);
@@ -514,7 +521,16 @@ void Node::receive_client(uint64_t connection_id, const wire::ClientRequest& req
   timeout_ms = std::min(timeout_ms, options_.max_request_timeout_ms);
   wire::ClientRequest bounded = request;
   bounded.timeout_ms = static_cast<uint32_t>(timeout_ms);
-  if (LocalSessions::handles(body)) {
+  const auto* get = std::get_if<wire::KvGetRequest>(&body);
+  if (get != nullptr && raft_ && raft_->role() == raft::Role::follower &&
+      raft_->leader() != raft::kNoNode && !follower_reads_.full()) {
+    // A linearizable read served here: the leader only confirms its commit index.
+    const uint64_t context =
+        follower_reads_.add(connection_id, bounded, now_ms + timeout_ms, now_ms);
+    if (!raft_->read_index_from_leader(context).ok()) {
+      forward_follower_reads(follower_reads_.take_all(), now_ms);
+    }
+  } else if (LocalSessions::handles(body)) {
     local_sessions_.on_request(connection_id, bounded, now_ms, requester_);
   } else {
     requester_.submit(ReplyTo{connection_id, request.request_id}, bounded, now_ms + timeout_ms,
@@ -539,6 +555,25 @@ void Node::reply_error(uint64_t connection_id, uint64_t request_id, ErrorCode co
 }
 
 // ---- routing between the pieces ---------------------------------------------------------------
+
+void Node::serve_follower_reads() {
+  for (FollowerReads::Read& read : follower_reads_.take_servable(state_machine_.applied_index())) {
+    const auto& get = std::get<wire::KvGetRequest>(read.request.body);
+    ++counters_.follower_reads_served;
+    client_replies_.push_back(ClientReply{
+        read.connection_id, wire::ClientResponse{read.request.request_id, ErrorCode::ok, "",
+                                                 false, stale_get(get.key)}});
+  }
+}
+
+void Node::forward_follower_reads(std::vector<FollowerReads::Read> reads, int64_t now_ms) {
+  for (FollowerReads::Read& read : reads) {
+    ++counters_.follower_reads_forwarded;
+    const uint64_t request_id = read.request.request_id;
+    requester_.submit(ReplyTo{read.connection_id, request_id}, std::move(read.request),
+                      read.deadline_ms, now_ms);
+  }
+}
 
 wire::KvGetResponse Node::stale_get(const std::string& key) const {
   wire::KvGetResponse response;
@@ -837,8 +872,17 @@ NodeReady Node::ready() {
     leader_.on_applied(applied);
     for (state::LockGrant& grant : applied.grants) applied_grants_.push_back(std::move(grant));
   }
-  leader_.on_read_states(ready.read_states);
+  std::vector<raft::ReadState> leader_reads;
+  for (const raft::ReadState& read : ready.read_states) {
+    if ((read.context & kFollowerReadContextBit) != 0) {
+      follower_reads_.confirmed(read.context, read.index);
+    } else {
+      leader_reads.push_back(read);
+    }
+  }
+  leader_.on_read_states(leader_reads);
   leader_.serve_reads(state_machine_);
+  serve_follower_reads();
   result.batch.state = state_machine_.take_changes();
   outstanding_ready_ = std::move(ready);
   route(now_ms_);
@@ -954,6 +998,8 @@ wire::StatusResponse Node::status() const {
       {"raft_snapshot_chunks_sent", raft_ ? raft_->counters().snapshot_chunks_sent : 0},
       {"snapshots_taken", counters_.snapshots_taken},
       {"snapshots_installed", counters_.snapshots_installed},
+      {"follower_reads_served", counters_.follower_reads_served},
+      {"follower_reads_forwarded", counters_.follower_reads_forwarded},
       {"entries_applied", counters_.entries_applied},
       {"bootstrap_refusals", counters_.bootstrap_refusals},
       {"undecodable_entries", state_machine_.undecodable_entries()},

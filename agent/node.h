@@ -39,6 +39,7 @@
 
 #include "agent/autopilot.h"
 #include "agent/bootstrap.h"
+#include "agent/follower_reads.h"
 #include "agent/leader_service.h"
 #include "agent/local_sessions.h"
 #include "agent/requester.h"
@@ -129,6 +130,8 @@ struct NodeCounters {
   uint64_t membership_changes_proposed = 0;  // by autopilot or an operator
   uint64_t snapshots_taken = 0;            // compactions of this server's log
   uint64_t snapshots_installed = 0;        // received from the leader
+  uint64_t follower_reads_served = 0;      // linearizable gets served here as a follower
+  uint64_t follower_reads_forwarded = 0;   // not confirmed in time: sent to the leader
 };
 
 class Node {
@@ -225,6 +228,10 @@ class Node {
   wire::ClientResponse answer_raft_admin(const wire::RaftAdminRequest& request);
   // `kv get -stale`: this server's applied state, possibly behind the leader.
   wire::KvGetResponse stale_get(const std::string& key) const;
+  // Follower reads (follower_reads.h): serve those confirmed and applied; forward the rest to
+  // the leader when they wait too long or this node stops following.
+  void serve_follower_reads();
+  void forward_follower_reads(std::vector<FollowerReads::Read> reads, int64_t now_ms);
   // A node name or a server id in hex, among the members; kNoNode if neither.
   raft::NodeId resolve_member(const std::string& target) const;
   void send_to_peer(const std::string& name, wire::PeerPayload payload);
@@ -263,6 +270,7 @@ class Node {
   int64_t next_autopilot_ms_ = 0;
   std::vector<std::string> notices_;
 
+  FollowerReads follower_reads_;
   Requester requester_;
   LocalSessions local_sessions_;
   LeaderService leader_;

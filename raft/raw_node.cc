@@ -536,15 +536,60 @@ struct RawNode::State {
     counters.reads_dropped += reads.size() + reads_before_commit.size();
     reads.reset();
     reads_before_commit.clear();
+    remote_reads.clear();
   }
 
   // §6.4: the leader answers reads only once it has committed an entry of its own term.
   bool committed_in_term() const { return log.term_at(commit) == term; }
 
+  // Reads followers asked this leader to confirm, by the context the leader gave them.
+  static constexpr uint64_t kRemoteReadBit = uint64_t{1} << 63;
+  struct RemoteRead {
+    NodeId from = kNoNode;
+    uint64_t context = 0;
+  };
+  std::map<uint64_t, RemoteRead> remote_reads;
+  uint64_t next_remote_read = 0;
+
   void collect_confirmed_reads() {
     for (ReadState& read : reads.take_confirmed(membership.voters, config.id)) {
-      read_states.push_back(read);
+      auto remote = remote_reads.find(read.context);
+      if (remote == remote_reads.end()) {
+        read_states.push_back(read);
+        continue;
+      }
+      Message answer;
+      answer.type = MessageType::read_index_response;
+      answer.to = remote->second.from;
+      answer.read_context = remote->second.context;
+      answer.log_index = read.index;
+      remote_reads.erase(remote);
+      send(std::move(answer));
     }
+  }
+
+  Status read_index_from_leader(uint64_t context) {
+    CONCLAVE_CHECK((context & kRemoteReadBit) == 0, "read contexts must be below 2^63");
+    if (role == Role::leader) {
+      return make_error(ErrorCode::not_leader, "raft: this node leads; use read_index");
+    }
+    if (leader == kNoNode) {
+      return make_error(ErrorCode::no_leader, "raft: no leader is known to confirm the read");
+    }
+    Message request;
+    request.type = MessageType::read_index_request;
+    request.to = leader;
+    request.read_context = context;
+    send(std::move(request));
+    return Status();
+  }
+
+  void handle_read_index_request(const Message& m) {
+    if (role != Role::leader) return;  // the follower times out and asks again
+    const uint64_t context = kRemoteReadBit | next_remote_read++;
+    remote_reads[context] = RemoteRead{m.from, m.read_context};
+    // (A group of one confirms at once, inside read_index.)
+    if (!read_index(context).ok()) remote_reads.erase(context);  // over max_pending_reads
   }
 
   Status read_index(uint64_t context) {
@@ -850,7 +895,7 @@ struct RawNode::State {
   }
 
   Status validate(const Message& m) const {
-    if (static_cast<uint8_t>(m.type) > static_cast<uint8_t>(MessageType::snapshot_response)) {
+    if (static_cast<uint8_t>(m.type) > static_cast<uint8_t>(MessageType::read_index_response)) {
       return invalid("unknown message type " + std::to_string(static_cast<int>(m.type)) +
                      "; the decoder must reject it");
     }
@@ -912,6 +957,8 @@ struct RawNode::State {
       case MessageType::pre_vote_response:
       case MessageType::timeout_now:
       case MessageType::snapshot_response:
+      case MessageType::read_index_request:
+      case MessageType::read_index_response:
         if (!m.entries.empty()) {
           return invalid(std::string(message_type_name(m.type)) + " from node " +
                          std::to_string(m.from) + " must not carry entries");
@@ -1264,6 +1311,15 @@ struct RawNode::State {
       case MessageType::snapshot_response:
         if (role == Role::leader) handle_snapshot_response(m);
         break;
+      case MessageType::read_index_request:
+        handle_read_index_request(m);
+        break;
+      case MessageType::read_index_response:
+        // From this term's leader: confirmed at its commit index.
+        if (role == Role::follower && leader == m.from) {
+          read_states.push_back(ReadState{m.read_context, m.log_index});
+        }
+        break;
       case MessageType::propose:
         handle_propose(m);
         break;
@@ -1379,6 +1435,9 @@ Status RawNode::transfer_leadership(NodeId target) { return state_->transfer_lea
 NodeId RawNode::transfer_target() const { return state_->transfer_target; }
 
 Status RawNode::read_index(uint64_t context) { return state_->read_index(context); }
+Status RawNode::read_index_from_leader(uint64_t context) {
+  return state_->read_index_from_leader(context);
+}
 
 std::vector<Message> RawNode::take_messages_without_persist() {
   state_->note_handed_out(state_->early_messages);

@@ -144,6 +144,12 @@ class RawNode {
   // may also be dropped unanswered when leadership ends (counters().reads_dropped): callers
   // time out and retry with the new leader.
   Status read_index(uint64_t context);
+  // ReadIndex asked by a follower of its leader (thesis §6.4): the answer comes in a later
+  // Ready's read_states, with the leader's commit index at a moment it was confirmed leader;
+  // serve the read once this node has applied that far. It may never come (the leader
+  // changed, a message was lost): callers time out and retry. Errors: no_leader; not_leader
+  // when this node leads (use read_index). `context` must be below 2^63.
+  Status read_index_from_leader(uint64_t context);
 
   // Log compaction: drops entries up to `through` (at most the applied and persisted index)
   // from memory and returns the new log start, which the caller persists (deleting those

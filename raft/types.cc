@@ -23,6 +23,8 @@ bool may_send_before_persist(const Message& message) {
     case MessageType::timeout_now:
     case MessageType::snapshot:
     case MessageType::snapshot_response:  // acknowledges bytes held in memory, nothing durable
+    case MessageType::read_index_request:
+    case MessageType::read_index_response:
       return true;
     case MessageType::vote_request:
     case MessageType::vote_response:
@@ -44,6 +46,8 @@ const char* message_type_name(MessageType type) {
     case MessageType::timeout_now: return "timeout_now";
     case MessageType::snapshot: return "snapshot";
     case MessageType::snapshot_response: return "snapshot_response";
+    case MessageType::read_index_request: return "read_index_request";
+    case MessageType::read_index_response: return "read_index_response";
   }
   return "unknown";
 }

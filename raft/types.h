@@ -105,6 +105,11 @@ enum class MessageType : uint8_t {
   // start again from 0) and the installed snapshot with an append_response for its index.
   snapshot = 8,
   snapshot_response = 9,
+  // ReadIndex asked by a follower (thesis §6.4): read_context = the follower's id for the
+  // read; the leader confirms it with a heartbeat round like its own reads and answers with
+  // log_index = the index the follower must have applied before serving it.
+  read_index_request = 10,
+  read_index_response = 11,
 };
 
 const char* message_type_name(MessageType type);
@@ -135,6 +140,8 @@ struct Message {
   // vote_request only: this election was asked for by the leader (timeout_now), so voters
   // grant it although they heard from that leader recently.
   bool leader_transfer = false;
+  // read_index_request / read_index_response only: the follower's context for the read.
+  uint64_t read_context = 0;
   // snapshot / snapshot_response only (see MessageType::snapshot).
   uint64_t snapshot_offset = 0;
   std::string snapshot_data;

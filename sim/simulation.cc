@@ -212,6 +212,7 @@ void Simulation::crash(int index, int64_t now_ms) {
   if (machine.node) {
     result_.snapshots_installed += machine.node->counters().snapshots_installed;
     result_.snapshots_taken += machine.node->counters().snapshots_taken;
+    result_.follower_reads += machine.node->counters().follower_reads_served;
   }
   // Whatever was being persisted is lost: a crash loses unsynced writes.
   machine.driver.reset();
@@ -731,6 +732,7 @@ SimResult Simulation::run() {
     if (!machine.node) continue;
     result_.snapshots_installed += machine.node->counters().snapshots_installed;
     result_.snapshots_taken += machine.node->counters().snapshots_taken;
+    result_.follower_reads += machine.node->counters().follower_reads_served;
   }
   result_.fifo_grants_checked = committed_checker_.fifo_grants_checked();
   result_.duplicates_answered = committed_checker_.duplicates_answered();

@@ -79,6 +79,7 @@ struct SimResult {
   uint64_t membership_changes = 0;  // proposed by the leaders' autopilot
   uint64_t snapshots_taken = 0;     // log compactions
   uint64_t snapshots_installed = 0;  // by servers behind a leader's compacted log
+  uint64_t follower_reads = 0;       // linearizable gets served by followers (ReadIndex)
   bool cluster_formed = false;  // some node started Raft
   uint64_t lock_grants = 0;     // grants the programs received
   uint64_t locks_lost = 0;      // holders that stopped on a lost notice or their validity

@@ -35,7 +35,11 @@ static_assert(static_cast<int>(fbp::MessageType::Snapshot) ==
               static_cast<int>(raft::MessageType::snapshot));
 static_assert(static_cast<int>(fbp::MessageType::SnapshotResponse) ==
               static_cast<int>(raft::MessageType::snapshot_response));
-static_assert(fbp::MessageType::MAX == fbp::MessageType::SnapshotResponse);
+static_assert(static_cast<int>(fbp::MessageType::ReadIndexRequest) ==
+              static_cast<int>(raft::MessageType::read_index_request));
+static_assert(static_cast<int>(fbp::MessageType::ReadIndexResponse) ==
+              static_cast<int>(raft::MessageType::read_index_response));
+static_assert(fbp::MessageType::MAX == fbp::MessageType::ReadIndexResponse);
 
 // Envelope, message and one table per entry, plus slack.
 const detail::VerifyLimits kPeerLimits{.max_bytes = kMaxFrameBytes,
@@ -62,6 +66,7 @@ Result<raft::Message> decode_raft_message(const fbp::RaftMessage& table, FieldRe
   message.read_round = table.read_round();
   message.leader_transfer = table.leader_transfer();
   message.snapshot_offset = table.snapshot_offset();
+  message.read_context = table.read_context();
   message.snapshot_done = table.snapshot_done();
   CONCLAVE_WIRE_TRY(reader.read_bytes(table.snapshot_data(), kMaxFrameBytes,
                                       Where(where, "snapshot_data"), message.snapshot_data));
@@ -139,7 +144,7 @@ flatbuffers::Offset<fbp::RaftMessage> encode_raft(flatbuffers::FlatBufferBuilder
                                 raft.commit, raft.reject, raft.reject_hint,
                                 raft.acknowledged_index, raft.read_round, raft.leader_transfer,
                                 raft.snapshot_offset, snapshot_data, raft.snapshot_done,
-                                snapshot_voters, snapshot_learners);
+                                snapshot_voters, snapshot_learners, raft.read_context);
 }
 
 }  // namespace

@@ -536,7 +536,7 @@ TEST_CASE("invalid messages are rejected without any state change", "[raw_node][
     table.push_back({"propose with empty data", m});
   }
   table.push_back({"propose without entries", make(MessageType::propose, 2, 1, 5)});
-  table.push_back({"unknown type", make(static_cast<MessageType>(10), 2, 1, 5)});
+  table.push_back({"unknown type", make(static_cast<MessageType>(12), 2, 1, 5)});
 
   for (const Row& row : table) {
     INFO(row.name);

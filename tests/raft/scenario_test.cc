@@ -1007,3 +1007,41 @@ TEST_CASE("scenario: gossip reporting the leader failed starts a pre-vote at onc
 
 }  // namespace
 }  // namespace conclave::raft
+
+namespace conclave::raft {
+namespace {
+
+TEST_CASE("scenario: a follower's ReadIndex is confirmed by the leader's quorum round at the "
+          "leader's commit index", "[scenario][read_index]") {
+  Cluster cluster(3);
+  cluster.elect(1);
+  REQUIRE(cluster.node(1).propose("x").ok());
+  cluster.stabilize();
+  REQUIRE(cluster.node(2).read_index_from_leader(42).ok());
+  cluster.stabilize();
+  REQUIRE(cluster.read_states(2).size() == 1);
+  CHECK(cluster.read_states(2)[0].context == 42);
+  CHECK(cluster.read_states(2)[0].index == cluster.node(1).commit_index());
+  CHECK(cluster.read_states(1).empty());  // the leader's own callers see nothing of it
+  // No log entry for it.
+  CHECK(cluster.node(1).last_index() == 2);
+
+  // A leader cut off from its quorum never confirms it (no stale read through a follower).
+  cluster.isolate(3);
+  cluster.drop = [](const Message& m) {
+    return m.type == MessageType::append_response && m.from == 2;  // 2's acks are lost
+  };
+  REQUIRE(cluster.node(2).read_index_from_leader(43).ok());
+  cluster.stabilize();
+  CHECK(cluster.read_states(2).size() == 1);
+  cluster.drop = nullptr;
+  cluster.heal_all();
+
+  // Errors: the leader uses read_index; without a leader there is no one to ask.
+  CHECK(cluster.node(1).read_index_from_leader(1).error().code == ErrorCode::not_leader);
+  Cluster leaderless(3);
+  CHECK(leaderless.node(2).read_index_from_leader(1).error().code == ErrorCode::no_leader);
+}
+
+}  // namespace
+}  // namespace conclave::raft

@@ -54,13 +54,14 @@ void require_error(const Result<PeerMessage>& result, ErrorCode code,
 }
 
 TEST_CASE("peer: a message with every field set round-trips, for every message type") {
-  for (int type = 0; type <= static_cast<int>(raft::MessageType::snapshot_response); ++type) {
+  for (int type = 0; type <= static_cast<int>(raft::MessageType::read_index_response); ++type) {
     PeerMessage message = full_message();
     raft_of(message).type = static_cast<raft::MessageType>(type);
     raft_of(message).leader_transfer = true;
     raft_of(message).snapshot_offset = 1u << 20;
     raft_of(message).snapshot_data = "chunk\0of a snapshot"s;
     raft_of(message).snapshot_done = true;
+    raft_of(message).read_context = 77;
     raft_of(message).snapshot_membership.voters = {1, 2, 3};
     raft_of(message).snapshot_membership.learners = {9};
     const auto decoded = decode_peer_message(encode_peer_message(message));
@@ -213,12 +214,12 @@ TEST_CASE("peer: wrong version, missing or unknown payload and unknown type are 
   }
   {
     flatbuffers::FlatBufferBuilder builder;
-    const auto raft = fbp::CreateRaftMessage(builder, static_cast<fbp::MessageType>(10));
+    const auto raft = fbp::CreateRaftMessage(builder, static_cast<fbp::MessageType>(12));
     require_error(decode_peer_message(finish(
                       builder, fbp::CreatePeerEnvelope(builder, kProtocolVersion, 0,
                                                        fbp::PeerPayload::RaftMessage,
                                                        raft.Union()))),
-                  ErrorCode::malformed, "peer message: payload: type has unknown value 10");
+                  ErrorCode::malformed, "peer message: payload: type has unknown value 12");
   }
 }
 
