@@ -115,7 +115,11 @@ void Node::start_raft(const store::RecoveredState& recovered) {
   raft_report_.clear();
   // A group of one needs no votes from anyone: take leadership now rather than after an
   // election timeout, so a dev agent is ready at once.
-  if (voters_.size() == 1) raft_->campaign();
+  // (Only while it is still the only voter: a seed server restarted after the cluster grew
+  // must not force an election past the others' lease.)
+  if (raft_->membership().voters == std::vector<raft::NodeId>{identity_.server_id}) {
+    raft_->campaign();
+  }
 }
 
 void Node::stop_raft_for_damage(std::string reason) {

@@ -89,7 +89,9 @@ void RaftLog::restore(Index index, Term term) {
   start_term_ = term;
   stable_index_ = index;
   unstable_from_ = index + 1;
-  lowest_truncation_since_handout_ = kNoTruncation;
+  // Like a truncation for a Ready still in flight: whatever it carried above the snapshot's
+  // index is not what the log holds now, so it must not count as persisted when advanced.
+  lowest_truncation_since_handout_ = std::min(lowest_truncation_since_handout_, index + 1);
 }
 
 std::vector<Entry> RaftLog::slice(Index from_index, Index through_index, size_t max_entries,

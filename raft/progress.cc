@@ -86,6 +86,9 @@ void Progress::set_self_match(Index match_index) {
 void Progress::become_probe() {
   state_ = ReplicationState::probe;
   next_index_ = match_index_ + 1;
+  // Appends resent from here have not been handed out yet, whatever their index.
+  handed_out_index_ = std::min(handed_out_index_, match_index_);
+  handed_out_at_last_heartbeat_ = std::min(handed_out_at_last_heartbeat_, match_index_);
   probe_paused_ = false;
   inflight_last_indexes_.clear();
   inflight_sizes_.clear();

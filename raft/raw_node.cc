@@ -115,6 +115,7 @@ struct RawNode::State {
   std::optional<IncomingSnapshot> incoming;
   std::optional<Snapshot> installed;  // for the next Ready
   Index restored_at = 0;              // the last snapshot installed here
+  Index installing_through = 0;       // an installed snapshot not yet persisted (0: none)
 
   // ReadIndex (raft/read_index.h). Reads asked before this leader committed an entry of its
   // term wait in reads_before_commit (§6.4: until then its commit index may be stale).
@@ -159,6 +160,7 @@ struct RawNode::State {
       }
       for (auto it = progress.begin(); it != progress.end();) {
         if (it->first != config.id && !membership.contains(it->first)) {
+          transfers.erase(it->first);  // a snapshot transfer to it ends too
           it = progress.erase(it);
         } else {
           ++it;
@@ -298,7 +300,10 @@ struct RawNode::State {
       case MessageType::vote_response:
         return message.reject;
       case MessageType::append_response:
-        return message.reject || message.log_index <= log.stable_index();
+        // While an installed snapshot is not yet persisted, the log's "stable" start is a
+        // promise the disk cannot keep yet: acknowledgements wait for its Ready.
+        return message.reject ||
+               (installing_through == 0 && message.log_index <= log.stable_index());
       default:
         return false;
     }
@@ -381,8 +386,9 @@ struct RawNode::State {
     if (transfer == transfers.end() || m.log_index != transfer->second.snapshot.start.index) {
       return;  // about a transfer that ended or was replaced
     }
-    if (!needs_snapshot(progress.at(m.from))) {
-      transfers.erase(transfer);  // it caught up by appends meanwhile
+    auto pr = progress.find(m.from);
+    if (pr == progress.end() || !needs_snapshot(pr->second)) {
+      transfers.erase(transfer);  // it caught up by appends meanwhile, or left the group
       return;
     }
     SnapshotTransfer& t = transfer->second;
@@ -456,6 +462,7 @@ struct RawNode::State {
     applied = start.index;
     committed_handed_out_through = start.index;
     restored_at = start.index;
+    installing_through = start.index;
     installed = Snapshot{start, std::make_shared<const std::string>(std::move(received.data))};
     ++counters.snapshots_installed;
     Message done;
@@ -1086,6 +1093,16 @@ struct RawNode::State {
       response.reject = true;
       response.log_index = m.log_index;
       response.reject_hint = log.last_index_with_term_at_most(m.log_index, m.log_term);
+      if (response.reject_hint < log.start_index()) {
+        // Our compacted (committed) start has a higher term than the leader's entry after
+        // it: only a damaged log explains that.
+        return make_error(ErrorCode::storage,
+                          "raft: leader " + std::to_string(m.from) + " has term " +
+                              std::to_string(m.log_term) + " at index " +
+                              std::to_string(m.log_index) + ", below this server's committed "
+                              "log start term " + std::to_string(log.term_at(log.start_index())) +
+                              ": one of the two logs is damaged");
+      }
       response.log_term = log.term_at(response.reject_hint);
       send(std::move(response));
       return Status();
@@ -1516,6 +1533,9 @@ void RawNode::advance(const Ready& ready) {
   CONCLAVE_CHECK(s.ready_in_flight, "advance() called without a Ready in flight");
   s.ready_in_flight = false;
   if (!ready.entries.empty()) s.log.stable_to(ready.entries.back().index);
+  if (ready.snapshot && s.installing_through == ready.snapshot->start.index) {
+    s.installing_through = 0;  // persisted: acknowledgements may leave early again
+  }
   if (!ready.committed_entries.empty()) {
     const Index last_applied = ready.committed_entries.back().index;
     if (last_applied <= s.restored_at && s.applied == s.restored_at) {

@@ -540,8 +540,10 @@ Status Store::persist(const Batch& batch) {
       return status;
     }
   }
-  if (batch.log_start) {
-    // Compaction: the entries up to the new start are applied and in the state rows.
+  if (batch.log_start &&
+      (!batch.snapshot || batch.log_start->index > batch.snapshot->start.index)) {
+    // Compaction: the entries up to the new start are applied and in the state rows. (Never
+    // behind a snapshot installed in the same batch.)
     for (const char* sql : {"DELETE FROM raft_log WHERE log_index <= ?",
                             "DELETE FROM raft_log_members WHERE log_index <= ?",
                             "DELETE FROM raft_log_membership_entries WHERE log_index <= ?"}) {

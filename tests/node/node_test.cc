@@ -557,3 +557,24 @@ TEST_CASE("after an event-loop stall a follower reads what is queued before it c
   node.tick(12000);
   CHECK(node.raft()->term() <= 2);
 }
+
+TEST_CASE("a seed server restarted after its cluster grew does not force an election") {
+  // Bootstrapped alone ({solo}); its log then added b as a voter (two voters now).
+  store::RecoveredState recovered = new_folder();
+  recovered.voters = {{kSoloId, "solo"}};
+  recovered.identity->cluster_id = 5;
+  raft::Entry grown{1, 1, ""};
+  grown.type = raft::EntryType::membership;
+  grown.membership.voters = {1, kSoloId};
+  recovered.entries = {grown};
+  recovered.hard_state = raft::HardState{1, kSoloId, 1};
+  recovered.applied_index = 0;
+  NodeOptions options = single_server_options();
+  options.bootstrap_expect = 0;
+  Node node(options, recovered, 0);
+  REQUIRE(node.raft() != nullptr);
+  CHECK(node.raft()->membership().voters.size() == 2);
+  // A campaign() at start-up would have moved to term 2 with a forced (lease-ignoring) vote.
+  CHECK(node.raft()->term() == 1);
+  CHECK(node.raft()->role() == raft::Role::follower);
+}

@@ -1045,3 +1045,85 @@ TEST_CASE("scenario: a follower's ReadIndex is confirmed by the leader's quorum 
 
 }  // namespace
 }  // namespace conclave::raft
+
+namespace conclave::raft {
+namespace {
+
+// Delivers messages until `stop` holds for the one just delivered; ticks when none are left.
+template <typename Stop>
+void deliver_until(Cluster& cluster, Stop stop, int max_ticks = 50) {
+  for (int tick = 0; tick < max_ticks; ++tick) {
+    cluster.tick_all();
+    cluster.handle_all_ready();
+    while (!cluster.network().empty()) {
+      Message m = cluster.network().front();
+      cluster.network().pop_front();
+      REQUIRE(cluster.deliver(m).ok());
+      if (stop(m)) return;
+      cluster.handle_all_ready();
+    }
+  }
+  FAIL("the awaited message never came");
+}
+
+TEST_CASE("scenario: an installed snapshot is acknowledged only after it is persisted",
+          "[scenario][snapshot][durability]") {
+  Cluster cluster(3, 4, [](Config& config) { config.snapshot_chunk_bytes = 1 << 20; });
+  cluster.elect(1);
+  cluster.isolate(3);
+  for (int i = 0; i < 20; ++i) REQUIRE(cluster.node(1).propose("v").ok());
+  cluster.stabilize();
+  cluster.compact(1, 20);
+  cluster.compact(2, 20);
+  cluster.heal(3);
+  // The single chunk reaches node 3, which installs it (not yet persisted: no Ready taken).
+  deliver_until(cluster, [](const Message& m) { return m.type == MessageType::snapshot; });
+  REQUIRE(cluster.node(3).has_ready());
+  // Neither the install's acknowledgement nor that of a heartbeat at or below its index may
+  // leave before the snapshot is on disk.
+  for (const Message& m : cluster.node(3).take_messages_without_persist()) {
+    CHECK_FALSE((m.type == MessageType::append_response && !m.reject));
+  }
+  Ready ready = cluster.node(3).ready();
+  REQUIRE(ready.snapshot);
+  bool acknowledged = false;
+  for (const Message& m : ready.messages) {
+    if (m.type == MessageType::append_response && !m.reject) acknowledged = true;
+  }
+  CHECK(acknowledged);  // in the Ready: sent once its snapshot is persisted
+  cluster.node(3).advance(ready);
+}
+
+TEST_CASE("scenario: a member removed while it receives a snapshot does not upset the leader",
+          "[scenario][snapshot][membership]") {
+  Cluster cluster(3, 6, [](Config& config) { config.snapshot_chunk_bytes = 16; });
+  cluster.elect(1);
+  for (int i = 0; i < 20; ++i) REQUIRE(cluster.node(1).propose("value").ok());
+  cluster.stabilize();
+  cluster.compact(1, 20);
+  cluster.add_node(4);
+  REQUIRE(cluster.node(1).change_membership({MembershipChangeType::add_learner, 4}).ok());
+  // Node 4 answers a first chunk; hold its answer back.
+  std::vector<Message> held;
+  cluster.drop = [&](const Message& m) {
+    if (m.type == MessageType::snapshot_response && m.from == 4) {
+      held.push_back(m);
+      return true;
+    }
+    return false;
+  };
+  for (int i = 0; i < 20 && held.empty(); ++i) cluster.run(1);
+  REQUIRE_FALSE(held.empty());
+  cluster.drop = [](const Message& m) { return m.from == 4 || m.to == 4; };
+  REQUIRE(cluster.node(1).change_membership({MembershipChangeType::remove, 4}).ok());
+  cluster.stabilize();
+  // The late answer arrives after the removal.
+  for (const Message& m : held) CHECK(cluster.node(1).step(m).ok());
+  cluster.drop = nullptr;
+  cluster.run(5);
+  CHECK(cluster.node(1).role() == Role::leader);
+  CHECK_FALSE(cluster.node(1).membership().contains(4));
+}
+
+}  // namespace
+}  // namespace conclave::raft
