@@ -28,6 +28,9 @@ struct AgentConfig {
   // it (a duration such as "10s"), and the fewest voters it may leave.
   std::optional<std::string> autopilot_dead_server;
   std::optional<int> autopilot_min_voters;
+  // Lease reads instead of a ReadIndex round per batch of reads (raft::Config::lease_reads):
+  // faster, but linearizable only while clocks drift less than 25% over an election timeout.
+  std::optional<bool> lease_reads;
 };
 
 // Reads a TOML file. Unknown keys, wrong types and out-of-range values are errors naming the

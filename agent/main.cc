@@ -139,6 +139,7 @@ int run_agent(const agent::AgentConfig& flags, const std::optional<std::string>&
     }
     node.autopilot.dead_server_ms = parsed.value();
   }
+  node.lease_reads = config.lease_reads.value_or(false);
   if (config.autopilot_min_voters) {
     node.autopilot.min_voters = static_cast<size_t>(*config.autopilot_min_voters);
   }
@@ -226,6 +227,11 @@ int main(int argc, char** argv) {
                             "[ports] gossip, server");
   agent_command->add_option("--log-level", flags.log_level,
                             "trace, debug, info (default), warn, error");
+  bool lease_reads_flag = false;
+  agent_command->add_flag("--lease-reads", lease_reads_flag,
+                          "Serve linearizable reads on the leader's lease instead of a "
+                          "heartbeat round (off by default): faster, but only correct while no "
+                          "server's clock runs more than 25% fast over an election timeout");
   agent_command->add_option("--autopilot-dead-server", flags.autopilot_dead_server,
                             "How long a server must be failed in gossip before the leader "
                             "removes it from the Raft membership (default 10s)");
@@ -407,6 +413,7 @@ int main(int argc, char** argv) {
   if (agent_command->parsed()) {
     if (dev_flag) flags.dev = true;
     if (server_flag) flags.server = true;
+    if (lease_reads_flag) flags.lease_reads = true;
     if (!join.empty()) flags.join = join;
     return run_agent(flags, config_path);
   }

@@ -92,6 +92,7 @@ void Node::start_raft(const store::RecoveredState& recovered) {
   config.heartbeat_ticks = options_.heartbeat_ticks;
   config.election_ticks = options_.election_ticks;
   config.pre_vote = options_.pre_vote;
+  config.lease_reads = options_.lease_reads;
   config.random_seed = mix_seed(options_.random_seed, options_.name, 2);
   for (const store::ServerRecord& voter : voters_) {
     voter_names_[voter.server_id] = voter.name;
@@ -384,6 +385,7 @@ void Node::tick(int64_t now_ms) {
     if (behind_ticks > kStallTicks) {
       ++counters_.raft_stalls;
       last_raft_tick_ms_ = now_ms - options_.raft_tick_ms;
+      raft_->clock_jumped();  // a lease counted in ticks missed the stall: renew it first
     }
     while (now_ms - last_raft_tick_ms_ >= options_.raft_tick_ms) {
       raft_->tick();

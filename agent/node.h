@@ -75,6 +75,7 @@ struct NodeOptions {
   int heartbeat_ticks = 5;      // 50 ms
   int election_ticks = 40;      // 400-800 ms randomized
   bool pre_vote = true;         // raft::Config::pre_vote
+  bool lease_reads = false;     // raft::Config::lease_reads (off: ReadIndex rounds)
   AutopilotOptions autopilot;   // the leader keeps the membership in step with gossip
   int64_t autopilot_interval_ms = 200;
   // Log compaction (raft/DESIGN.md "Snapshots"): once this many applied entries are in the

@@ -544,6 +544,8 @@ struct RawNode::State {
     reads.reset();
     reads_before_commit.clear();
     remote_reads.clear();
+    round_start_tick.clear();
+    no_lease_reads_until_tick = 0;
   }
 
   // §6.4: the leader answers reads only once it has committed an entry of its own term.
@@ -614,6 +616,14 @@ struct RawNode::State {
       reads_before_commit.push_back(context);
       return Status();
     }
+    if (config.lease_reads && in_read_lease()) {
+      ++counters.lease_reads;
+      read_states.push_back(ReadState{context, commit});
+      if (auto remote = remote_reads.find(context); remote != remote_reads.end()) {
+        collect_remote(context, commit);
+      }
+      return Status();
+    }
     reads.add(context, commit);
     if (sole_voter()) {
       reads.start_round();  // a group of one is its own quorum
@@ -622,8 +632,47 @@ struct RawNode::State {
     return Status();
   }
 
+  // Lease reads: the start tick of each round still of interest.
+  std::map<uint64_t, uint64_t> round_start_tick;
+
+  uint64_t no_lease_reads_until_tick = 0;
+
+  bool in_read_lease() const {
+    if (sole_voter()) return true;
+    if (transfer_target != kNoNode || leader_ticks < no_lease_reads_until_tick) return false;
+    const uint64_t acked = reads.quorum_acked_round(membership.voters, config.id);
+    auto started = round_start_tick.find(acked);
+    if (acked == 0 || started == round_start_tick.end()) return false;
+    const uint64_t lease_ticks =
+        static_cast<uint64_t>(std::max(0, config.election_ticks - config.lease_drift_margin_ticks));
+    return leader_ticks < started->second + lease_ticks;
+  }
+
+  void start_read_round() {
+    const uint64_t round = reads.start_round();
+    if (config.lease_reads) {
+      round_start_tick[round] = leader_ticks;
+      // Keep only rounds that can still be the quorum's latest.
+      const uint64_t acked = reads.quorum_acked_round(membership.voters, config.id);
+      round_start_tick.erase(round_start_tick.begin(), round_start_tick.lower_bound(acked));
+    }
+  }
+
+  void collect_remote(uint64_t context, Index index) {
+    // A follower's read confirmed by the lease: answer it like a confirmed round would.
+    read_states.pop_back();
+    auto remote = remote_reads.find(context);
+    Message answer;
+    answer.type = MessageType::read_index_response;
+    answer.to = remote->second.from;
+    answer.read_context = remote->second.context;
+    answer.log_index = index;
+    remote_reads.erase(remote);
+    send(std::move(answer));
+  }
+
   void broadcast_read_round() {
-    reads.start_round();
+    start_read_round();
     for (NodeId peer : membership.voters) {
       if (peer != config.id) send_heartbeat(peer);
     }
@@ -778,6 +827,8 @@ struct RawNode::State {
   }
 
   void broadcast_heartbeat() {
+    // With lease reads, every heartbeat is a numbered round, so the lease keeps renewing.
+    if (config.lease_reads) start_read_round();
     for (auto& [peer, pr] : progress) {
       if (peer == config.id) continue;
       if (auto transfer = transfers.find(peer); transfer != transfers.end()) {
@@ -1174,6 +1225,9 @@ struct RawNode::State {
   }
 
   void send_timeout_now() {
+    // The target's election ignores the voters' leases: no lease reads until it has surely
+    // either won (and we heard of it) or failed.
+    no_lease_reads_until_tick = leader_ticks + 2 * static_cast<uint64_t>(config.election_ticks);
     Message message;
     message.type = MessageType::timeout_now;
     message.to = transfer_target;
@@ -1432,6 +1486,8 @@ Status RawNode::step(const Message& message) { return state_->step(message); }
 Result<Index> RawNode::propose(std::string data) { return state_->propose(std::move(data)); }
 
 void RawNode::campaign() { state_->campaign(/*leader_transfer=*/true); }
+
+void RawNode::clock_jumped() { state_->round_start_tick.clear(); }
 
 void RawNode::leader_failed(NodeId failed) {
   State& s = *state_;

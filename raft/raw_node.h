@@ -44,6 +44,15 @@ struct Config {
   // Pre-vote (thesis §9.6): an election timeout first asks a quorum whether it would vote,
   // without changing any term, so a server back from a partition cannot depose a leader.
   bool pre_vote = true;
+  // Lease reads (thesis §6.4.1), OFF by default: the leader confirms a read at once, without a
+  // heartbeat round, while a quorum acknowledged one of its heartbeats sent less than
+  // election_ticks - lease_drift_margin_ticks ago. Safe only if no server's clock runs faster
+  // than the leader's by more than the margin over an election timeout (followers refuse to
+  // vote for anyone else for election_ticks after hearing from the leader, measured by their
+  // own clocks); a paused or drifting clock can break it. ReadIndex, the default, assumes
+  // nothing about clocks.
+  bool lease_reads = false;
+  int lease_drift_margin_ticks = 10;            // 25% of the default election timeout
   size_t snapshot_chunk_bytes = 256 * 1024;     // snapshot bytes in one message
   size_t max_snapshot_bytes = 1024 * 1024 * 1024;  // a follower refuses larger snapshots
   // A chunk unanswered this many heartbeat intervals is sent again (from what the follower
@@ -68,6 +77,7 @@ struct RawNodeCounters {
   uint64_t lost_log_reports = 0;
   // ReadIndex reads dropped unconfirmed because leadership ended (their callers retry).
   uint64_t reads_dropped = 0;
+  uint64_t lease_reads = 0;  // reads confirmed by the lease, without a round
   // Vote requests of a higher term ignored because this node heard from a leader recently.
   uint64_t votes_refused_in_lease = 0;
   // Leadership transfers whose target did not take over within election_ticks.
@@ -109,6 +119,10 @@ class RawNode {
   // leader lease, like a leadership transfer (used to make a single-voter group leader at
   // once at start-up, and by tests to force an election).
   void campaign();
+
+  // The caller's clock jumped (an event-loop stall it does not replay as ticks): a lease
+  // measured in ticks can no longer be trusted, so lease reads wait for a fresh round.
+  void clock_jumped();
 
   // Another failure detector (gossip) reports `failed` dead. A follower whose leader that is
   // starts a pre-vote (or, without pre-vote, an election) now instead of waiting out its

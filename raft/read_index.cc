@@ -22,10 +22,9 @@ void ReadIndexQueue::on_ack(NodeId peer, uint64_t round) {
   acked = std::max(acked, std::min(round, round_));  // never beyond what was sent
 }
 
-std::vector<ReadState> ReadIndexQueue::take_confirmed(const std::vector<NodeId>& voters,
-                                                      NodeId self) {
-  std::vector<ReadState> confirmed;
-  if (reads_.empty()) return confirmed;
+uint64_t ReadIndexQueue::quorum_acked_round(const std::vector<NodeId>& voters,
+                                            NodeId self) const {
+  if (voters.empty()) return 0;
   std::vector<Index> rounds;
   rounds.reserve(voters.size());
   for (NodeId voter : voters) {
@@ -36,7 +35,14 @@ std::vector<ReadState> ReadIndexQueue::take_confirmed(const std::vector<NodeId>&
       rounds.push_back(found == acked_round_.end() ? 0 : found->second);
     }
   }
-  const uint64_t quorum_round = quorum_match_index(std::move(rounds));
+  return quorum_match_index(std::move(rounds));
+}
+
+std::vector<ReadState> ReadIndexQueue::take_confirmed(const std::vector<NodeId>& voters,
+                                                      NodeId self) {
+  std::vector<ReadState> confirmed;
+  if (reads_.empty()) return confirmed;
+  const uint64_t quorum_round = quorum_acked_round(voters, self);
   while (!reads_.empty() && reads_.front().round <= quorum_round) {
     confirmed.push_back(ReadState{reads_.front().context, reads_.front().index});
     reads_.pop_front();

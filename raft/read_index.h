@@ -38,6 +38,10 @@ class ReadIndexQueue {
   // A follower's append_response of this term echoed `round`.
   void on_ack(NodeId peer, uint64_t round);
 
+  // The highest round a quorum of `voters` (self counting as having acked every round) has
+  // acknowledged; 0 when none.
+  uint64_t quorum_acked_round(const std::vector<NodeId>& voters, NodeId self) const;
+
   // The reads that a quorum has confirmed, oldest first. `voters` holds every voter, `self`
   // included (which counts as having acknowledged the current round).
   std::vector<ReadState> take_confirmed(const std::vector<NodeId>& voters, NodeId self);

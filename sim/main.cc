@@ -43,10 +43,15 @@ int main(int argc, char** argv) {
   app.add_flag("--inject-forget-votes", options.inject_forget_votes,
                "Fault injection: disks forget votes (the checkers must object)");
   bool no_pre_vote = false;
+  bool lease_reads = false;
+  app.add_flag("--lease-reads", lease_reads,
+               "Leader lease reads instead of ReadIndex rounds (the simulated clocks never "
+               "drift, so the history checker must still pass)");
   app.add_flag("--no-pre-vote", no_pre_vote, "Raft without pre-vote (more elections)");
   CLI11_PARSE(app, argc, argv);
   options.disk_faults = !no_disk_faults;
   options.pre_vote = !no_pre_vote;
+  options.lease_reads = lease_reads;
 
   if (single_seed) {
     first_seed = *single_seed;

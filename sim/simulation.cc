@@ -181,6 +181,7 @@ void Simulation::start_node(int index, int64_t now_ms) {
   options.bootstrap_expect = machine.server ? options_.node_count - options_.extra_servers : 0;
   options.state_machine_faults = faults();
   options.pre_vote = options_.pre_vote;
+  options.lease_reads = options_.lease_reads;
   // Small, so that runs compact their logs and lagging or wiped servers install snapshots.
   options.snapshot_threshold_entries = 48;
   options.snapshot_keep_entries = 8;

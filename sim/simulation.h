@@ -56,6 +56,7 @@ struct SimOptions {
   // Raft pre-vote (on in the binary). Off only to show a checker failing: with pre-vote, the
   // elections that a forgotten vote can corrupt are rare.
   bool pre_vote = true;
+  bool lease_reads = false;  // raft::Config::lease_reads
   // The state machine applies retried writes again / frees a failed holder's slot at once: the
   // committed-log and lock checkers must object.
   bool inject_skip_dedup = false;

@@ -1127,3 +1127,93 @@ TEST_CASE("scenario: a member removed while it receives a snapshot does not upse
 
 }  // namespace
 }  // namespace conclave::raft
+
+namespace conclave::raft {
+namespace {
+
+TEST_CASE("scenario: lease reads (off by default) are confirmed without a round while a quorum "
+          "acknowledged a recent heartbeat, and stop before another leader can exist",
+          "[scenario][read_index]") {
+  // Election timeout 10 ticks here; a drift margin of 3 leaves a 7-tick lease per round.
+  Cluster cluster(3, 8, [](Config& config) {
+    config.lease_reads = true;
+    config.lease_drift_margin_ticks = 3;
+  });
+  cluster.elect(1);
+  cluster.run(5);  // heartbeat rounds acknowledged
+  REQUIRE(cluster.node(1).read_index(7).ok());
+  // Confirmed at once: no message needed.
+  REQUIRE(cluster.node(1).has_ready());
+  Ready ready = cluster.node(1).ready();
+  bool round_sent = false;
+  for (const Message& m : ready.messages) round_sent |= m.type == MessageType::append_request;
+  REQUIRE(ready.read_states.size() == 1);
+  CHECK(ready.read_states[0].context == 7);
+  CHECK_FALSE(round_sent);
+  cluster.node(1).advance(ready);
+  CHECK(cluster.node(1).counters().lease_reads == 1);
+
+  // Cut off: the lease runs out election_ticks - margin ticks after the last acknowledged
+  // round was sent, before the others could elect anyone (they wait election_ticks).
+  cluster.isolate(1);
+  int ticks = 0;
+  while (ticks < 20) {
+    cluster.tick(1);
+    cluster.handle_ready(1);
+    ++ticks;
+    REQUIRE(cluster.node(1).read_index(100 + ticks).ok());
+    cluster.handle_ready(1);
+    if (cluster.read_states(1).empty() ||
+        cluster.read_states(1).back().context != 100 + static_cast<uint64_t>(ticks)) {
+      break;  // not confirmed by the lease any more
+    }
+  }
+  INFO("lease reads stopped after " << ticks << " ticks cut off");
+  CHECK(ticks > 1);   // the lease held for a while after the last acknowledged round
+  CHECK(ticks <= 7);  // and ran out within election_ticks - margin of its start
+  // Followers could not have elected anyone before then: they refuse votes for 10 ticks.
+  // A transfer in progress also suspends lease reads (its election ignores their leases).
+  cluster.heal_all();
+  cluster.run(5);
+  REQUIRE(cluster.node(1).role() == Role::leader);
+  REQUIRE(cluster.node(1).transfer_leadership(2).ok());
+  const size_t before = cluster.read_states(1).size();
+  REQUIRE(cluster.node(1).read_index(999).ok());
+  cluster.handle_ready(1);
+  CHECK(cluster.read_states(1).size() == before);
+}
+
+TEST_CASE("scenario: a clock jump (an event-loop stall) ends the lease until a fresh round",
+          "[scenario][read_index]") {
+  Cluster cluster(3, 9, [](Config& config) {
+    config.lease_reads = true;
+    config.lease_drift_margin_ticks = 3;
+  });
+  cluster.elect(1);
+  cluster.run(5);
+  cluster.node(1).clock_jumped();  // seconds passed that it counted as one tick
+  REQUIRE(cluster.node(1).read_index(5).ok());
+  cluster.handle_ready(1);
+  CHECK(cluster.read_states(1).empty());  // waits for a round instead
+  cluster.stabilize();
+  REQUIRE(cluster.read_states(1).size() == 1);  // confirmed by that round
+  cluster.run(3);
+  REQUIRE(cluster.node(1).read_index(6).ok());
+  cluster.handle_ready(1);
+  CHECK(cluster.read_states(1).size() == 2);  // the lease is back
+}
+
+TEST_CASE("scenario: without the option every read needs a round (the default)",
+          "[scenario][read_index]") {
+  Cluster cluster(3);
+  cluster.elect(1);
+  cluster.run(5);
+  REQUIRE(cluster.node(1).read_index(7).ok());
+  Ready ready = cluster.node(1).ready();
+  CHECK(ready.read_states.empty());
+  cluster.node(1).advance(ready);
+  CHECK(cluster.node(1).counters().lease_reads == 0);
+}
+
+}  // namespace
+}  // namespace conclave::raft
