@@ -7,8 +7,17 @@ namespace conclave::agent {
 uint64_t FollowerReads::add(uint64_t connection_id, wire::ClientRequest request,
                             int64_t deadline_ms, int64_t now_ms) {
   const uint64_t context = kFollowerReadContextBit | next_context_++;
-  pending_[context] =
-      Read{connection_id, std::move(request), deadline_ms, now_ms + kConfirmTimeoutMs, 0};
+  pending_[context] = Read{"", 0, connection_id, std::move(request), deadline_ms,
+                          now_ms + kConfirmTimeoutMs, 0};
+  return context;
+}
+
+uint64_t FollowerReads::add_forwarded(const std::string& origin, uint64_t forward_id,
+                                      wire::ClientRequest request, int64_t deadline_ms,
+                                      int64_t now_ms) {
+  const uint64_t context = kFollowerReadContextBit | next_context_++;
+  pending_[context] = Read{origin, forward_id, 0, std::move(request), deadline_ms,
+                          now_ms + kConfirmTimeoutMs, 0};
   return context;
 }
 

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <map>
+#include <string>
 #include <vector>
 
 #include "raft/types.h"
@@ -24,6 +25,10 @@ constexpr uint64_t kFollowerReadContextBit = uint64_t{1} << 62;
 class FollowerReads {
  public:
   struct Read {
+    // Who asked: a local client (connection_id), or another agent's Requester (origin, its
+    // forward id), answered with a ForwardResponse.
+    std::string origin;
+    uint64_t forward_id = 0;
     uint64_t connection_id = 0;
     wire::ClientRequest request;  // a KvGetRequest, timeout already bounded
     int64_t deadline_ms = 0;      // the client's
@@ -40,6 +45,9 @@ class FollowerReads {
   // Registers a read; returns the context to ask Raft with.
   uint64_t add(uint64_t connection_id, wire::ClientRequest request, int64_t deadline_ms,
                int64_t now_ms);
+  // A read another agent forwarded here.
+  uint64_t add_forwarded(const std::string& origin, uint64_t forward_id,
+                         wire::ClientRequest request, int64_t deadline_ms, int64_t now_ms);
   // Raft says the read with this context may be served once `index` is applied.
   void confirmed(uint64_t context, raft::Index index);
   // Confirmed reads whose index is applied: serve them now.

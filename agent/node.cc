@@ -566,6 +566,17 @@ void Node::serve_follower_reads() {
   for (FollowerReads::Read& read : follower_reads_.take_servable(state_machine_.applied_index())) {
     const auto& get = std::get<wire::KvGetRequest>(read.request.body);
     ++counters_.follower_reads_served;
+    if (!read.origin.empty()) {
+      wire::ForwardResponse response{
+          read.forward_id, leader_name(),
+          wire::ClientResponse{0, ErrorCode::ok, "", false, stale_get(get.key)}};
+      if (read.origin == options_.name) {
+        requester_.on_response(read.origin, response, now_ms_);
+      } else {
+        send_to_peer(read.origin, std::move(response));
+      }
+      continue;
+    }
     client_replies_.push_back(ClientReply{
         read.connection_id, wire::ClientResponse{read.request.request_id, ErrorCode::ok, "",
                                                  false, stale_get(get.key)}});
@@ -575,6 +586,21 @@ void Node::serve_follower_reads() {
 void Node::forward_follower_reads(std::vector<FollowerReads::Read> reads, int64_t now_ms) {
   for (FollowerReads::Read& read : reads) {
     ++counters_.follower_reads_forwarded;
+    if (!read.origin.empty()) {
+      // Another agent's read: send it to the leader (a redirect), as if it had asked there.
+      const std::string leader = leader_name();
+      wire::ForwardResponse response;
+      response.forward_id = read.forward_id;
+      response.leader = leader;
+      response.response.error_code = leader.empty() ? ErrorCode::no_leader : ErrorCode::not_leader;
+      response.response.error_message = "this follower could not confirm the read in time";
+      if (read.origin == options_.name) {
+        requester_.on_response(read.origin, response, now_ms);
+      } else {
+        send_to_peer(read.origin, std::move(response));
+      }
+      continue;
+    }
     const uint64_t request_id = read.request.request_id;
     requester_.submit(ReplyTo{read.connection_id, request_id}, std::move(read.request),
                       read.deadline_ms, now_ms);
@@ -604,6 +630,16 @@ void Node::handle_forward(const std::string& origin, const wire::ForwardRequest&
       requester_.on_response(origin, response, now_ms);
     } else {
       send_to_peer(origin, std::move(response));
+    }
+    return;
+  }
+  if (get != nullptr && !get->stale && raft_ && raft_->role() == raft::Role::follower &&
+      raft_->leader() != raft::kNoNode && !follower_reads_.full()) {
+    // Another agent's linearizable read: served here once the leader confirms it.
+    const uint64_t context = follower_reads_.add_forwarded(
+        origin, request.forward_id, request.request, now_ms + request.timeout_ms, now_ms);
+    if (!raft_->read_index_from_leader(context).ok()) {
+      forward_follower_reads(follower_reads_.take_all(), now_ms);
     }
     return;
   }

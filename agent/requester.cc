@@ -69,12 +69,12 @@ uint64_t Requester::ack_below() const {
   return lowest;
 }
 
-std::string Requester::choose_target(int64_t now_ms) {
+std::string Requester::choose_target(int64_t now_ms, bool spread) {
   auto avoided = [&](const std::string& name) {
     auto found = avoid_until_ms_.find(name);
     return found != avoid_until_ms_.end() && found->second > now_ms;
   };
-  if (!leader_.empty() && !avoided(leader_)) return leader_;
+  if (!leader_.empty() && !avoided(leader_) && (!spread || servers_.empty())) return leader_;
   for (size_t tried = 0; tried < servers_.size(); ++tried) {
     const std::string& candidate = servers_[next_server_++ % servers_.size()];
     if (!avoided(candidate)) return candidate;
@@ -83,7 +83,9 @@ std::string Requester::choose_target(int64_t now_ms) {
 }
 
 void Requester::send(Outstanding& item, int64_t now_ms) {
-  const std::string target = choose_target(now_ms);
+  const auto* get = std::get_if<wire::KvGetRequest>(&item.request.body);
+  const bool first_read_attempt = get != nullptr && !get->stale && item.target.empty();
+  const std::string target = choose_target(now_ms, first_read_attempt);
   if (target.empty()) {
     item.sent_at_ms = -1;  // no server known yet: tick() tries again
     item.send_after_ms = now_ms + options_.no_leader_backoff_ms;
@@ -145,11 +147,11 @@ void Requester::on_response(const std::string& from, const wire::ForwardResponse
     send_later(item, now_ms);
     return;
   }
-  // Only the leader answers ok, except a `-stale` read, which any server answers from its
-  // own state: that answer names no leader and confirms no contact with one.
-  const auto* get = std::get_if<wire::KvGetRequest>(&it->second.request.body);
-  const bool from_leader = code == ErrorCode::ok && (get == nullptr || !get->stale);
-  if (from_leader && leader_ != from) leader_ = from;
+  // An ok answer names the leader as the answering server knows it: itself when it leads, or
+  // the leader a follower read (or a `-stale` read) was served under. Only the leader's own
+  // answer confirms contact with it.
+  const bool from_leader = code == ErrorCode::ok && response.leader == from;
+  if (code == ErrorCode::ok && !response.leader.empty()) leader_ = response.leader;
   finish(it, response.response, from_leader, attempt_sent_at_ms);
 }
 

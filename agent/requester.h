@@ -110,7 +110,10 @@ class Requester {
   void send(Outstanding& item, int64_t now_ms);
   // Sends after no_leader_backoff_ms (from tick()).
   void send_later(Outstanding& item, int64_t now_ms);
-  std::string choose_target(int64_t now_ms);
+  // The leader when known, else the next alive server. `spread`: the next alive server in any
+  // case (a linearizable read's first attempt: any follower serves it after the leader's
+  // ReadIndex confirmation, which spreads the reads' work over the servers).
+  std::string choose_target(int64_t now_ms, bool spread = false);
   uint64_t ack_below() const;
   // `sent_at_ms`: when the answered attempt was sent (not necessarily the latest attempt: an
   // earlier one may be the one answered).

@@ -27,6 +27,7 @@ struct Harness {
     for (const Requester::Send& send : requester.take_sends()) {
       wire::ForwardResponse response;
       response.forward_id = send.forward.forward_id;
+      response.leader = "a";  // the leader answers, naming itself
       response.response.error_code = ErrorCode::ok;
       response.response.body = body;
       requester.on_response("a", response, now_ms);

@@ -1,6 +1,8 @@
 // The Requester on its own: exactly-once identity, routing to the leader, re-sends, deadlines.
 #include <catch2/catch.hpp>
 
+#include <set>
+
 #include "agent/requester.h"
 
 using namespace conclave;
@@ -22,8 +24,9 @@ wire::ClientRequest get(uint64_t id) {
   return request;
 }
 
+// `leader`: the leader as the answering server names it (the leader itself when it answers ok).
 wire::ForwardResponse answer(uint64_t forward_id, ErrorCode code = ErrorCode::ok,
-                             std::string leader = "") {
+                             std::string leader = "a") {
   wire::ForwardResponse response;
   response.forward_id = forward_id;
   response.leader = std::move(leader);
@@ -160,4 +163,31 @@ TEST_CASE("requester: beyond its limit a request is refused at once") {
   REQUIRE(answers.size() == 1);
   CHECK(answers[0].reply_to == ReplyTo{1, 3});
   CHECK(answers[0].response.error_code == ErrorCode::unavailable);
+}
+
+TEST_CASE("requester: a linearizable read goes first to any server; a follower's answer names "
+          "the leader but confirms no contact with it") {
+  Requester requester = make();
+  requester.set_servers({"a", "b", "c"});
+  requester.set_leader("a", 0);
+  std::set<std::string> targets;
+  for (uint64_t id = 1; id <= 6; ++id) requester.submit(ReplyTo{1, id}, get(id), 5000, 0);
+  auto sends = requester.take_sends();
+  REQUIRE(sends.size() == 6);
+  for (const auto& send : sends) targets.insert(send.to);
+  CHECK(targets.size() == 3);  // spread over the servers, not all to the leader
+  // Writes still go to the leader.
+  requester.submit(ReplyTo{1, 7}, put(7), 5000, 0);
+  CHECK(requester.take_sends()[0].to == "a");
+  // Served by follower b (after the leader's ReadIndex), which names a as the leader.
+  const auto* to_b = &sends[0];
+  for (const auto& send : sends) {
+    if (send.to == "b") to_b = &send;
+  }
+  REQUIRE(to_b->to == "b");
+  requester.on_response("b", answer(to_b->forward.forward_id, ErrorCode::ok, "a"), 10);
+  auto answers = requester.take_answers();
+  REQUIRE(answers.size() == 1);
+  CHECK_FALSE(answers[0].confirmed);  // b is not the leader
+  CHECK(requester.leader() == "a");
 }
