@@ -19,9 +19,14 @@ namespace {
 // FlatBuffers stores a string as a 4-byte length, the bytes, a NUL and up to 3 bytes of
 // padding, plus the 4-byte offset that points at it: 12 bytes of overhead is a safe bound.
 constexpr size_t kStringOverheadBytes = 12;
-// A table with a handful of scalar fields: vtable (4 + 2 per field), the table's own offset,
-// the scalars with alignment padding, and the union type byte and offset that hold it.
-constexpr size_t kTableOverheadBytes = 64;
+// A table with a handful of scalar fields: its vtable (4 + 2 per field, at most 7 fields
+// here: 18, padded to 20), the table's own 4-byte offset to it, and the scalars with their
+// alignment padding (a u64 and a u8 need at most 16). The string offsets are counted with the
+// strings.
+constexpr size_t kTableOverheadBytes = 40;
+// Each message also costs its union type byte and its 4-byte offset in the envelope's two
+// vectors, with alignment: 8 is a safe bound.
+constexpr size_t kUnionEntryBytes = 8;
 
 size_t string_bound(const std::string& text) { return text.size() + kStringOverheadBytes; }
 
@@ -33,7 +38,7 @@ size_t update_bound(const MemberUpdate& update) {
 }  // namespace
 
 size_t encoded_size_bound(const Message& message) {
-  return std::visit(
+  return kUnionEntryBytes + std::visit(
       [](const auto& body) -> size_t {
         using T = std::decay_t<decltype(body)>;
         if constexpr (std::is_same_v<T, Ping>) {
@@ -55,10 +60,11 @@ size_t encoded_size_bound(const Message& message) {
 }
 
 size_t packet_header_size_bound(const std::string& from) {
-  // Root offset, envelope table (version, from, two vectors for the message union) and the
-  // vectors' lengths; per-message union type bytes and offsets are included in the 8 below
-  // through a conservative allowance for kMaxMessagesPerPacket messages.
-  return kTableOverheadBytes + string_bound(from) + 16 + 8 * kMaxMessagesPerPacket;
+  // Root offset, envelope table (version, from, two vectors for the message union), the two
+  // vectors' lengths and their alignment. Each message's entries in those vectors are counted
+  // in its own encoded_size_bound (kUnionEntryBytes), not reserved here for the largest
+  // possible packet (which made a 1,400-byte packet carry 2 typical updates instead of 6).
+  return kTableOverheadBytes + string_bound(from) + 24;
 }
 
 }  // namespace conclave::gossip

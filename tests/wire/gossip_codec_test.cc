@@ -330,3 +330,50 @@ TEST_CASE("gossip: a packet whose offsets fan out to shared tables is rejected")
 
 }  // namespace
 }  // namespace conclave::wire
+
+namespace conclave::wire {
+namespace {
+
+// A member update as a real agent sends it: short name and address, ~100 bytes of metadata
+// (role, RPC address, ids; agent/node.h), and the name of the member that passed it on.
+gossip::MemberUpdate typical_update(int index) {
+  gossip::MemberUpdate update;
+  update.name = "node-" + std::to_string(index);
+  update.address = "10.0.1." + std::to_string(index % 250) + ":8301";
+  update.incarnation = 12;
+  update.state = gossip::MemberState::alive;
+  update.metadata = std::string(100, 'm');
+  update.from = "node-1";
+  return update;
+}
+
+TEST_CASE("gossip: the size bound is tight: a 1,400-byte packet carries as many typical updates "
+          "as really fit, within one") {
+  constexpr size_t kBudget = 1400;
+  gossip::Packet packet;
+  packet.from = "node-1";
+  packet.messages.push_back(gossip::Ping{1, "node-2"});
+  // What the core does: add updates while the bound says they fit.
+  size_t bound = size_bound(packet);
+  int by_bound = 0;
+  while (bound + gossip::encoded_size_bound(gossip::Message{typical_update(by_bound)}) <= kBudget) {
+    bound += gossip::encoded_size_bound(gossip::Message{typical_update(by_bound)});
+    packet.messages.push_back(typical_update(by_bound));
+    ++by_bound;
+  }
+  REQUIRE(encode_gossip_packet(packet).size() <= kBudget);
+  // What really fits.
+  gossip::Packet real = packet;
+  int really = by_bound;
+  while (true) {
+    real.messages.push_back(typical_update(really));
+    if (encode_gossip_packet(real).size() > kBudget) break;
+    ++really;
+  }
+  std::printf("gossip: a 1400-byte packet holds %d typical updates by the bound, %d really\n",
+              by_bound, really);
+  CHECK(by_bound >= really - 1);
+}
+
+}  // namespace
+}  // namespace conclave::wire
