@@ -244,14 +244,7 @@ void LeaderService::serve(const PendingRead& read, const state::StateMachine& st
       [&](const auto& value) {
         using T = std::decay_t<decltype(value)>;
         if constexpr (std::is_same_v<T, wire::KvGetRequest>) {
-          wire::KvGetResponse response;
-          if (auto entry = state_machine.get(value.key)) {
-            response.found = true;
-            response.value = entry->value;
-            response.create_revision = entry->create_revision;
-            response.mod_revision = entry->mod_revision;
-          }
-          reply(read.waiter, ErrorCode::ok, "", response);
+          reply(read.waiter, ErrorCode::ok, "", state_machine.get_response(value.key));
         } else if constexpr (std::is_same_v<T, wire::SessionListRequest>) {
           reply(read.waiter, ErrorCode::ok, "", state_machine.list_sessions());
         } else if constexpr (std::is_same_v<T, wire::LockListRequest>) {

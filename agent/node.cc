@@ -506,7 +506,7 @@ void Node::receive_client(uint64_t connection_id, const wire::ClientRequest& req
       // `-stale`: this server's state as applied so far, without asking the leader.
       client_replies_.push_back(
           ClientReply{connection_id, wire::ClientResponse{request.request_id, ErrorCode::ok, "",
-                                                          false, stale_get(get->key)}});
+                                                          false, state_machine_.get_response(get->key)}});
       return;
     }
   }
@@ -528,14 +528,10 @@ void Node::receive_client(uint64_t connection_id, const wire::ClientRequest& req
   wire::ClientRequest bounded = request;
   bounded.timeout_ms = static_cast<uint32_t>(timeout_ms);
   const auto* get = std::get_if<wire::KvGetRequest>(&body);
-  if (get != nullptr && raft_ && raft_->role() == raft::Role::follower &&
-      raft_->leader() != raft::kNoNode && !follower_reads_.full()) {
+  if (get != nullptr && can_serve_follower_read()) {
     // A linearizable read served here: the leader only confirms its commit index.
-    const uint64_t context =
-        follower_reads_.add(connection_id, bounded, now_ms + timeout_ms, now_ms);
-    if (!raft_->read_index_from_leader(context).ok()) {
-      forward_follower_reads(follower_reads_.take_all(), now_ms);
-    }
+    confirm_follower_read(
+        follower_reads_.add(connection_id, bounded, now_ms + timeout_ms, now_ms), now_ms);
   } else if (LocalSessions::handles(body)) {
     local_sessions_.on_request(connection_id, bounded, now_ms, requester_);
   } else {
@@ -569,17 +565,13 @@ void Node::serve_follower_reads() {
     if (!read.origin.empty()) {
       wire::ForwardResponse response{
           read.forward_id, leader_name(),
-          wire::ClientResponse{0, ErrorCode::ok, "", false, stale_get(get.key)}};
-      if (read.origin == options_.name) {
-        requester_.on_response(read.origin, response, now_ms_);
-      } else {
-        send_to_peer(read.origin, std::move(response));
-      }
+          wire::ClientResponse{0, ErrorCode::ok, "", false, state_machine_.get_response(get.key)}};
+      answer_forward(read.origin, std::move(response), now_ms_);
       continue;
     }
     client_replies_.push_back(ClientReply{
         read.connection_id, wire::ClientResponse{read.request.request_id, ErrorCode::ok, "",
-                                                 false, stale_get(get.key)}});
+                                                 false, state_machine_.get_response(get.key)}});
   }
 }
 
@@ -588,34 +580,15 @@ void Node::forward_follower_reads(std::vector<FollowerReads::Read> reads, int64_
     ++counters_.follower_reads_forwarded;
     if (!read.origin.empty()) {
       // Another agent's read: send it to the leader (a redirect), as if it had asked there.
-      const std::string leader = leader_name();
-      wire::ForwardResponse response;
-      response.forward_id = read.forward_id;
-      response.leader = leader;
-      response.response.error_code = leader.empty() ? ErrorCode::no_leader : ErrorCode::not_leader;
-      response.response.error_message = "this follower could not confirm the read in time";
-      if (read.origin == options_.name) {
-        requester_.on_response(read.origin, response, now_ms);
-      } else {
-        send_to_peer(read.origin, std::move(response));
-      }
+      answer_forward(read.origin,
+                     redirect(read.forward_id, "this follower could not confirm the read in time"),
+                     now_ms);
       continue;
     }
     const uint64_t request_id = read.request.request_id;
     requester_.submit(ReplyTo{read.connection_id, request_id}, std::move(read.request),
                       read.deadline_ms, now_ms);
   }
-}
-
-wire::KvGetResponse Node::stale_get(const std::string& key) const {
-  wire::KvGetResponse response;
-  if (auto entry = state_machine_.get(key)) {
-    response.found = true;
-    response.value = entry->value;
-    response.create_revision = entry->create_revision;
-    response.mod_revision = entry->mod_revision;
-  }
-  return response;
 }
 
 void Node::handle_forward(const std::string& origin, const wire::ForwardRequest& request,
@@ -625,32 +598,22 @@ void Node::handle_forward(const std::string& origin, const wire::ForwardRequest&
     // A client agent's `-stale` read: any server answers from its own state.
     wire::ForwardResponse response{request.forward_id, leader_name(),
                                    wire::ClientResponse{0, ErrorCode::ok, "", false,
-                                                        stale_get(get->key)}};
-    if (origin == options_.name) {
-      requester_.on_response(origin, response, now_ms);
-    } else {
-      send_to_peer(origin, std::move(response));
-    }
+                                                        state_machine_.get_response(get->key)}};
+    answer_forward(origin, std::move(response), now_ms);
     return;
   }
-  if (get != nullptr && !get->stale && raft_ && raft_->role() == raft::Role::follower &&
-      raft_->leader() != raft::kNoNode && !follower_reads_.full()) {
+  if (get != nullptr && !get->stale && can_serve_follower_read()) {
     // Another agent's linearizable read: served here once the leader confirms it.
-    const uint64_t context = follower_reads_.add_forwarded(
-        origin, request.forward_id, request.request, now_ms + request.timeout_ms, now_ms);
-    if (!raft_->read_index_from_leader(context).ok()) {
-      forward_follower_reads(follower_reads_.take_all(), now_ms);
-    }
+    confirm_follower_read(follower_reads_.add_forwarded(origin, request.forward_id,
+                                                        request.request,
+                                                        now_ms + request.timeout_ms, now_ms),
+                          now_ms);
     return;
   }
   const auto* admin = std::get_if<wire::RaftAdminRequest>(&request.request.body);
   if (admin != nullptr && raft_ && leader_.active()) {
     wire::ForwardResponse response{request.forward_id, options_.name, answer_raft_admin(*admin)};
-    if (origin == options_.name) {
-      requester_.on_response(origin, response, now_ms);
-    } else {
-      send_to_peer(origin, std::move(response));
-    }
+    answer_forward(origin, std::move(response), now_ms);
     return;
   }
   if (raft_ && leader_.active()) {
@@ -659,15 +622,38 @@ void Node::handle_forward(const std::string& origin, const wire::ForwardRequest&
   }
   // Not the leader: redirect (the Requester re-sends to the leader named here).
   const std::string leader = leader_name();
+  answer_forward(origin,
+                 redirect(request.forward_id,
+                          leader.empty() ? "no leader is known (an election may be in progress)"
+                                         : "this server is not the leader; " + leader + " is"),
+                 now_ms);
+}
+
+wire::ForwardResponse Node::redirect(uint64_t forward_id, std::string why) const {
   wire::ForwardResponse response;
-  response.forward_id = request.forward_id;
-  response.leader = leader;
-  response.response.error_code = leader.empty() ? ErrorCode::no_leader : ErrorCode::not_leader;
-  response.response.error_message =
-      leader.empty() ? "no leader is known (an election may be in progress)"
-                     : "this server is not the leader; " + leader + " is";
+  response.forward_id = forward_id;
+  response.leader = leader_name();
+  response.response.error_code =
+      response.leader.empty() ? ErrorCode::no_leader : ErrorCode::not_leader;
+  response.response.error_message = std::move(why);
+  return response;
+}
+
+bool Node::can_serve_follower_read() const {
+  return raft_ && raft_->role() == raft::Role::follower && raft_->leader() != raft::kNoNode &&
+         !follower_reads_.full();
+}
+
+void Node::confirm_follower_read(uint64_t context, int64_t now_ms) {
+  if (!raft_->read_index_from_leader(context).ok()) {
+    forward_follower_reads(follower_reads_.take_all(), now_ms);
+  }
+}
+
+void Node::answer_forward(const std::string& origin, wire::ForwardResponse response,
+                          int64_t now_ms) {
   if (origin == options_.name) {
-    requester_.on_response(origin, response, now_ms);
+    requester_.on_response(origin, response, now_ms);  // asked by this node itself: no hop
   } else {
     send_to_peer(origin, std::move(response));
   }
@@ -694,11 +680,7 @@ void Node::route(int64_t now_ms) {
     }
     for (LeaderService::Reply& reply : leader_.take_replies()) {
       moved = true;
-      if (reply.to == options_.name) {
-        requester_.on_response(options_.name, reply.response, now_ms);
-      } else {
-        send_to_peer(reply.to, std::move(reply.response));
-      }
+      answer_forward(reply.to, std::move(reply.response), now_ms);
     }
     for (Requester::Answer& answer : requester_.take_answers()) {
       moved = true;

@@ -227,15 +227,21 @@ class Node {
                       int64_t now_ms);
   // The leader answers `conclave raft peers | transfer-leader | remove-peer`.
   wire::ClientResponse answer_raft_admin(const wire::RaftAdminRequest& request);
-  // `kv get -stale`: this server's applied state, possibly behind the leader.
-  wire::KvGetResponse stale_get(const std::string& key) const;
   // Follower reads (follower_reads.h): serve those confirmed and applied; forward the rest to
   // the leader when they wait too long or this node stops following.
   void serve_follower_reads();
+  // A follower with a known leader (and room) serves linearizable reads itself.
+  bool can_serve_follower_read() const;
+  // Asks the leader to confirm the read registered as `context` (on failure, forwards all).
+  void confirm_follower_read(uint64_t context, int64_t now_ms);
+  // "Ask the leader instead": not_leader naming it, or no_leader.
+  wire::ForwardResponse redirect(uint64_t forward_id, std::string why) const;
   void forward_follower_reads(std::vector<FollowerReads::Read> reads, int64_t now_ms);
   // A node name or a server id in hex, among the members; kNoNode if neither.
   raft::NodeId resolve_member(const std::string& target) const;
   void send_to_peer(const std::string& name, wire::PeerPayload payload);
+  // Sends the answer to a forwarded request back to the agent that forwarded it.
+  void answer_forward(const std::string& origin, wire::ForwardResponse response, int64_t now_ms);
   // A Raft message addressed by server id, as a peer send; nullopt (counted) when gossip does
   // not know where that server is.
   std::optional<PeerSend> raft_send(raft::Message message);

@@ -561,20 +561,23 @@ struct RawNode::State {
   uint64_t next_remote_read = 0;
 
   void collect_confirmed_reads() {
-    for (ReadState& read : reads.take_confirmed(membership.voters, config.id)) {
-      auto remote = remote_reads.find(read.context);
-      if (remote == remote_reads.end()) {
-        read_states.push_back(read);
-        continue;
-      }
-      Message answer;
-      answer.type = MessageType::read_index_response;
-      answer.to = remote->second.from;
-      answer.read_context = remote->second.context;
-      answer.log_index = read.index;
-      remote_reads.erase(remote);
-      send(std::move(answer));
+    for (ReadState& read : reads.take_confirmed(membership.voters, config.id)) confirmed(read);
+  }
+
+  // A read confirmed at read.index: the caller's (read_states), or a follower's (answered).
+  void confirmed(const ReadState& read) {
+    auto remote = remote_reads.find(read.context);
+    if (remote == remote_reads.end()) {
+      read_states.push_back(read);
+      return;
     }
+    Message answer;
+    answer.type = MessageType::read_index_response;
+    answer.to = remote->second.from;
+    answer.read_context = remote->second.context;
+    answer.log_index = read.index;
+    remote_reads.erase(remote);
+    send(std::move(answer));
   }
 
   Status read_index_from_leader(uint64_t context) {
@@ -618,10 +621,7 @@ struct RawNode::State {
     }
     if (config.lease_reads && in_read_lease()) {
       ++counters.lease_reads;
-      read_states.push_back(ReadState{context, commit});
-      if (auto remote = remote_reads.find(context); remote != remote_reads.end()) {
-        collect_remote(context, commit);
-      }
+      confirmed(ReadState{context, commit});
       return Status();
     }
     reads.add(context, commit);
@@ -658,18 +658,6 @@ struct RawNode::State {
     }
   }
 
-  void collect_remote(uint64_t context, Index index) {
-    // A follower's read confirmed by the lease: answer it like a confirmed round would.
-    read_states.pop_back();
-    auto remote = remote_reads.find(context);
-    Message answer;
-    answer.type = MessageType::read_index_response;
-    answer.to = remote->second.from;
-    answer.read_context = remote->second.context;
-    answer.log_index = index;
-    remote_reads.erase(remote);
-    send(std::move(answer));
-  }
 
   void broadcast_read_round() {
     start_read_round();

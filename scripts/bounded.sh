@@ -9,29 +9,9 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 puts="${1:-1000000}"
 keys="${2:-10000}"
 value_size="${3:-256}"
-"$root/scripts/build.sh" >/dev/null
-c="$root/build/agent/conclave"
-work="$(mktemp -d /tmp/conclave-bounded-XXXXXX)"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work"
-for i in 1 2 3; do
-  joins=()
-  for j in 1 2 3; do [ "$j" != "$i" ] && joins+=(-join "127.0.0.1:$((18400 + 10 * j + 1))"); done
-  "$c" agent -server -bootstrap-expect 3 -node "s$i" -data-dir "s$i" \
-    -gossip-port $((18400 + 10 * i + 1)) -server-port $((18400 + 10 * i)) \
-    -socket "s$i.sock" "${joins[@]}" >"s$i.log" 2>&1 &
-  pids+=($!)
-done
-for _ in $(seq 1 100); do
-  "$c" kv put bench/ready yes --socket s1.sock >/dev/null 2>&1 && break
-  sleep 0.1
-done
+base_port=18400
+# shellcheck source=lib/three_servers.sh
+source "$root/scripts/lib/three_servers.sh"
 "$c" bench put -clients 256 -ops "$puts" -keys "$keys" -value-size "$value_size" \
   --socket s1.sock --socket s2.sock --socket s3.sock -format json 2>/dev/null | tail -1
 sleep 2  # let followers apply and compact

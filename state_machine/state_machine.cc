@@ -180,14 +180,7 @@ Outcome StateMachine::execute(const wire::Command& command, raft::Index index, A
           }
           return kv_.put(op.key, op.value);
         } else if constexpr (std::is_same_v<T, wire::GetCommand>) {
-          wire::KvGetResponse response;
-          if (auto entry = kv_.get(op.key)) {
-            response.found = true;
-            response.value = entry->value;
-            response.create_revision = entry->create_revision;
-            response.mod_revision = entry->mod_revision;
-          }
-          return Outcome{ErrorCode::ok, "", response};
+          return Outcome{ErrorCode::ok, "", get_response(op.key)};
         } else if constexpr (std::is_same_v<T, wire::SessionCreateCommand>) {
           return sessions_.create(op, index, time_ms_);
         } else if constexpr (std::is_same_v<T, wire::SessionDestroyCommand>) {
@@ -411,6 +404,17 @@ std::vector<store::StateRow> StateMachine::snapshot_rows() const {
   locks_.collect_all(rows);
   dedup_.collect_all(rows);
   return rows;
+}
+
+wire::KvGetResponse StateMachine::get_response(const std::string& key) const {
+  wire::KvGetResponse response;
+  if (auto entry = kv_.get(key)) {
+    response.found = true;
+    response.value = entry->value;
+    response.create_revision = entry->create_revision;
+    response.mod_revision = entry->mod_revision;
+  }
+  return response;
 }
 
 std::optional<wire::KvEntry> StateMachine::get(const std::string& key) const {

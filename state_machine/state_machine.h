@@ -58,6 +58,8 @@ class StateMachine {
 
   // Reads (served after a ReadIndex confirmation, once applied far enough).
   std::optional<wire::KvEntry> get(const std::string& key) const;
+  // The answer to a `kv get` of `key` from this state.
+  wire::KvGetResponse get_response(const std::string& key) const;
   wire::SessionListResponse list_sessions() const;
   wire::LockListResponse list_locks(const std::string& prefix) const;
   // The ids of the sessions of `node` in boot `boot_id`.

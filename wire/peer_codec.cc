@@ -46,6 +46,14 @@ const detail::VerifyLimits kPeerLimits{.max_bytes = kMaxFrameBytes,
                                        .max_depth = 16,
                                        .max_tables = kMaxEntriesPerMessage + 16};
 
+// Server ids of a membership (absent: none), at most kMaxGroupMembers.
+Status read_ids(const flatbuffers::Vector<uint64_t>* ids, const Where& where,
+                std::vector<raft::NodeId>& out) {
+  CONCLAVE_WIRE_TRY(detail::check_count(ids, kMaxGroupMembers, where));
+  if (ids != nullptr) out.assign(ids->begin(), ids->end());
+  return Status();
+}
+
 Result<raft::Message> decode_raft_message(const fbp::RaftMessage& table, FieldReader& reader,
                                           const Where& where) {
   raft::Message message;
@@ -70,16 +78,10 @@ Result<raft::Message> decode_raft_message(const fbp::RaftMessage& table, FieldRe
   message.snapshot_done = table.snapshot_done();
   CONCLAVE_WIRE_TRY(reader.read_bytes(table.snapshot_data(), kMaxFrameBytes,
                                       Where(where, "snapshot_data"), message.snapshot_data));
-  CONCLAVE_WIRE_TRY(detail::check_count(table.snapshot_voters(), kMaxGroupMembers,
-                                        Where(where, "snapshot_voters")));
-  CONCLAVE_WIRE_TRY(detail::check_count(table.snapshot_learners(), kMaxGroupMembers,
-                                        Where(where, "snapshot_learners")));
-  if (const auto* voters = table.snapshot_voters()) {
-    message.snapshot_membership.voters.assign(voters->begin(), voters->end());
-  }
-  if (const auto* learners = table.snapshot_learners()) {
-    message.snapshot_membership.learners.assign(learners->begin(), learners->end());
-  }
+  CONCLAVE_WIRE_TRY(read_ids(table.snapshot_voters(), Where(where, "snapshot_voters"),
+                             message.snapshot_membership.voters));
+  CONCLAVE_WIRE_TRY(read_ids(table.snapshot_learners(), Where(where, "snapshot_learners"),
+                             message.snapshot_membership.learners));
   const auto* entries = table.entries();
   CONCLAVE_WIRE_TRY(detail::check_count(entries, kMaxEntriesPerMessage, Where(where, "entries")));
   if (entries != nullptr) {
@@ -97,16 +99,10 @@ Result<raft::Message> decode_raft_message(const fbp::RaftMessage& table, FieldRe
                                  "has unknown entry type " + std::to_string(entry->type()));
       }
       out.type = static_cast<raft::EntryType>(entry->type());
-      CONCLAVE_WIRE_TRY(detail::check_count(entry->voters(), kMaxGroupMembers,
-                                            Where(where, "entry voters", i)));
-      CONCLAVE_WIRE_TRY(detail::check_count(entry->learners(), kMaxGroupMembers,
-                                            Where(where, "entry learners", i)));
-      if (entry->voters() != nullptr) {
-        out.membership.voters.assign(entry->voters()->begin(), entry->voters()->end());
-      }
-      if (entry->learners() != nullptr) {
-        out.membership.learners.assign(entry->learners()->begin(), entry->learners()->end());
-      }
+      CONCLAVE_WIRE_TRY(read_ids(entry->voters(), Where(where, "entry voters", i),
+                                 out.membership.voters));
+      CONCLAVE_WIRE_TRY(read_ids(entry->learners(), Where(where, "entry learners", i),
+                                 out.membership.learners));
     }
   }
   return message;
@@ -116,29 +112,27 @@ Result<raft::Message> decode_raft_message(const fbp::RaftMessage& table, FieldRe
 
 namespace {
 
+// Server ids of a membership; absent when there are none.
+flatbuffers::Offset<flatbuffers::Vector<uint64_t>> optional_ids(
+    flatbuffers::FlatBufferBuilder& builder, const std::vector<raft::NodeId>& ids) {
+  return ids.empty() ? 0 : builder.CreateVector(ids);
+}
+
 flatbuffers::Offset<fbp::RaftMessage> encode_raft(flatbuffers::FlatBufferBuilder& builder,
                                                   const raft::Message& raft) {
   std::vector<flatbuffers::Offset<fbp::Entry>> entries;
   entries.reserve(raft.entries.size());
   for (const raft::Entry& entry : raft.entries) {
     const auto data = detail::optional_bytes(builder, entry.data);
-    const auto voters = entry.membership.voters.empty()
-                            ? 0
-                            : builder.CreateVector(entry.membership.voters);
-    const auto learners = entry.membership.learners.empty()
-                              ? 0
-                              : builder.CreateVector(entry.membership.learners);
+    const auto voters = optional_ids(builder, entry.membership.voters);
+    const auto learners = optional_ids(builder, entry.membership.learners);
     entries.push_back(fbp::CreateEntry(builder, entry.term, entry.index, data,
                                        static_cast<uint8_t>(entry.type), voters, learners));
   }
   const auto entries_vector = entries.empty() ? 0 : builder.CreateVector(entries);
   const auto snapshot_data = detail::optional_bytes(builder, raft.snapshot_data);
-  const auto snapshot_voters = raft.snapshot_membership.voters.empty()
-                                   ? 0
-                                   : builder.CreateVector(raft.snapshot_membership.voters);
-  const auto snapshot_learners = raft.snapshot_membership.learners.empty()
-                                     ? 0
-                                     : builder.CreateVector(raft.snapshot_membership.learners);
+  const auto snapshot_voters = optional_ids(builder, raft.snapshot_membership.voters);
+  const auto snapshot_learners = optional_ids(builder, raft.snapshot_membership.learners);
   return fbp::CreateRaftMessage(builder, static_cast<fbp::MessageType>(raft.type), raft.from,
                                 raft.to, raft.term, raft.log_index, raft.log_term, entries_vector,
                                 raft.commit, raft.reject, raft.reject_hint,

@@ -183,6 +183,35 @@ std::string leader_seen_by(const ClusterAgent& asked) {
   return status ? status->leader_name : "";
 }
 
+ClusterAgent* other_than(std::vector<ClusterAgent>& agents, const std::string& name) {
+  ClusterAgent* found = nullptr;
+  for (ClusterAgent& agent : agents) {
+    if (agent.name != name) found = &agent;
+  }
+  return found;
+}
+
+std::string wait_for_agreed_leader(const std::vector<ClusterAgent*>& agents, int64_t limit_ms) {
+  std::string leader;
+  wait_until(limit_ms, [&] {
+    std::string seen;
+    for (const ClusterAgent* agent : agents) {
+      const std::string name = leader_seen_by(*agent);
+      if (name.empty() || (!seen.empty() && name != seen)) return false;
+      seen = name;
+    }
+    leader = seen;
+    return true;
+  });
+  return leader;
+}
+
+std::vector<ClusterAgent*> pointers(std::vector<ClusterAgent>& agents) {
+  std::vector<ClusterAgent*> out;
+  for (ClusterAgent& agent : agents) out.push_back(&agent);
+  return out;
+}
+
 ClusterAgent* find_agent(std::vector<ClusterAgent>& agents, const std::string& name) {
   for (ClusterAgent& agent : agents) {
     if (agent.name == name) return &agent;

@@ -105,6 +105,11 @@ bool all_alive(const std::filesystem::path& folder, const std::vector<ClusterAge
 // The leader's name as `asked` knows it (empty when none is known or it does not answer).
 std::string leader_seen_by(const ClusterAgent& asked);
 ClusterAgent* find_agent(std::vector<ClusterAgent>& agents, const std::string& name);
+// The last agent not named `name` (e.g. a follower, given the leader's name).
+ClusterAgent* other_than(std::vector<ClusterAgent>& agents, const std::string& name);
+// Waits up to `limit_ms` for a leader that every given agent names; returns it ("" if none).
+std::string wait_for_agreed_leader(const std::vector<ClusterAgent*>& agents, int64_t limit_ms);
+std::vector<ClusterAgent*> pointers(std::vector<ClusterAgent>& agents);
 
 // Drops every packet from or to chosen loopback addresses, in a chain of its own that is
 // removed again when the object goes (also when a test fails).

@@ -32,28 +32,6 @@ std::map<std::string, std::string> roles_via(const ClusterAgent& asked) {
   return roles;
 }
 
-// Waits for a leader that every given agent agrees on; returns its name.
-std::string wait_for_agreed_leader(const std::vector<ClusterAgent*>& agents, int64_t limit_ms) {
-  std::string leader;
-  wait_until(limit_ms, [&] {
-    std::string seen;
-    for (const ClusterAgent* agent : agents) {
-      const std::string name = leader_seen_by(*agent);
-      if (name.empty() || (!seen.empty() && name != seen)) return false;
-      seen = name;
-    }
-    leader = seen;
-    return true;
-  });
-  return leader;
-}
-
-std::vector<ClusterAgent*> pointers(std::vector<ClusterAgent>& agents) {
-  std::vector<ClusterAgent*> out;
-  for (ClusterAgent& agent : agents) out.push_back(&agent);
-  return out;
-}
-
 TEST_CASE("a follower isolated for 3 s and healed changes neither the leader nor the term "
           "(pre-vote, check-quorum)") {
   TempFolder folder;
@@ -64,10 +42,7 @@ TEST_CASE("a follower isolated for 3 s and healed changes neither the leader nor
   REQUIRE_FALSE(leader.empty());
   REQUIRE(try_put(find_agent(agents, leader)->socket, "k", "before", 3000));
   const uint64_t term = try_status(find_agent(agents, leader)->socket)->term;
-  ClusterAgent* follower = nullptr;
-  for (ClusterAgent& agent : agents) {
-    if (agent.name != leader) follower = &agent;
-  }
+  ClusterAgent* follower = other_than(agents, leader);
   LoopbackFirewall firewall;
   firewall.isolate(follower->host);
   REQUIRE(try_put(find_agent(agents, leader)->socket, "k", "during", 3000));
@@ -175,10 +150,7 @@ TEST_CASE("five servers: a killed server is removed after the threshold and come
   REQUIRE(try_put(find_agent(agents, leader)->socket, "a", "1", 3000));
 
   // 1. kill -9 a follower: the autopilot removes it once gossip has shown it failed for 3 s.
-  ClusterAgent* victim = nullptr;
-  for (ClusterAgent& agent : agents) {
-    if (agent.name != leader) victim = &agent;
-  }
+  ClusterAgent* victim = other_than(agents, leader);
   const auto killed_at = Clock::now();
   victim->process->kill9();
   ClusterAgent* survivor = find_agent(agents, leader);
@@ -240,10 +212,7 @@ TEST_CASE("a follower down while the log is compacted catches up by a snapshot i
   INFO(all_logs(agents));
   const std::string leader = wait_for_agreed_leader(pointers(agents), 15000);
   REQUIRE_FALSE(leader.empty());
-  ClusterAgent* follower = nullptr;
-  for (ClusterAgent& agent : agents) {
-    if (agent.name != leader) follower = &agent;
-  }
+  ClusterAgent* follower = other_than(agents, leader);
   REQUIRE(try_put(follower->socket, "first", "1", 3000));
   follower->process->kill9();
   // More than a compaction's worth of entries (8192) while it is down.

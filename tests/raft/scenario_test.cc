@@ -823,6 +823,20 @@ TEST_CASE("scenario: a restarted server recovers the membership from its log",
 
 // ---- snapshots and log compaction (§7) --------------------------------------------------------
 
+// Node 1 leads; node 3 is cut off while `entries` values ("v0", "v1", ...) are committed,
+// then nodes 1 and 2 compact their logs through them: node 3 can only catch up by a snapshot.
+// Node 3 stays isolated (the caller heals it).
+void leave_node_3_behind_compaction(Cluster& cluster, int entries) {
+  cluster.elect(1);
+  cluster.isolate(3);
+  for (int i = 0; i < entries; ++i) {
+    REQUIRE(cluster.node(1).propose("v" + std::to_string(i)).ok());
+  }
+  cluster.stabilize();
+  cluster.compact(1, static_cast<Index>(entries));
+  cluster.compact(2, static_cast<Index>(entries));
+}
+
 TEST_CASE("scenario: a follower behind the compacted log gets a snapshot in chunks, without "
           "an election", "[scenario][snapshot]") {
   Cluster cluster(3, 1, [](Config& config) { config.snapshot_chunk_bytes = 64; });
@@ -854,12 +868,7 @@ TEST_CASE("scenario: a follower behind the compacted log gets a snapshot in chun
 TEST_CASE("scenario: lost snapshot chunks are resent from what the follower holds",
           "[scenario][snapshot]") {
   Cluster cluster(3, 2, [](Config& config) { config.snapshot_chunk_bytes = 32; });
-  cluster.elect(1);
-  cluster.isolate(3);
-  for (int i = 0; i < 40; ++i) REQUIRE(cluster.node(1).propose("v" + std::to_string(i)).ok());
-  cluster.stabilize();
-  cluster.compact(1, 40);
-  cluster.compact(2, 40);
+  leave_node_3_behind_compaction(cluster, 40);
   // Every third chunk is lost on the way.
   int chunk = 0;
   cluster.drop = [&](const Message& m) {
@@ -878,12 +887,7 @@ TEST_CASE("scenario: lost snapshot chunks are resent from what the follower hold
 TEST_CASE("scenario: a follower restarted in the middle of a snapshot install starts it again "
           "and completes it", "[scenario][snapshot]") {
   Cluster cluster(3, 3, [](Config& config) { config.snapshot_chunk_bytes = 32; });
-  cluster.elect(1);
-  cluster.isolate(3);
-  for (int i = 0; i < 40; ++i) REQUIRE(cluster.node(1).propose("v" + std::to_string(i)).ok());
-  cluster.stabilize();
-  cluster.compact(1, 40);
-  cluster.compact(2, 40);
+  leave_node_3_behind_compaction(cluster, 40);
   cluster.heal(3);
   // Deliver a few chunks only, then restart node 3 (its partial snapshot is in memory only).
   int delivered = 0;
@@ -1069,12 +1073,7 @@ void deliver_until(Cluster& cluster, Stop stop, int max_ticks = 50) {
 TEST_CASE("scenario: an installed snapshot is acknowledged only after it is persisted",
           "[scenario][snapshot][durability]") {
   Cluster cluster(3, 4, [](Config& config) { config.snapshot_chunk_bytes = 1 << 20; });
-  cluster.elect(1);
-  cluster.isolate(3);
-  for (int i = 0; i < 20; ++i) REQUIRE(cluster.node(1).propose("v").ok());
-  cluster.stabilize();
-  cluster.compact(1, 20);
-  cluster.compact(2, 20);
+  leave_node_3_behind_compaction(cluster, 20);
   cluster.heal(3);
   // The single chunk reaches node 3, which installs it (not yet persisted: no Ready taken).
   deliver_until(cluster, [](const Message& m) { return m.type == MessageType::snapshot; });
