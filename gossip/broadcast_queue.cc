@@ -41,12 +41,21 @@ bool BroadcastQueue::enqueue(MemberUpdate update) {
 std::vector<MemberUpdate> BroadcastQueue::take(size_t budget_bytes, size_t max_count,
                                                int transmit_limit,
                                                const std::string& skip_name) {
+  // The smallest update there can be: nothing smaller can fit once the budget is below it.
+  static const size_t kSmallestUpdateBytes = encoded_size_bound(Message{MemberUpdate{}});
+  // An update that does not fit is passed over for a smaller one behind it, but only so many
+  // times per packet: the queue may hold thousands after a mass join.
+  constexpr int kMaxPassedOver = 16;
+  int passed_over = 0;
   std::vector<std::string> picked;
   for (const auto& [key, name] : by_priority_) {
-    if (picked.size() >= max_count) break;
+    if (picked.size() >= max_count || budget_bytes < kSmallestUpdateBytes) break;
     if (!skip_name.empty() && name == skip_name) continue;
     const Entry& entry = entries_.at(name);
-    if (entry.size_bytes > budget_bytes) continue;  // a smaller one may still fit
+    if (entry.size_bytes > budget_bytes) {
+      if (++passed_over > kMaxPassedOver) break;
+      continue;  // a smaller one may still fit
+    }
     budget_bytes -= entry.size_bytes;
     picked.push_back(name);
   }

@@ -12,6 +12,7 @@
 #include "common/check.h"
 #include "common/prng.h"
 #include "gossip/broadcast_queue.h"
+#include "gossip/local_health.h"
 #include "gossip/member_table.h"
 #include "gossip/probe_schedule.h"
 #include "gossip/suspicion.h"
@@ -24,6 +25,9 @@ namespace {
 // only reached under a flood; beyond it a PingReq is dropped and counted.
 constexpr size_t kMaxPendingRelays = 1024;
 
+// How many members, in expectation, probe a suspect out of turn on hearing of the suspicion.
+constexpr double kSuspicionProbers = 4.0;
+
 
 }  // namespace
 
@@ -33,22 +37,31 @@ struct Gossip::State {
     std::string target;
     uint64_t sequence = 0;
     int64_t started_ms = 0;
+    int64_t timeout_ms = 0;   // direct Ack wait, stretched by the local health
+    int64_t interval_ms = 0;  // the whole protocol period, stretched likewise
     bool acked = false;
+    bool acked_in_time = false;  // directly, within timeout_ms
     bool indirect_sent = false;
+    int expected_nacks = 0;
+    int nacks = 0;
   };
-  // A ping sent on behalf of a PingReq: its Ack is relayed to the requester (SWIM §3.1).
+  // A ping sent on behalf of a PingReq: its Ack is relayed to the requester (SWIM §3.1), or
+  // with `nack_wanted` a Nack is sent at nack_at_ms if none came (Lifeguard).
   struct Relay {
     std::string requester_address;
     std::string requester_name;
     uint64_t requester_sequence = 0;
+    int64_t nack_at_ms = 0;
     int64_t expires_ms = 0;
+    bool nack_wanted = false;
   };
 
   State(Options options_in, uint64_t random_seed, int64_t now_ms)
       : options(std::move(options_in)),
         prng(random_seed),
         table(options.max_members),
-        queue(options.max_broadcast_queue) {
+        queue(options.max_broadcast_queue),
+        health(options.lifeguard ? options.max_local_health : 0) {
     // Random first sequence: a restarted node (same seed or not) is unlikely to reuse the
     // sequences of its previous life that may still be in flight.
     next_sequence = prng.next() >> 16;
@@ -56,6 +69,7 @@ struct Gossip::State {
     next_probe_ms = now_ms + prng.between(0, options.probe_interval_ms - 1);
     next_gossip_ms = now_ms + prng.between(0, options.gossip_interval_ms - 1);
     next_push_pull_ms = now_ms + prng.between(0, options.push_pull_interval_ms - 1);
+    last_tick_ms = now_ms;
   }
 
   Options options;
@@ -63,15 +77,20 @@ struct Gossip::State {
   Counters counters;
   MemberTable table;
   BroadcastQueue queue;
+  LocalHealth health;
   ProbeSchedule schedule;
+  std::map<std::string, Suspicion> suspicions;  // one per suspect member
   std::vector<Outgoing> outgoing;
   std::vector<Event> events;
+  std::vector<Conflict> conflicts;
   uint64_t next_sequence = 0;
   std::optional<Probe> probe;
   std::map<uint64_t, Relay> relays;  // by the sequence of our relaying ping
   int64_t next_probe_ms = 0;
   int64_t next_gossip_ms = 0;
   int64_t next_push_pull_ms = 0;
+  int64_t last_tick_ms = 0;
+  int64_t next_reap_ms = 0;
   bool leaving = false;
 
   Member& self() {
@@ -182,18 +201,35 @@ struct Gossip::State {
   // `count` distinct members chosen uniformly among those `eligible`, never ourselves.
   template <typename Predicate>
   std::vector<const Member*> random_members(size_t count, Predicate eligible) {
+    std::vector<const Member*> chosen;
+    if (count == 0) return chosen;
+    // Usually most members are eligible: draw at random, and walk the whole table only when
+    // a few draws did not find enough (most members dead, or a small table).
+    const size_t size = table.size();
+    for (size_t attempt = 0; attempt < 4 * count && size > 4 * count; ++attempt) {
+      const Member& member = table.at(static_cast<size_t>(prng.below(size)));
+      if (member.name == options.name || !eligible(member) ||
+          std::find(chosen.begin(), chosen.end(), &member) != chosen.end()) {
+        continue;
+      }
+      chosen.push_back(&member);
+      if (chosen.size() == count) return chosen;
+    }
     std::vector<const Member*> candidates;
     for (const auto& [name, member] : table.all()) {
-      if (name != options.name && eligible(member)) candidates.push_back(&member);
+      if (name != options.name && eligible(member) &&
+          std::find(chosen.begin(), chosen.end(), &member) == chosen.end()) {
+        candidates.push_back(&member);
+      }
     }
-    // Partial Fisher-Yates: the first `count` slots are a uniform sample.
-    const size_t take = std::min(count, candidates.size());
+    // Partial Fisher-Yates: the first slots are a uniform sample of the rest.
+    const size_t take = std::min(count - chosen.size(), candidates.size());
     for (size_t i = 0; i < take; ++i) {
       const size_t j = i + static_cast<size_t>(prng.below(candidates.size() - i));
       std::swap(candidates[i], candidates[j]);
+      chosen.push_back(candidates[i]);
     }
-    candidates.resize(take);
-    return candidates;
+    return chosen;
   }
 
   // ---- merging -------------------------------------------------------------------------
@@ -205,12 +241,22 @@ struct Gossip::State {
     Member& me = self();
     me.incarnation = heard_incarnation + 1;
     ++counters.refutations;
+    // Lifeguard: being suspected is a hint that our own packets are late or lost.
+    health.apply(1);
     broadcast(self_update());
   }
 
   void apply_about_self(const MemberUpdate& update) {
     if (leaving) return;  // we are going: let the news of it stand
     const Member& me = self();
+    // News of our name at another address is about another agent that holds it (or our own
+    // previous life elsewhere). While that one is alive or suspect, never refute it: the two
+    // of us would out-bid each other forever; the members that know it tell us instead
+    // (NameConflict). Once it is dead or left, the name is free: claim it (refute below).
+    if (!update.address.empty() && update.address != me.address &&
+        (update.state == MemberState::alive || update.state == MemberState::suspect)) {
+      return;
+    }
     bool contradicts = false;
     if (update.incarnation > me.incarnation) {
       // Someone holds a newer record of us than we do: our previous life (a restart), or a
@@ -237,6 +283,20 @@ struct Gossip::State {
       apply_about_self(update);
       return;
     }
+    const Member* known = table.find(update.name);
+    if (known != nullptr && update.state == MemberState::alive &&
+        update.address != known->address &&
+        (known->state == MemberState::alive || known->state == MemberState::suspect)) {
+      // Another agent announces itself under a live member's name: the name stays with the
+      // member we know (a dead or left one may be reclaimed from a new address).
+      report_name_conflict(*known, update.address);
+      return;
+    }
+    if (known != nullptr && known->state == MemberState::suspect &&
+        update.state == MemberState::suspect && update.incarnation == known->incarnation) {
+      confirm_suspicion(update);
+      return;
+    }
     MergeResult result = table.apply(update, now_ms);
     if (result.outcome == MergeOutcome::table_full) {
       ++counters.updates_dropped;
@@ -246,6 +306,7 @@ struct Gossip::State {
     const Member* member = table.find(update.name);
     CONCLAVE_CHECK(member != nullptr, "accepted update left no member");
     if (result.added) schedule.add(member->name, prng);
+    track_suspicion(*member, update.from, now_ms);
     // Re-disseminate what we now believe (SWIM §4.1 infection style), with the last known
     // address and metadata even when the update itself is a suspicion or death.
     broadcast(update_from_member(*member, update.from));
@@ -255,8 +316,72 @@ struct Gossip::State {
     }
   }
 
+  // Keeps `suspicions` in step with the table: a member that became suspect (or suspect at a
+  // newer incarnation) gets a fresh Suspicion with `accuser` as its first accuser; any other
+  // state ends it.
+  void track_suspicion(const Member& member, const std::string& accuser, int64_t now_ms) {
+    if (member.state != MemberState::suspect) {
+      suspicions.erase(member.name);
+      return;
+    }
+    auto it = suspicions.find(member.name);
+    if (it != suspicions.end() && it->second.incarnation() == member.incarnation) return;
+    const size_t live = table.alive_count();
+    const int64_t min_ms = suspicion_timeout_ms(options.suspicion_multiplier, live,
+                                                options.probe_interval_ms);
+    int64_t max_ms = min_ms;
+    int expected = 0;
+    if (options.lifeguard) {
+      max_ms = static_cast<int64_t>(static_cast<double>(min_ms) *
+                                    std::max(1.0, options.suspicion_max_multiplier));
+      // Besides the accuser and the accused, at most N - 2 members can confirm.
+      const int others = live > 2 ? static_cast<int>(std::min<size_t>(live - 2, 1000)) : 0;
+      expected = std::clamp(options.suspicion_confirmations, 0, others);
+    }
+    suspicions.erase(member.name);
+    suspicions.emplace(member.name,
+                       Suspicion(member.incarnation, accuser, now_ms, min_ms, max_ms, expected));
+    // A suspicion heard from another member: a few of those who hear it (about
+    // kSuspicionProbers, whatever N) probe the suspect next instead of when their round robin
+    // gets there, so a real failure is confirmed within a probe interval or two and a false
+    // one is not (the Lifeguard timeout then stays long), rather than waiting on chance.
+    if (options.lifeguard && expected > 0 && accuser != options.name &&
+        prng.chance(std::min(1.0, kSuspicionProbers / static_cast<double>(live)))) {
+      schedule.probe_next(member.name);
+    }
+  }
+
+  // Another member says the same suspicion (same incarnation): an independent confirmation
+  // shortens the timeout (Lifeguard), and is passed on so others count it too.
+  void confirm_suspicion(const MemberUpdate& update) {
+    auto it = suspicions.find(update.name);
+    if (it == suspicions.end() || it->second.incarnation() != update.incarnation) return;
+    if (!it->second.confirm(update.from)) return;
+    ++counters.suspicion_confirmations;
+    broadcast(update);
+  }
+
+  void report_name_conflict(const Member& holder, const std::string& claimant_address) {
+    ++counters.name_conflicts;
+    conflicts.push_back(Conflict{holder.name, holder.address, claimant_address, false});
+    // Tell both ends: the claimant must stop; the holder logs it.
+    const NameConflict notice{holder.name, holder.address, claimant_address};
+    send(claimant_address, {Message{notice}}, false);
+    send(holder.address, {Message{notice}}, false);
+  }
+
+  void on_name_conflict(const NameConflict& notice) {
+    if (notice.name != options.name) return;
+    const std::string& address = self().address;
+    if (address != notice.claimant_address && address != notice.holder_address) return;
+    ++counters.name_conflicts;
+    conflicts.push_back(Conflict{notice.name, notice.holder_address, notice.claimant_address,
+                                 address == notice.claimant_address});
+  }
+
   // A verdict of our own about another member (suspect after a failed probe, dead after the
   // suspicion timeout): disseminated like any update, with `from` = us.
+  // Declaring a member we already suspect counts as our confirmation of that suspicion.
   void declare(const Member& member, MemberState state, int64_t now_ms) {
     MemberUpdate update = update_from_member(member);
     update.state = state;
@@ -274,9 +399,11 @@ struct Gossip::State {
     send(from_address, {Message{Ack{ping.sequence}}}, true, sender_name);
   }
 
-  void on_ack(const Ack& ack) {
+  void on_ack(const Ack& ack, int64_t now_ms) {
     if (probe && !probe->acked && ack.sequence == probe->sequence) {
       probe->acked = true;
+      probe->acked_in_time = !probe->indirect_sent &&
+                             now_ms <= probe->started_ms + probe->timeout_ms;
       return;
     }
     auto it = relays.find(ack.sequence);
@@ -294,10 +421,23 @@ struct Gossip::State {
       return;
     }
     const uint64_t sequence = next_sequence++;
-    relays.emplace(sequence, Relay{from_address, sender_name, request.sequence,
-                                   now_ms + options.probe_interval_ms});
+    Relay relay;
+    relay.requester_address = from_address;
+    relay.requester_name = sender_name;
+    relay.requester_sequence = request.sequence;
+    relay.nack_wanted = request.nack;
+    relay.nack_at_ms = now_ms + options.probe_timeout_ms;
+    relay.expires_ms = now_ms + options.probe_interval_ms;
+    relays.emplace(sequence, std::move(relay));
     send(request.target_address, {Message{Ping{sequence, request.target}}}, true,
          request.target);
+  }
+
+  void on_nack(const Nack& nack) {
+    if (probe && !probe->acked && nack.sequence == probe->sequence) {
+      ++probe->nacks;
+      ++counters.nacks_received;
+    }
   }
 
   void on_sync(const std::string& from_address, const Sync& sync, int64_t now_ms) {
@@ -324,11 +464,25 @@ struct Gossip::State {
     if (!probe) return;
     const Probe done = *probe;
     probe.reset();
-    if (done.acked) return;
+    if (auto suspicion = suspicions.find(done.target); suspicion != suspicions.end()) {
+      suspicion->second.set_own_probe(done.acked ? Suspicion::OwnProbe::answered
+                                                 : Suspicion::OwnProbe::failed);
+    }
+    if (done.acked) {
+      // Lifeguard: an answer within the timeout is evidence we are healthy; a late one
+      // (through a relay) says nothing either way.
+      if (done.acked_in_time) health.apply(-1);
+      return;
+    }
+    // Lifeguard: relays that did not even nack mean our own packets are not getting through;
+    // without relays, any failed probe counts against us.
+    health.apply(done.expected_nacks > 0 ? done.expected_nacks - done.nacks : 1);
     const Member* target = table.find(done.target);
-    // SWIM §4.2: no Ack, direct or relayed, within the protocol period → suspect.
-    if (target != nullptr && target->state == MemberState::alive) {
-      ++counters.suspicions_raised;
+    // SWIM §4.2: no Ack, direct or relayed, within the protocol period → suspect (or, when
+    // already suspect, our confirmation of it).
+    if (target != nullptr && (target->state == MemberState::alive ||
+                              target->state == MemberState::suspect)) {
+      if (target->state == MemberState::alive) ++counters.suspicions_raised;
       declare(*target, MemberState::suspect, now_ms);
     }
   }
@@ -345,6 +499,8 @@ struct Gossip::State {
     next.target = *target_name;
     next.sequence = next_sequence++;
     next.started_ms = now_ms;
+    next.timeout_ms = health.scale(options.probe_timeout_ms);
+    next.interval_ms = health.scale(options.probe_interval_ms);
     probe = next;
     ++counters.probes_sent;
     send(target->address, {Message{Ping{next.sequence, next.target}}}, true, target->name);
@@ -365,23 +521,61 @@ struct Gossip::State {
                                   });
     for (const Member* helper : helpers) {
       ++counters.indirect_probes_sent;
-      send(helper->address, {Message{PingReq{probe->sequence, target_name, target_address}}},
+      if (options.lifeguard) ++probe->expected_nacks;
+      send(helper->address,
+           {Message{PingReq{probe->sequence, target_name, target_address, options.lifeguard}}},
            true, helper->name);
     }
   }
 
   void check_suspicions(int64_t now_ms) {
-    const int64_t timeout_ms = suspicion_timeout_ms(options.suspicion_multiplier,
-                                                    table.alive_count(),
-                                                    options.probe_interval_ms);
     std::vector<std::string> expired;
-    for (const auto& [name, member] : table.all()) {
-      if (member.state == MemberState::suspect && member.state_changed_ms + timeout_ms <= now_ms)
-        expired.push_back(name);
+    for (const auto& [name, suspicion] : suspicions) {
+      if (suspicion.deadline_ms() <= now_ms) expired.push_back(name);
     }
     for (const auto& name : expired) {
+      const Member* member = table.find(name);
+      CONCLAVE_CHECK(member != nullptr && member->state == MemberState::suspect,
+                     "a suspicion outlived its suspect");
+      Suspicion& suspicion = suspicions.at(name);
+      if (options.lifeguard && suspicion.own_probe() != Suspicion::OwnProbe::failed) {
+        // The last-chance probe: we only heard of this suspicion (or the suspect answered our
+        // last probe), and may be the one member the refutation missed (seen at N = 100 with
+        // 10% loss: 98 of 99 members got it, the 99th declared a live member dead). Probe
+        // the suspect ourselves first: our ping tells it it is suspected and its answer
+        // carries the refutation. Only our own failed probe lets the timeout stand; a real
+        // failure is declared at once by its accusers, whose probes failed.
+        suspicion.set_own_probe(Suspicion::OwnProbe::none);
+        schedule.probe_next(name);
+        suspicion.postpone(2 * health.scale(options.probe_interval_ms));
+        continue;
+      }
       // SWIM §4.2: a suspicion not refuted within the timeout is confirmed.
-      declare(*table.find(name), MemberState::dead, now_ms);
+      declare(*member, MemberState::dead, now_ms);
+    }
+  }
+
+  // The stall guard: called when this tick comes `gap_ms` after the previous one. Every
+  // pending deadline moves by the gap, so nothing is timed out on the strength of time we did
+  // not run; the acks and refutations that queued up meanwhile are read before the next tick.
+  void postpone_deadlines(int64_t gap_ms) {
+    ++counters.stalls_detected;
+    health.apply(1);  // we were the slow one
+    if (probe) probe->started_ms += gap_ms;
+    next_probe_ms += gap_ms;
+    for (auto& [name, suspicion] : suspicions) suspicion.postpone(gap_ms);
+    for (auto& [sequence, relay] : relays) {
+      relay.nack_at_ms += gap_ms;
+      relay.expires_ms += gap_ms;
+    }
+  }
+
+  void send_due_nacks(int64_t now_ms) {
+    for (auto& [sequence, relay] : relays) {
+      if (!relay.nack_wanted || relay.nack_at_ms > now_ms) continue;
+      relay.nack_wanted = false;  // once
+      ++counters.nacks_sent;
+      send(relay.requester_address, {Message{Nack{relay.requester_sequence}}}, false);
     }
   }
 
@@ -396,6 +590,7 @@ struct Gossip::State {
     for (const auto& name : expired) {
       table.erase(name);
       schedule.remove(name);
+      suspicions.erase(name);
     }
   }
 
@@ -429,6 +624,15 @@ struct Gossip::State {
     if (!targets.empty()) send_sync(targets.front()->address, false);
   }
 
+  int64_t push_pull_interval_now_ms() const {
+    const size_t scale_members = std::max<size_t>(options.push_pull_scale_members, 1);
+    const size_t members = table.alive_count();
+    if (members <= scale_members) return options.push_pull_interval_ms;
+    return static_cast<int64_t>(static_cast<double>(options.push_pull_interval_ms) *
+                                static_cast<double>(members) /
+                                static_cast<double>(scale_members));
+  }
+
   void expire_relays(int64_t now_ms) {
     for (auto it = relays.begin(); it != relays.end();) {
       if (it->second.expires_ms <= now_ms) {
@@ -457,6 +661,7 @@ Gossip::Gossip(Options options, uint64_t random_seed, int64_t now_ms) {
   self.name = state_->options.name;
   self.address = state_->options.address;
   self.metadata = state_->options.metadata;
+  self.incarnation = state_->options.initial_incarnation;
   self.state_changed_ms = now_ms;
   // Our own record must fit a packet, or nobody could ever learn about us.
   MemberUpdate self_update = update_from_member(self);
@@ -488,9 +693,13 @@ void Gossip::step(const std::string& from_address, const Packet& packet, int64_t
           if constexpr (std::is_same_v<T, Ping>) {
             s.on_ping(from_address, packet.from, body);
           } else if constexpr (std::is_same_v<T, Ack>) {
-            s.on_ack(body);
+            s.on_ack(body, now_ms);
           } else if constexpr (std::is_same_v<T, PingReq>) {
             s.on_ping_req(from_address, packet.from, body, now_ms);
+          } else if constexpr (std::is_same_v<T, Nack>) {
+            s.on_nack(body);
+          } else if constexpr (std::is_same_v<T, NameConflict>) {
+            s.on_name_conflict(body);
           } else if constexpr (std::is_same_v<T, Sync>) {
             s.on_sync(from_address, body, now_ms);
           } else {
@@ -503,31 +712,43 @@ void Gossip::step(const std::string& from_address, const Packet& packet, int64_t
 
 void Gossip::tick(int64_t now_ms) {
   State& s = *state_;
+  const int64_t gap_ms = now_ms - s.last_tick_ms;
+  s.last_tick_ms = now_ms;
+  if (s.options.stall_threshold_ms > 0 && gap_ms > s.options.stall_threshold_ms) {
+    // The stall guard: time nothing out in this tick (see postpone_deadlines).
+    s.postpone_deadlines(gap_ms);
+    return;
+  }
   if (!s.leaving) {
     // SWIM §3.1 protocol period: the previous probe ends when the next one starts.
-    if (s.probe && now_ms >= s.probe->started_ms + s.options.probe_interval_ms) {
+    if (s.probe && now_ms >= s.probe->started_ms + s.probe->interval_ms) {
       s.finish_probe(now_ms);
     }
     if (now_ms >= s.next_probe_ms) {
       s.finish_probe(now_ms);
       s.start_probe(now_ms);
-      State::advance(s.next_probe_ms, s.options.probe_interval_ms, now_ms);
+      // Lifeguard: a node in poor health probes less often (and waits longer for each).
+      State::advance(s.next_probe_ms, s.health.scale(s.options.probe_interval_ms), now_ms);
     }
     if (s.probe && !s.probe->acked && !s.probe->indirect_sent &&
-        now_ms >= s.probe->started_ms + s.options.probe_timeout_ms) {
+        now_ms >= s.probe->started_ms + s.probe->timeout_ms) {
       s.send_indirect_probes();
     }
     s.check_suspicions(now_ms);
     if (now_ms >= s.next_push_pull_ms) {
       s.push_pull_round();
-      State::advance(s.next_push_pull_ms, s.options.push_pull_interval_ms, now_ms);
+      State::advance(s.next_push_pull_ms, s.push_pull_interval_now_ms(), now_ms);
     }
   }
-  s.reap(now_ms);
+  if (now_ms >= s.next_reap_ms) {
+    s.reap(now_ms);
+    s.next_reap_ms = now_ms + 1000;  // reaping is measured in hours: once a second is plenty
+  }
   if (now_ms >= s.next_gossip_ms) {
     s.gossip_round(now_ms);
     State::advance(s.next_gossip_ms, s.options.gossip_interval_ms, now_ms);
   }
+  s.send_due_nacks(now_ms);
   s.expire_relays(now_ms);
 }
 
@@ -549,15 +770,22 @@ void Gossip::leave(int64_t now_ms) {
   if (s.leaving) return;
   s.leaving = true;
   s.probe.reset();
-  Member& me = s.self();
-  me.state = MemberState::left;
-  me.state_changed_ms = now_ms;
+  s.table.set_state(s.options.name, MemberState::left, now_ms);
+  const Member& me = s.self();
   s.broadcast(update_from_member(me, me.name));
+}
+
+bool Gossip::leave_spread() const {
+  return state_->leaving && state_->queue.transmits(state_->options.name) < 0;
 }
 
 std::vector<Outgoing> Gossip::take_outgoing() { return std::exchange(state_->outgoing, {}); }
 
 std::vector<Event> Gossip::take_events() { return std::exchange(state_->events, {}); }
+
+std::vector<Conflict> Gossip::take_conflicts() { return std::exchange(state_->conflicts, {}); }
+
+int Gossip::local_health() const { return state_->health.score(); }
 
 std::vector<Member> Gossip::members() const {
   std::vector<Member> result;
@@ -567,6 +795,8 @@ std::vector<Member> Gossip::members() const {
 }
 
 size_t Gossip::alive_count() const { return state_->table.alive_count(); }
+
+size_t Gossip::queued_updates() const { return state_->queue.size(); }
 
 const Options& Gossip::options() const { return state_->options; }
 

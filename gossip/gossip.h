@@ -11,8 +11,15 @@
 // suspect; a suspect that does not refute (a higher incarnation) within the suspicion timeout is
 // declared dead. State changes are disseminated by piggybacking on probe traffic and by
 // periodic gossip to `gossip_fanout` random members, each update retransmitted a bounded number
-// of times. Join and periodic anti-entropy use Sync (push-pull). Lifeguard refinements come
-// later behind this interface.
+// of times. Join and periodic anti-entropy use Sync (push-pull).
+//
+// Lifeguard (Dadgar et al. 2018), on by default: a local health score stretches this node's own
+// probe interval and timeout when its probes fail without the relays' nacks to show the target
+// is really silent; suspicion timeouts start at suspicion_max_multiplier times the SWIM timeout
+// and shrink to it as other members independently confirm (gossip/suspicion.h). The stall
+// guard: a tick that comes long after the previous one (this process was not running) times
+// nothing out; every pending deadline moves by the gap, so queued acks and refutations are read
+// first.
 #pragma once
 
 #include <cstdint>
@@ -28,16 +35,37 @@ struct Options {
   std::string name;     // unique in the cluster
   std::string address;  // host:port other members reach this node's UDP socket at
   std::string metadata; // what this node says about itself (opaque, <= kMaxMetadataBytes)
+  // Our first incarnation. The agent passes its wall clock in milliseconds, so a restarted
+  // agent speaks above everything its previous life said (which others may still hold, with
+  // metadata that no longer holds) without waiting to hear it and refute. Refutation still
+  // covers a clock that went back.
+  uint64_t initial_incarnation = 0;
   int64_t probe_interval_ms = 250;
   int64_t probe_timeout_ms = 100;
   int indirect_probes = 3;
   int64_t gossip_interval_ms = 100;
   int gossip_fanout = 3;
-  // Suspicion timeout = suspicion_multiplier * max(1, log10(N)) * probe_interval_ms.
+  // Suspicion timeout = suspicion_multiplier * max(1, log10(N)) * probe_interval_ms: the
+  // shortest one, reached with suspicion_confirmations independent confirmations.
   double suspicion_multiplier = 3.0;
+  // Lifeguard (see above). Off: fixed timeouts, no nacks, every suspicion the shortest.
+  bool lifeguard = true;
+  // The longest suspicion timeout, for a suspicion nobody else confirms, as a multiple of the
+  // shortest (memberlist's SuspicionMaxTimeoutMult).
+  double suspicion_max_multiplier = 6.0;
+  // Confirmations that bring a suspicion down to the shortest timeout (at most N - 2).
+  int suspicion_confirmations = 1;
+  // The local health score's ceiling: probe interval and timeout stretch up to (max + 1) times.
+  int max_local_health = 8;
+  // A tick more than this after the previous one means the process was stalled (0: no guard).
+  int64_t stall_threshold_ms = 100;
   // Each update is retransmitted retransmit_multiplier * ceil(log10(N + 1)) times.
   int retransmit_multiplier = 4;
+  // Push-pull every push_pull_interval_ms * max(1, N / push_pull_scale_members): a Sync
+  // carries the whole member list, so beyond that many members the interval grows with N and
+  // anti-entropy costs each member the same bytes per second at any cluster size.
   int64_t push_pull_interval_ms = 15000;
+  size_t push_pull_scale_members = 16;
   // Members declared dead are still gossiped to for this long (memberlist's GossipToTheDead),
   // so one that was only cut off hears it and refutes as soon as the partition heals. Not
   // scaled by the probe interval: it must outlast common partitions.
@@ -65,6 +93,14 @@ struct Event {
   Member member;
 };
 
+// A name claimed by two agents (see NameConflict in types.h), as reported to the agent.
+struct Conflict {
+  std::string name;
+  std::string holder_address;
+  std::string claimant_address;
+  bool refused = false;  // this node is the claimant: it must stop
+};
+
 struct Outgoing {
   std::string to_address;
   Packet packet;
@@ -79,6 +115,11 @@ struct Counters {
   uint64_t members_failed = 0;
   uint64_t refutations = 0;
   uint64_t updates_dropped = 0;   // broadcast queue over its limit, or member table full
+  uint64_t nacks_sent = 0;
+  uint64_t nacks_received = 0;
+  uint64_t stalls_detected = 0;    // ticks the stall guard held back
+  uint64_t suspicion_confirmations = 0;  // independent confirmations heard
+  uint64_t name_conflicts = 0;     // claims to a live member's name, seen or told of
 };
 
 class Gossip {
@@ -110,16 +151,26 @@ class Gossip {
   // and disseminates that. Afterwards the node still answers probes and gossips, so the news
   // spreads, but it no longer probes, syncs or refutes. Idempotent.
   void leave(int64_t now_ms);
+  // After leave(): the news has had its full share of retransmissions (or could not be
+  // queued at all), so stopping now loses nothing.
+  bool leave_spread() const;
 
   std::vector<Outgoing> take_outgoing();
   std::vector<Event> take_events();
+  // Name conflicts seen or told of since the last call (for the agent to log, and to stop on
+  // one with `refused`).
+  std::vector<Conflict> take_conflicts();
 
   // Every member this node knows, itself included, sorted by name.
   std::vector<Member> members() const;
   // Number of members not dead or left, itself included.
   size_t alive_count() const;
+  // Updates waiting in the broadcast queue (0 once everything known has been spread).
+  size_t queued_updates() const;
   const Options& options() const;
   const Counters& counters() const;
+  // Lifeguard's local health score (0 = healthy, up to max_local_health).
+  int local_health() const;
 
  private:
   struct State;

@@ -1,5 +1,7 @@
 #include "gossip/member_table.h"
 
+#include <algorithm>
+
 #include "common/check.h"
 
 namespace conclave::gossip {
@@ -27,6 +29,8 @@ MemberTable::MemberTable(size_t max_members) : max_members_(max_members) {
 void MemberTable::insert_self(const Member& self) {
   const bool inserted = members_.emplace(self.name, self).second;
   CONCLAVE_CHECK(inserted, "self inserted twice into the member table");
+  names_.push_back(self.name);
+  if (is_live(self.state)) ++live_count_;
 }
 
 MergeResult MemberTable::apply(const MemberUpdate& update, int64_t now_ms) {
@@ -48,6 +52,8 @@ MergeResult MemberTable::apply(const MemberUpdate& update, int64_t now_ms) {
     member.metadata = update.metadata;
     member.state_changed_ms = now_ms;
     members_.emplace(update.name, member);
+    names_.push_back(update.name);
+    ++live_count_;
     result.outcome = MergeOutcome::accepted;
     result.added = true;
     result.event = Event{EventType::joined, member};
@@ -68,6 +74,8 @@ MergeResult MemberTable::apply(const MemberUpdate& update, int64_t now_ms) {
     member.metadata = update.metadata;
   }
   if (member.state != before.state) member.state_changed_ms = now_ms;
+  live_count_ += is_live(member.state);
+  live_count_ -= is_live(before.state);
   result.outcome = MergeOutcome::accepted;
 
   switch (member.state) {
@@ -102,14 +110,24 @@ Member* MemberTable::find(const std::string& name) {
   return it == members_.end() ? nullptr : &it->second;
 }
 
-void MemberTable::erase(const std::string& name) { members_.erase(name); }
+void MemberTable::set_state(const std::string& name, MemberState state, int64_t now_ms) {
+  Member* member = find(name);
+  CONCLAVE_CHECK(member != nullptr, "set_state of an unknown member");
+  if (member->state == state) return;
+  live_count_ += is_live(state);
+  live_count_ -= is_live(member->state);
+  member->state = state;
+  member->state_changed_ms = now_ms;
+}
 
-size_t MemberTable::alive_count() const {
-  size_t count = 0;
-  for (const auto& [name, member] : members_) {
-    if (member.state == MemberState::alive || member.state == MemberState::suspect) ++count;
-  }
-  return count;
+void MemberTable::erase(const std::string& name) {
+  auto it = members_.find(name);
+  if (it == members_.end()) return;
+  if (is_live(it->second.state)) --live_count_;
+  members_.erase(it);
+  auto position = std::find(names_.begin(), names_.end(), name);
+  *position = std::move(names_.back());  // order does not matter: swap with the last
+  names_.pop_back();
 }
 
 MemberUpdate update_from_member(const Member& member, const std::string& from) {

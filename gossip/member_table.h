@@ -11,6 +11,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "gossip/gossip.h"
 #include "gossip/types.h"
@@ -52,18 +53,31 @@ class MemberTable {
   MergeResult apply(const MemberUpdate& update, int64_t now_ms);
 
   const Member* find(const std::string& name) const;
+  // For changes that keep the member's state (incarnation, metadata); use set_state for that.
   Member* find(const std::string& name);
+  // Sets a known member's state (this node's own graceful leave). Precondition: known.
+  void set_state(const std::string& name, MemberState state, int64_t now_ms);
   void erase(const std::string& name);
+
+  // The i-th member in insertion order (self included), for uniform random picks without a
+  // walk over the whole table. Precondition: i < size().
+  const Member& at(size_t i) const { return members_.at(names_[i]); }
 
   // Sorted by name, so every walk over it is deterministic.
   const std::map<std::string, Member>& all() const { return members_; }
   size_t size() const { return members_.size(); }
-  // Members neither dead nor left.
-  size_t alive_count() const;
+  // Members neither dead nor left (kept as a count: asked for on every packet sent).
+  size_t alive_count() const { return live_count_; }
 
  private:
+  static bool is_live(MemberState state) {
+    return state == MemberState::alive || state == MemberState::suspect;
+  }
+
   size_t max_members_;
+  size_t live_count_ = 0;
   std::map<std::string, Member> members_;
+  std::vector<std::string> names_;  // the same names, in insertion order (random access)
 };
 
 // The update that describes `member` as this node knows it.

@@ -19,10 +19,16 @@ void ProbeSchedule::remove(const std::string& name) {
   const size_t index = static_cast<size_t>(it - order_.begin());
   order_.erase(it);
   if (index < position_) --position_;
+  if (urgent_ == name) urgent_.reset();
 }
 
 std::optional<std::string> ProbeSchedule::next(
     Prng& prng, const std::function<bool(const std::string&)>& eligible) {
+  if (urgent_) {
+    std::string name = std::move(*urgent_);
+    urgent_.reset();
+    if (eligible(name)) return name;
+  }
   const size_t max_steps = 2 * order_.size();
   for (size_t step = 0; step < max_steps; ++step) {
     if (position_ >= order_.size()) shuffle(prng);

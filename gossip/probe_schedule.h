@@ -21,7 +21,13 @@ class ProbeSchedule {
   void add(const std::string& name, Prng& prng);
   void remove(const std::string& name);
 
-  // The next name in the pass for which `eligible` is true; reshuffles when a pass ends.
+  // Makes `name` the next probe, out of turn and without disturbing the pass (it is probed
+  // again at its place in the order). Used to confirm or clear a suspicion heard from
+  // others quickly.
+  void probe_next(const std::string& name) { urgent_ = name; }
+
+  // The next name in the pass for which `eligible` is true (the one asked for by probe_next
+  // first, if still eligible); reshuffles when a pass ends.
   // Returns nullopt when no name is eligible. Walks at most two passes.
   std::optional<std::string> next(Prng& prng,
                                   const std::function<bool(const std::string&)>& eligible);
@@ -34,6 +40,7 @@ class ProbeSchedule {
 
   std::vector<std::string> order_;
   size_t position_ = 0;  // index of the next name to consider in the current pass
+  std::optional<std::string> urgent_;
 };
 
 }  // namespace conclave::gossip

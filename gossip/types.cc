@@ -43,11 +43,14 @@ size_t encoded_size_bound(const Message& message) {
         using T = std::decay_t<decltype(body)>;
         if constexpr (std::is_same_v<T, Ping>) {
           return kTableOverheadBytes + string_bound(body.target);
-        } else if constexpr (std::is_same_v<T, Ack>) {
+        } else if constexpr (std::is_same_v<T, Ack> || std::is_same_v<T, Nack>) {
           return kTableOverheadBytes;
         } else if constexpr (std::is_same_v<T, PingReq>) {
           return kTableOverheadBytes + string_bound(body.target) +
                  string_bound(body.target_address);
+        } else if constexpr (std::is_same_v<T, NameConflict>) {
+          return kTableOverheadBytes + string_bound(body.name) +
+                 string_bound(body.holder_address) + string_bound(body.claimant_address);
         } else if constexpr (std::is_same_v<T, Sync>) {
           size_t total = kTableOverheadBytes + 8 /* vector length and offset */;
           for (const auto& member : body.members) total += 4 + update_bound(member);

@@ -50,12 +50,21 @@ struct Ack {
 };
 
 // Indirect probe request (SWIM §3.1, k indirect probes): "ping `target` at `target_address`
-// for me and relay its Ack with my `sequence`".
+// for me and relay its Ack with my `sequence`". With `nack`, a relay that gets no Ack within
+// its probe timeout answers with a Nack (Lifeguard §IV-A), so the requester can tell "the
+// target is silent" from "my own packets are not getting through".
 struct PingReq {
   uint64_t sequence = 0;
   std::string target;
   std::string target_address;
+  bool nack = false;
   bool operator==(const PingReq&) const = default;
+};
+
+// A relay's "I pinged the target for you and heard nothing" (same sequence as the PingReq).
+struct Nack {
+  uint64_t sequence = 0;
+  bool operator==(const Nack&) const = default;
 };
 
 // Anti-entropy exchange of whole member lists (push-pull). A join sends one to each seed with
@@ -67,7 +76,18 @@ struct Sync {
   bool operator==(const Sync&) const = default;
 };
 
-using Message = std::variant<Ping, Ack, PingReq, Sync, MemberUpdate>;
+// "The name `name` belongs to the live member at `holder_address`; the agent at
+// `claimant_address` announced itself under it too and is refused." Sent by a member that
+// knows the holder to both ends, so the newcomer can stop with an error that names the
+// conflict and the holder can log it. A live member's address never changes on a claim.
+struct NameConflict {
+  std::string name;
+  std::string holder_address;
+  std::string claimant_address;
+  bool operator==(const NameConflict&) const = default;
+};
+
+using Message = std::variant<Ping, Ack, PingReq, Sync, MemberUpdate, Nack, NameConflict>;
 
 // One datagram: the sender's name and its messages (probe traffic with piggybacked updates).
 struct Packet {

@@ -189,6 +189,7 @@ void Simulation::start_node(int index, int64_t now_ms) {
   options.default_request_timeout_ms = kClientTimeoutMs;
   options.random_seed = prng_.next();
   options.boot_id = prng_.next() | 1;
+  options.gossip.initial_incarnation = static_cast<uint64_t>(now_ms);  // as the runtime does
   const store::RecoveredState recovered = machine.disk.load();
   machine.node = std::make_unique<agent::Node>(options, recovered, now_ms);
   machine.io = std::make_unique<SimIo>(*this, index);
@@ -366,7 +367,11 @@ void Simulation::finish_ready(int index, int64_t now_ms) {
   machine.disk.persist(batch);
   machine.granted_a_vote = false;
   machine.driver->persisted();  // sends the batch's messages, advances, pumps
-  if (machine.granted_a_vote && chaos_active_ && options_.crashes && prng_.chance(0.2)) {
+  // With votes forgotten on purpose (the checkers' own test), crash after most votes: the
+  // fault only shows when a voter restarts while its election is still contested.
+  const double crash_after_vote = options_.inject_forget_votes ? 0.8 : 0.2;
+  if (machine.granted_a_vote && chaos_active_ && options_.crashes &&
+      prng_.chance(crash_after_vote)) {
     // A targeted fault: kill the node just after it voted and bring it back at once, while
     // the election it voted in is still running. Only a durable vote keeps it from voting
     // again in that term.

@@ -62,7 +62,16 @@ EncodedMessage encode_message(flatbuffers::FlatBufferBuilder& builder,
           const auto target = detail::optional_string(builder, body.target);
           const auto target_address = detail::optional_string(builder, body.target_address);
           return {fbg::GossipMessage::PingReq,
-                  fbg::CreatePingReq(builder, body.sequence, target, target_address).Union()};
+                  fbg::CreatePingReq(builder, body.sequence, target, target_address, body.nack)
+                      .Union()};
+        } else if constexpr (std::is_same_v<T, gossip::NameConflict>) {
+          const auto name = detail::optional_string(builder, body.name);
+          const auto holder = detail::optional_string(builder, body.holder_address);
+          const auto claimant = detail::optional_string(builder, body.claimant_address);
+          return {fbg::GossipMessage::NameConflict,
+                  fbg::CreateNameConflict(builder, name, holder, claimant).Union()};
+        } else if constexpr (std::is_same_v<T, gossip::Nack>) {
+          return {fbg::GossipMessage::Nack, fbg::CreateNack(builder, body.sequence).Union()};
         } else if constexpr (std::is_same_v<T, gossip::Sync>) {
           std::vector<flatbuffers::Offset<fbg::MemberUpdate>> members;
           members.reserve(body.members.size());
@@ -117,10 +126,28 @@ Result<gossip::Message> decode_message(fbg::GossipMessage type, const void* valu
       const auto* table = static_cast<const fbg::Ack*>(value);
       return gossip::Message(gossip::Ack{.sequence = table->sequence()});
     }
+    case fbg::GossipMessage::NameConflict: {
+      const auto* table = static_cast<const fbg::NameConflict*>(value);
+      gossip::NameConflict conflict;
+      CONCLAVE_WIRE_TRY(reader.read_string(table->name(), gossip::kMaxNameBytes,
+                                           Where(where, "name conflict name"), conflict.name));
+      CONCLAVE_WIRE_TRY(reader.read_string(table->holder_address(), gossip::kMaxAddressBytes,
+                                           Where(where, "name conflict holder_address"),
+                                           conflict.holder_address));
+      CONCLAVE_WIRE_TRY(reader.read_string(table->claimant_address(), gossip::kMaxAddressBytes,
+                                           Where(where, "name conflict claimant_address"),
+                                           conflict.claimant_address));
+      return gossip::Message(std::move(conflict));
+    }
+    case fbg::GossipMessage::Nack: {
+      const auto* table = static_cast<const fbg::Nack*>(value);
+      return gossip::Message(gossip::Nack{.sequence = table->sequence()});
+    }
     case fbg::GossipMessage::PingReq: {
       const auto* table = static_cast<const fbg::PingReq*>(value);
       gossip::PingReq request;
       request.sequence = table->sequence();
+      request.nack = table->nack();
       CONCLAVE_WIRE_TRY(reader.read_string(table->target(), gossip::kMaxNameBytes,
                                            Where(where, "ping-req target"), request.target));
       CONCLAVE_WIRE_TRY(reader.read_string(table->target_address(), gossip::kMaxAddressBytes,

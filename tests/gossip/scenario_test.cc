@@ -5,10 +5,10 @@
 #include <map>
 
 #include "gossip/suspicion.h"
-#include "tests/gossip/sim_network.h"
+#include "sim/gossip_cluster.h"
 
 using namespace conclave::gossip;
-using namespace conclave::gossip::test;
+using namespace conclave::sim;
 
 namespace {
 
@@ -21,14 +21,14 @@ Options lan_options() {
 }
 
 // Starts five nodes that all join through "a".
-void start_five(SimNetwork& net, uint64_t seed) {
+void start_five(GossipCluster& net, uint64_t seed) {
   net.start("a", seed + 1, {});
   for (size_t i = 1; i < kFive.size(); ++i) {
-    net.start(kFive[i], seed + 1 + i, {SimNetwork::address_of("a")});
+    net.start(kFive[i], seed + 1 + i, {GossipCluster::address_of("a")});
   }
 }
 
-size_t count_events(const SimNetwork& net, EventType type, const std::string& member = "") {
+size_t count_events(const GossipCluster& net, EventType type, const std::string& member = "") {
   size_t count = 0;
   for (const auto& e : net.events()) {
     if (e.type == type && (member.empty() || e.member == member)) ++count;
@@ -37,7 +37,7 @@ size_t count_events(const SimNetwork& net, EventType type, const std::string& me
 }
 
 // Every running node other than `member` has it in `state`.
-bool all_others_see(SimNetwork& net, const std::string& member, MemberState state) {
+bool all_others_see(GossipCluster& net, const std::string& member, MemberState state) {
   for (const auto& name : net.names()) {
     if (name == member || !net.running(name)) continue;
     auto view = net.view(name, member);
@@ -50,7 +50,7 @@ bool all_others_see(SimNetwork& net, const std::string& member, MemberState stat
 
 TEST_CASE("five nodes join through one seed and see each other within 2 s",
           "[gossip][scenario]") {
-  SimNetwork net(100, lan_options());
+  GossipCluster net(100, lan_options());
   start_five(net, 100);
   const bool converged = net.run_until([&] { return net.all_see_alive(kFive); }, 2000);
   std::printf("[gossip] join: 5 of 5 alive everywhere after %lld ms\n",
@@ -62,7 +62,7 @@ TEST_CASE("five nodes join through one seed and see each other within 2 s",
 TEST_CASE("an unreachable node is declared dead by all others within ~3 s",
           "[gossip][scenario]") {
   for (uint64_t seed : {200u, 201u, 202u, 203u, 204u}) {
-    SimNetwork net(seed, lan_options());
+    GossipCluster net(seed, lan_options());
     start_five(net, seed);
     REQUIRE(net.run_until([&] { return net.all_see_alive(kFive); }, 2000));
     net.run_for(1000);
@@ -87,7 +87,7 @@ TEST_CASE("an unreachable node is declared dead by all others within ~3 s",
 
 TEST_CASE("10% packet loss for 120 s gives no false failures", "[gossip][scenario]") {
   for (uint64_t seed : {300u, 301u}) {
-    SimNetwork net(seed, lan_options());
+    GossipCluster net(seed, lan_options());
     start_five(net, seed);
     REQUIRE(net.run_until([&] { return net.all_see_alive(kFive); }, 2000));
     net.set_loss(0.10);
@@ -114,7 +114,7 @@ TEST_CASE("a briefly isolated node is suspected, refutes, and stays alive",
                                                     options.probe_interval_ms);
   const int64_t isolation_ms = 500;  // well under the suspicion timeout
   REQUIRE(isolation_ms < suspicion_ms);
-  SimNetwork net(400, options);
+  GossipCluster net(400, options);
   start_five(net, 400);
   REQUIRE(net.run_until([&] { return net.all_see_alive(kFive); }, 2000));
   net.run_for(1000);
@@ -140,7 +140,7 @@ TEST_CASE("a briefly isolated node is suspected, refutes, and stays alive",
 TEST_CASE("a healed partition finds itself again through push-pull", "[gossip][scenario]") {
   Options options = lan_options();
   options.push_pull_interval_ms = 2000;
-  SimNetwork net(500, options);
+  GossipCluster net(500, options);
   start_five(net, 500);
   REQUIRE(net.run_until([&] { return net.all_see_alive(kFive); }, 2000));
   net.partition({{"a", "b"}, {"c", "d", "e"}});
@@ -174,7 +174,7 @@ TEST_CASE("after an 8 s partition, gossip to the dead reunites both sides within
   // With the LAN defaults (push-pull every 15 s) only gossip to the recently dead can be this
   // fast: each side keeps telling the other it is dead, and every member refutes at once.
   Options options = lan_options();
-  SimNetwork net(501, options);
+  GossipCluster net(501, options);
   start_five(net, 501);
   REQUIRE(net.run_until([&] { return net.all_see_alive(kFive); }, 2000));
   net.partition({{"a", "b"}, {"c", "d", "e"}});
@@ -189,14 +189,14 @@ TEST_CASE("after an 8 s partition, gossip to the dead reunites both sides within
 }
 
 TEST_CASE("a restarted node rejoins with a higher incarnation", "[gossip][scenario]") {
-  SimNetwork net(600, lan_options());
+  GossipCluster net(600, lan_options());
   start_five(net, 600);
   REQUIRE(net.run_until([&] { return net.all_see_alive(kFive); }, 2000));
   net.crash("e");
   REQUIRE(net.run_until([&] { return all_others_see(net, "e", MemberState::dead); }, 4000));
   net.run_for(500);
   // A new process: same name and address, incarnation 0, a different seed.
-  net.start("e", 6060, {SimNetwork::address_of("b")});
+  net.start("e", 6060, {GossipCluster::address_of("b")});
   const bool converged = net.run_until([&] { return net.all_see_alive(kFive); }, 2000);
   CHECK(converged);
   for (const auto& name : kFive) {
@@ -208,7 +208,7 @@ TEST_CASE("a restarted node rejoins with a higher incarnation", "[gossip][scenar
 }
 
 TEST_CASE("a graceful leave is seen as left, not failed", "[gossip][scenario]") {
-  SimNetwork net(700, lan_options());
+  GossipCluster net(700, lan_options());
   start_five(net, 700);
   REQUIRE(net.run_until([&] { return net.all_see_alive(kFive); }, 2000));
   net.node("b").leave(net.now_ms());
@@ -223,7 +223,7 @@ TEST_CASE("a graceful leave is seen as left, not failed", "[gossip][scenario]") 
 
 TEST_CASE("the same seed gives the same event transcript", "[gossip][scenario]") {
   auto run = [](uint64_t seed) {
-    SimNetwork net(seed, lan_options());
+    GossipCluster net(seed, lan_options());
     start_five(net, seed);
     net.set_loss(0.05);
     net.run_for(3000);

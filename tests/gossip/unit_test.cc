@@ -16,47 +16,12 @@
 #include "gossip/member_table.h"
 #include "gossip/probe_schedule.h"
 #include "gossip/suspicion.h"
+#include "tests/gossip/test_support.h"
 
 using namespace conclave;
 using namespace conclave::gossip;
+using namespace conclave::gossip::test;
 
-namespace {
-
-MemberUpdate make_update(const std::string& name, uint64_t incarnation, MemberState state,
-                         const std::string& address = "") {
-  MemberUpdate update;
-  update.name = name;
-  update.address = address.empty() ? name + ":7946" : address;
-  update.incarnation = incarnation;
-  update.state = state;
-  return update;
-}
-
-Options make_options(const std::string& name) {
-  Options options;
-  options.name = name;
-  options.address = name + ":7946";
-  return options;
-}
-
-size_t packet_bound(const Packet& packet) {
-  size_t total = packet_header_size_bound(packet.from);
-  for (const auto& message : packet.messages) total += encoded_size_bound(message);
-  return total;
-}
-
-template <typename T>
-std::vector<T> messages_of(const std::vector<Outgoing>& outgoing) {
-  std::vector<T> found;
-  for (const auto& out : outgoing) {
-    for (const auto& message : out.packet.messages) {
-      if (auto* body = std::get_if<T>(&message)) found.push_back(*body);
-    }
-  }
-  return found;
-}
-
-}  // namespace
 
 TEST_CASE("suspicion timeout scales with log10 of the alive members", "[gossip][suspicion]") {
   struct Row {
@@ -406,6 +371,7 @@ TEST_CASE("the datagram source never changes a known member's address", "[gossip
 
 TEST_CASE("probe, indirect probe, suspicion and death of a silent member", "[gossip][probe]") {
   Options options = make_options("a");
+  options.lifeguard = false;  // plain SWIM: a fixed suspicion timeout (Lifeguard: below)
   Gossip node(options, 17, 0);
   Packet intro{"b", {}};
   for (const char* name : {"b", "c", "d", "e"}) {
@@ -468,7 +434,8 @@ TEST_CASE("PingReq relays the target's ack with the requester's sequence", "[gos
   node.step("b:7946", Packet{"b", {PingReq{78, "c", "c:7946"}}}, 100);
   out = node.take_outgoing();
   const auto late = std::get<Ping>(out.at(0).packet.messages[0]);
-  node.tick(400);
+  for (int64_t now = 10; now <= 400; now += 10) node.tick(now);
+  node.take_outgoing();
   node.step("c:7946", Packet{"c", {Ack{late.sequence}}}, 400);
   CHECK(node.take_outgoing().empty());
 }
@@ -581,4 +548,26 @@ TEST_CASE("a Sync's dead members become suspects here (memberlist mergeState)",
   // A direct dead update is a death, though.
   node.step("b:7946", Packet{"b", {make_update("c", 0, MemberState::dead)}}, 20);
   CHECK(node.members()[2].state == MemberState::dead);
+}
+
+TEST_CASE("a restarted member speaks above its previous life at once (initial incarnation)",
+          "[gossip][restart]") {
+  Gossip node(make_options("a"), 43, 0);
+  MemberUpdate previous = make_update("b", 4, MemberState::alive);
+  previous.metadata = "server id 1";
+  node.step("b:7946", Packet{"b", {previous}}, 0);
+  node.take_events();
+  // The new life's first incarnation is its boot time in ms: above anything the old one said,
+  // so its new metadata replaces the old without a round of refutation.
+  Options restarted = make_options("b");
+  restarted.metadata = "server id 2";
+  restarted.initial_incarnation = 1'700'000'000'000;
+  Gossip b(restarted, 45, 0);
+  b.join({"a:7946"}, 0);
+  for (const auto& out : b.take_outgoing()) node.step("b:7946", out.packet, 10);
+  const auto events = node.take_events();
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].type == EventType::updated);
+  CHECK(events[0].member.metadata == "server id 2");
+  CHECK(events[0].member.incarnation == 1'700'000'000'000);
 }

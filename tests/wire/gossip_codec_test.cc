@@ -37,6 +37,9 @@ gossip::Packet full_packet() {
   packet.messages.push_back(gossip::Ping{1, ""});  // probing a seed whose name is unknown
   packet.messages.push_back(gossip::Ack{42});
   packet.messages.push_back(gossip::PingReq{7, "node-d", "10.0.0.4:7946"});
+  packet.messages.push_back(gossip::PingReq{8, "node-e", "10.0.0.5:7946", true});
+  packet.messages.push_back(gossip::Nack{9});
+  packet.messages.push_back(gossip::NameConflict{"node-x", "10.0.0.7:7946", "10.0.0.8:7946"});
   gossip::Sync sync;
   sync.is_reply = true;
   sync.members.push_back(full_update());
@@ -147,7 +150,9 @@ gossip::Message overhead_message(int kind, size_t index) {
   switch (kind) {
     case 0: return gossip::Ack{UINT64_MAX};
     case 1: return gossip::Ping{UINT64_MAX, ""};
-    case 2: return gossip::PingReq{UINT64_MAX, "", ""};
+    case 2: return gossip::PingReq{UINT64_MAX, "", "", true};
+    case 5: return gossip::Nack{UINT64_MAX};
+    case 6: return gossip::NameConflict{"", "", ""};
     case 3: return gossip::Sync{true, std::vector<gossip::MemberUpdate>(3)};
     default: {
       gossip::MemberUpdate update;
@@ -160,7 +165,7 @@ gossip::Message overhead_message(int kind, size_t index) {
 }
 
 TEST_CASE("gossip: worst-case overhead packets stay within the size bound") {
-  for (int kind = 0; kind < 5; ++kind) {
+  for (int kind = 0; kind < 7; ++kind) {
     gossip::Packet packet;
     packet.from = std::string(gossip::kMaxNameBytes, 'f');
     for (size_t i = 0; i < gossip::kMaxMessagesPerPacket; ++i) {
