@@ -250,6 +250,13 @@ int main(int argc, char** argv) {
   members_command->add_option("--format", format, "table or json")
       ->check(CLI::IsMember({"table", "json"}));
 
+  // conclave leave
+  CLI::App* leave_command = app.add_subcommand(
+      "leave",
+      "Make the local agent leave the cluster gracefully and stop, as SIGTERM does: a leader "
+      "hands leadership over first; the others then list it as left, not failed");
+  add_client_options(leave_command);
+
   // conclave status
   CLI::App* status_command = app.add_subcommand(
       "status", "Show this agent's Raft state (role, term, leader, indexes) and counters");
@@ -392,7 +399,8 @@ int main(int argc, char** argv) {
 
   // Every long option name, for the single-dash rewrite.
   std::set<std::string> long_names;
-  for (CLI::App* command : {&app, agent_command, members_command, status_command, get_command,
+  for (CLI::App* command : {&app, agent_command, members_command, leave_command,
+                            status_command, get_command,
                             put_command, lock_command, lock_ls_command, session_ls_command,
                             bench_command, raft_peers_command, raft_transfer_command,
                             raft_remove_command}) {
@@ -478,6 +486,11 @@ int main(int argc, char** argv) {
     auto members = agent_client.members(timeout_ms);
     if (!members.ok()) return report(members.error());
     agent::print_members(members.value(), format == "json");
+    return kExitOk;
+  }
+  if (leave_command->parsed()) {
+    if (Status left = agent_client.leave(timeout_ms); !left.ok()) return report(left.error());
+    std::printf("the agent is leaving the cluster: it tells the other members, then stops\n");
     return kExitOk;
   }
   if (status_command->parsed()) {

@@ -477,6 +477,12 @@ void Node::receive_client(uint64_t connection_id, const wire::ClientRequest& req
                                             members}});
     return;
   }
+  if (std::holds_alternative<wire::LeaveRequest>(body)) {
+    leave_requested_ = true;
+    client_replies_.push_back(ClientReply{
+        connection_id, wire::ClientResponse{request.request_id, ErrorCode::ok, "", false, {}}});
+    return;
+  }
   if (std::holds_alternative<wire::StatusRequest>(body)) {
     client_replies_.push_back(ClientReply{
         connection_id,
@@ -912,6 +918,8 @@ NodeReady Node::ready() {
   route(now_ms_);
   return result;
 }
+
+void Node::leave(int64_t now_ms) { gossip_->leave(now_ms); }
 
 bool Node::begin_handover() {
   if (!leads() || raft_->membership().voters.size() < 2) return false;

@@ -172,6 +172,15 @@ class Node {
   // keeps running until leads() is false (or it gives up), then stops.
   bool begin_handover();
   bool leads() const { return raft_ && raft_->role() == raft::Role::leader; }
+  // Graceful leave: gossip tells everyone this node left (not failed). Idempotent.
+  void leave(int64_t now_ms);
+  // True once the leave has been sent its full share of retransmissions.
+  bool leave_spread() const { return gossip_->leave_spread(); }
+  // A client asked for `conclave leave` (the runtime then shuts down as on SIGTERM).
+  bool leave_requested() const { return leave_requested_; }
+  // Name conflicts gossip saw since the last call (gossip::Conflict; `refused` means this
+  // agent's name belongs to another live agent: it must stop).
+  std::vector<gossip::Conflict> take_name_conflicts() { return gossip_->take_conflicts(); }
 
   // Introspection (status output, simulator checkers, tests).
   const NodeOptions& options() const { return options_; }
@@ -263,6 +272,7 @@ class Node {
   // Decoded gossip metadata of every member (by name), refreshed from membership events.
   std::map<std::string, wire::NodeMeta> member_meta_;
   std::vector<gossip::Event> membership_events_;  // for take_membership_events()
+  bool leave_requested_ = false;
   bool servers_dirty_ = true;  // the servers the Requester may use need recomputing
 
   BootstrapPlanner bootstrap_;

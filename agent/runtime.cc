@@ -21,6 +21,8 @@ namespace conclave::agent {
 
 // How long a leader stopping on SIGTERM waits for another server to take over.
 constexpr int64_t kHandoverMaxMs = 1000;
+// How long a leaving agent waits for its `left` news to be retransmitted before it stops.
+constexpr int64_t kLeaveMaxMs = 2000;
 
 struct RuntimeCounters {
   uint64_t gossip_packets_malformed = 0;
@@ -44,8 +46,14 @@ struct Runtime::Impl : NodeIo {
   uv_signal_t sigterm{};
   bool handles_open = false;
   bool stopping = false;
-  // SIGTERM on a leader: stop once leadership moved, or at this time (-1: not shutting down).
+  // Graceful shutdown (SIGTERM, SIGINT, `conclave leave`): a leader first hands leadership
+  // over (until handover_deadline_ms), then every agent gossips that it left and stops once
+  // that has spread (or at leave_deadline_ms). A second signal stops at once.
+  bool shutting_down = false;
+  bool handing_over = false;
   int64_t handover_deadline_ms = -1;
+  bool leaving = false;
+  int64_t leave_deadline_ms = -1;
   int exit_code = 0;
   std::string announced_leader;  // the leader last logged (empty: none)
   std::string announced_raft_report;  // the node's raft_report() last logged
@@ -67,6 +75,10 @@ struct Runtime::Impl : NodeIo {
   void pump();
   void log_changes();
   void log_membership_events();
+  void begin_shutdown(const std::string& reason);
+  void start_leave();
+  void advance_shutdown();
+  void handle_name_conflicts();
   void stop(int code);
 
   // NodeIo: what the shared driver (agent/node_driver.h) asks of the runtime.
@@ -152,6 +164,12 @@ int Runtime::Impl::set_up() {
   }
 
   options.node.boot_id = random_words[3] | 1;
+  // Wall-clock milliseconds: a restart speaks above its previous life (gossip::Options).
+  uv_timeval64_t wall_clock{};
+  if (uv_gettimeofday(&wall_clock) == 0 && wall_clock.tv_sec > 0) {
+    options.node.gossip.initial_incarnation = static_cast<uint64_t>(wall_clock.tv_sec) * 1000 +
+                                              static_cast<uint64_t>(wall_clock.tv_usec / 1000);
+  }
   if (options.node.random_seed == 1) options.node.random_seed = random_words[1];
 
   node = std::make_unique<Node>(options.node, recovered.value(), now_ms());
@@ -261,31 +279,93 @@ void Runtime::Impl::stop(int code) {
 
 void Runtime::Impl::on_signal(uv_signal_t* signal, int number) {
   auto* impl = static_cast<Impl*>(signal->data);
-  // A leader hands leadership to the most caught-up voter first, so the others do not wait
-  // out an election timeout (a second signal stops at once).
-  if (impl->handover_deadline_ms < 0 && impl->node->begin_handover()) {
-    spdlog::info("received signal {}; handing leadership over before stopping", number);
-    impl->handover_deadline_ms = impl->now_ms() + kHandoverMaxMs;
-    impl->pump();
+  if (impl->shutting_down) {
+    spdlog::info("received signal {} again; stopping now", number);
+    impl->stop(0);
     return;
   }
-  spdlog::info("received signal {}; stopping", number);
-  impl->stop(0);
+  impl->begin_shutdown("received signal " + std::to_string(number));
+}
+
+void Runtime::Impl::begin_shutdown(const std::string& reason) {
+  shutting_down = true;
+  // A leader hands leadership to the most caught-up voter first, so the others do not wait
+  // out an election timeout; it gossips its leave only afterwards, so that the others do not
+  // start an election of their own meanwhile.
+  if (node->begin_handover()) {
+    spdlog::info("{}; handing leadership over before leaving", reason);
+    handing_over = true;
+    handover_deadline_ms = now_ms() + kHandoverMaxMs;
+    pump();
+    return;
+  }
+  spdlog::info("{}; leaving the cluster", reason);
+  start_leave();
+}
+
+void Runtime::Impl::start_leave() {
+  leaving = true;
+  leave_deadline_ms = now_ms() + kLeaveMaxMs;
+  node->leave(now_ms());
+  pump();
+}
+
+void Runtime::Impl::advance_shutdown() {
+  if (handing_over) {
+    const bool moved = !node->leads() && !node->leader_name().empty();
+    if (!moved && now_ms() < handover_deadline_ms) return;
+    if (moved) {
+      spdlog::info("leadership handed over to {}", node->leader_name());
+    } else {
+      spdlog::warn("no other server took leadership within {} ms; leaving anyway",
+                   kHandoverMaxMs);
+    }
+    handing_over = false;
+    start_leave();
+    return;
+  }
+  if (!leaving) return;
+  if (node->leave_spread()) {
+    spdlog::info("the other members were told this agent left; stopping");
+  } else if (now_ms() >= leave_deadline_ms) {
+    spdlog::warn("the leave was not fully spread within {} ms; stopping anyway (the others "
+                 "may list this agent as failed instead of left)",
+                 kLeaveMaxMs);
+  } else {
+    return;
+  }
+  stop(0);
+}
+
+void Runtime::Impl::handle_name_conflicts() {
+  for (const gossip::Conflict& conflict : node->take_name_conflicts()) {
+    if (conflict.refused) {
+      spdlog::error("the name '{}' belongs to another live agent at {}; this agent (gossip "
+                    "address {}) was refused. Give each agent a unique name with -node NAME "
+                    "(the default is the host name)",
+                    conflict.name, conflict.holder_address, conflict.claimant_address);
+      stop(1);
+      return;
+    }
+    if (conflict.holder_address == options.node.gossip_address) {
+      spdlog::warn("an agent at {} tried to join under this agent's name '{}'; it was refused",
+                   conflict.claimant_address, conflict.name);
+    } else {
+      spdlog::warn("an agent at {} claimed the name '{}' of the live member at {}; it was "
+                   "refused",
+                   conflict.claimant_address, conflict.name, conflict.holder_address);
+    }
+  }
 }
 
 void Runtime::Impl::on_tick(uv_timer_t* timer) {
   auto* impl = static_cast<Impl*>(timer->data);
-  if (impl->handover_deadline_ms >= 0 &&
-      ((!impl->node->leads() && !impl->node->leader_name().empty()) ||
-       impl->now_ms() >= impl->handover_deadline_ms)) {
-    if (impl->node->leader_name().empty() || impl->node->leads()) {
-      spdlog::warn("no other server took leadership within {} ms; stopping anyway",
-                   kHandoverMaxMs);
-    } else {
-      spdlog::info("leadership handed over to {}; stopping", impl->node->leader_name());
-    }
-    impl->stop(0);
-    return;
+  if (impl->node->leave_requested() && !impl->shutting_down) {
+    impl->begin_shutdown("`conclave leave` was asked");
+  }
+  if (impl->shutting_down) {
+    impl->advance_shutdown();
+    if (impl->stopping) return;
   }
   for (const std::string& name : std::exchange(impl->unreachable_peers, {})) {
     impl->node->peer_unreachable(name, impl->now_ms());
@@ -394,6 +474,8 @@ void Runtime::Impl::log_membership_events() {
 
 void Runtime::Impl::log_changes() {
   log_membership_events();
+  handle_name_conflicts();
+  if (stopping) return;
   const std::string leader = node->leader_name();
   if (leader != announced_leader) {
     if (leader.empty()) {

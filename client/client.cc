@@ -232,6 +232,8 @@ Result<wire::StatusResponse> Client::status(uint32_t timeout_ms) {
   return body_or_error<wire::StatusResponse>(call(wire::StatusRequest{}, timeout_ms));
 }
 
+Status Client::leave(uint32_t timeout_ms) { return status_of(call(wire::LeaveRequest{}, timeout_ms)); }
+
 }  // namespace conclave::client
 
 namespace conclave::client {

@@ -74,6 +74,9 @@ class Client {
                                             uint32_t timeout_ms);
   Result<wire::MembersResponse> members(uint32_t timeout_ms);
   Result<wire::StatusResponse> status(uint32_t timeout_ms);
+  // Asks the local agent to leave the cluster gracefully and stop (as SIGTERM does). Answered
+  // as soon as the leave has begun; the agent exits within a few seconds.
+  Status leave(uint32_t timeout_ms);
 
   // Sessions. Returns the new session's id.
   struct SessionOptions {

@@ -47,7 +47,7 @@ struct Options {
   int gossip_fanout = 3;
   // Suspicion timeout = suspicion_multiplier * max(1, log10(N)) * probe_interval_ms: the
   // shortest one, reached with suspicion_confirmations independent confirmations.
-  double suspicion_multiplier = 3.0;
+  double suspicion_multiplier = 2.0;
   // Lifeguard (see above). Off: fixed timeouts, no nacks, every suspicion the shortest.
   bool lifeguard = true;
   // The longest suspicion timeout, for a suspicion nobody else confirms, as a multiple of the

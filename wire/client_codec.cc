@@ -93,6 +93,11 @@ Result<ClientRequestBody> decode_request_body(const fbc::ClientRequest& request,
         return malformed(where, "has type StatusRequest but no table");
       }
       return ClientRequestBody(StatusRequest{});
+    case fbc::RequestBody::LeaveRequest:
+      if (request.body_as_LeaveRequest() == nullptr) {
+        return malformed(where, "has type LeaveRequest but no table");
+      }
+      return ClientRequestBody(LeaveRequest{});
     case fbc::RequestBody::SessionCreateRequest:
     case fbc::RequestBody::SessionDestroyRequest:
     case fbc::RequestBody::SessionRenewRequest:
@@ -313,6 +318,8 @@ std::string encode_client_request(const ClientRequest& request) {
           return {fbc::RequestBody::MembersRequest, fbc::CreateMembersRequest(builder).Union()};
         } else if constexpr (std::is_same_v<T, StatusRequest>) {
           return {fbc::RequestBody::StatusRequest, fbc::CreateStatusRequest(builder).Union()};
+        } else if constexpr (std::is_same_v<T, LeaveRequest>) {
+          return {fbc::RequestBody::LeaveRequest, fbc::CreateLeaveRequest(builder).Union()};
         } else if constexpr (std::is_same_v<T, RaftAdminRequest>) {
           return detail::encode_raft_admin_request(builder, value);
         } else {

@@ -107,11 +107,17 @@ struct RaftAdminRequest {
   bool operator==(const RaftAdminRequest&) const = default;
 };
 
+// `conclave leave`: answered by the local agent itself, which then leaves the cluster
+// gracefully (gossip `left`, leadership handed over) and stops.
+struct LeaveRequest {
+  bool operator==(const LeaveRequest&) const = default;
+};
+
 using ClientRequestBody =
     std::variant<KvGetRequest, KvPutRequest, MembersRequest, StatusRequest, SessionCreateRequest,
                  SessionDestroyRequest, SessionRenewRequest, SessionListRequest,
                  LockAcquireRequest, LockReleaseRequest, LockListRequest,
-                 SessionKeepaliveRequest, LockCancelRequest, RaftAdminRequest>;
+                 SessionKeepaliveRequest, LockCancelRequest, RaftAdminRequest, LeaveRequest>;
 
 struct ClientRequest {
   uint64_t request_id = 0;

@@ -106,14 +106,15 @@ Options two_confirmations() {
 TEST_CASE("a suspicion's timeout falls with each confirmation, our own failed probe included; "
           "a suspect that answers us is not declared dead by us",
           "[gossip][lifeguard]") {
-  SECTION("heard from b, confirmed by our own failed probe: 4500 - 3750 × log 2 / log 3") {
+  // The defaults at N = 5: the shortest timeout is 2 × 250 ms, the longest 6 × 500 ms.
+  SECTION("heard from b, confirmed by our own failed probe: 3000 - 2500 × log 2 / log 3") {
     Gossip node(two_confirmations(), 5, 0);
     introduce_four(node);
     node.step("b:7946", Packet{"b", {suspicion_of("e", "b")}}, 0);
     const int64_t failed_at = run(node, 10, 6000, cluster_with_silent(node, "e", true),
                                   EventType::failed, "e");
     CHECK(node.counters().suspicion_confirmations == 1);
-    CHECK(failed_at == 2140);  // the first tick at or after 2134 ms
+    CHECK(failed_at == 1430);  // the first tick at or after 1422.7 ms
   }
   SECTION("a suspect that answers our probes (its refutations lost) is probed again at each "
           "deadline, never declared dead by us") {
@@ -126,7 +127,7 @@ TEST_CASE("a suspicion's timeout falls with each confirmation, our own failed pr
         run(node, 10, 20000,
             [&](const Outgoing& out, int64_t now) {
               for (const auto& ping : messages_of<Ping>({out})) {
-                if (ping.target == "e" && now >= 4500) ++probes_of_e_after_deadline;
+                if (ping.target == "e" && now >= 3000) ++probes_of_e_after_deadline;
               }
               everyone(out, now);
             },
@@ -134,7 +135,7 @@ TEST_CASE("a suspicion's timeout falls with each confirmation, our own failed pr
     CHECK(failed_at == -1);
     CHECK(probes_of_e_after_deadline >= 5);
   }
-  SECTION("confirmed by c and d: 750 ms, and each confirmation is passed on") {
+  SECTION("confirmed by c and d: 500 ms, and each confirmation is passed on") {
     Gossip node(two_confirmations(), 5, 0);
     introduce_four(node);
     node.step("b:7946", Packet{"b", {suspicion_of("e", "b")}}, 0);
@@ -154,9 +155,9 @@ TEST_CASE("a suspicion's timeout falls with each confirmation, our own failed pr
     node.step("d:7946", Packet{"d", {suspicion_of("e", "d")}}, 200);
     CHECK(node.counters().suspicion_confirmations == 2);
     const int64_t failed_at = run(node, 210, 6000, everyone, EventType::failed, "e");
-    // At 750 ms if our own probe of e has failed by then; else after one last-chance probe.
-    CHECK(failed_at >= 750);
-    CHECK(failed_at <= 750 + 2 * 250 + 10);
+    // At 500 ms if our own probe of e has failed by then; else after one last-chance probe.
+    CHECK(failed_at >= 500);
+    CHECK(failed_at <= 500 + 2 * 250 + 10);
   }
   SECTION("Lifeguard off: the shortest at once") {
     Options options = make_options("a");
@@ -165,7 +166,7 @@ TEST_CASE("a suspicion's timeout falls with each confirmation, our own failed pr
     introduce_four(node);
     node.step("b:7946", Packet{"b", {suspicion_of("e", "b")}}, 0);
     CHECK(run(node, 10, 6000, cluster_with_silent(node, "", true), EventType::failed, "e") ==
-          750);
+          500);
   }
 }
 
@@ -289,14 +290,14 @@ TEST_CASE("the stall guard: a probe or suspicion that expired while we were not 
 
   auto suspicion_across_a_stall = [](int64_t stall_threshold_ms) {
     Options options = make_options("a");
-    options.lifeguard = false;  // 750 ms flat
+    options.lifeguard = false;  // 500 ms flat
     options.stall_threshold_ms = stall_threshold_ms;
     Gossip node(options, 13, 0);
     introduce_four(node);
     node.step("b:7946", Packet{"b", {suspicion_of("e", "b")}}, 0);
     const auto everyone = cluster_with_silent(node, "", true);
-    int64_t failed_at = run(node, 10, 500, everyone, EventType::failed, "e");
-    // Stalled from 500 to 1500 ms; e's refutation arrived meanwhile and waits in the buffer.
+    int64_t failed_at = run(node, 10, 400, everyone, EventType::failed, "e");
+    // Stalled from 400 to 1500 ms; e's refutation arrived meanwhile and waits in the buffer.
     node.tick(1500);
     node.step("e:7946", Packet{"e", {make_update("e", 1, MemberState::alive)}}, 1500);
     for (const auto& event : node.take_events()) {

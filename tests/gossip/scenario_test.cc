@@ -112,13 +112,13 @@ TEST_CASE("a briefly isolated node is suspected, refutes, and stays alive",
   const Options options = lan_options();
   const int64_t suspicion_ms = suspicion_timeout_ms(options.suspicion_multiplier, 5,
                                                     options.probe_interval_ms);
-  const int64_t isolation_ms = 500;  // well under the suspicion timeout
+  const int64_t isolation_ms = 300;  // well under the shortest suspicion timeout
   REQUIRE(isolation_ms < suspicion_ms);
   GossipCluster net(400, options);
   start_five(net, 400);
   REQUIRE(net.run_until([&] { return net.all_see_alive(kFive); }, 2000));
   net.run_for(1000);
-  // Cut d off for 500 ms at a time until some member's probe of it fails (a member probes
+  // Cut d off for 300 ms at a time until some member's probe of it fails (a member probes
   // d only once per round-robin pass, so one cut may go unnoticed).
   for (int attempt = 0; attempt < 10 && count_events(net, EventType::suspected, "d") == 0;
        ++attempt) {

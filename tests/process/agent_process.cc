@@ -6,10 +6,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 namespace conclave::testing {
 namespace {
@@ -150,6 +152,25 @@ int AgentProcess::wait() {
   const int code = wait_for(pid_);
   pid_ = -1;
   return code;
+}
+
+std::optional<int> AgentProcess::wait_at_most(int64_t limit_ms) {
+  if (pid_ <= 0) return std::nullopt;
+  const auto start = std::chrono::steady_clock::now();
+  while (true) {
+    int status = 0;
+    const pid_t done = waitpid(pid_, &status, WNOHANG);
+    if (done == pid_) {
+      pid_ = -1;
+      if (WIFEXITED(status)) return WEXITSTATUS(status);
+      if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+      return -1;
+    }
+    if (std::chrono::steady_clock::now() - start > std::chrono::milliseconds(limit_ms)) {
+      return std::nullopt;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 }
 
 std::string AgentProcess::log() const { return read_file(log_path_); }

@@ -5,8 +5,10 @@
 #include <signal.h>
 #include <sys/types.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,6 +58,9 @@ class AgentProcess {
   void kill9() { signal(SIGKILL); wait(); }
   // Waits for exit; returns the exit status (or 128+signal).
   int wait();
+  // Waits at most `limit_ms` for the process to exit on its own; its exit status, or nullopt
+  // when it is still running.
+  std::optional<int> wait_at_most(int64_t limit_ms);
   bool running() const { return pid_ > 0; }
   std::string log() const;
 

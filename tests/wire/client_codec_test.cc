@@ -33,6 +33,7 @@ std::vector<ClientRequest> all_requests() {
       ClientRequest{3, UINT32_MAX, KvPutRequest{"", "", "", 0}},
       ClientRequest{4, 10, MembersRequest{}},
       ClientRequest{0, 0, StatusRequest{}},
+      ClientRequest{0, 0, LeaveRequest{}},
       ClientRequest{5, 0, KvPutRequest{"fenced", "v", "leader", UINT64_MAX}},
       ClientRequest{6, 0, SessionCreateRequest{30000, "cron job", false}},
       ClientRequest{7, 0, SessionCreateRequest{}},
@@ -205,9 +206,9 @@ TEST_CASE("client: a request without a body, or with an unknown one, is malforme
     const auto status = fbc::CreateStatusRequest(builder);
     require_error(decode_client_request(finish(
                       builder, fbc::CreateClientRequest(builder, kProtocolVersion, 1, 0,
-                                                        static_cast<fbc::RequestBody>(15),
+                                                        static_cast<fbc::RequestBody>(16),
                                                         status.Union()))),
-                  ErrorCode::malformed, "client request: body has unknown type 15");
+                  ErrorCode::malformed, "client request: body has unknown type 16");
   }
   {
     flatbuffers::FlatBufferBuilder builder;

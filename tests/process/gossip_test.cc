@@ -1,0 +1,201 @@
+// Process tests for gossip (issue 7, acceptance 3): ten real agents on loopback addresses,
+// watched through the client library as `conclave members` shows them.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <csignal>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tests/process/harness.h"
+
+namespace conclave::testing {
+namespace {
+
+// name -> state ("alive", "suspect", "dead", "left") as `asked` lists its members; empty when
+// it does not answer.
+std::map<std::string, std::string> states_via(const ClusterAgent& asked) {
+  std::map<std::string, std::string> states;
+  auto client = try_connect(asked.socket);
+  if (!client) return states;
+  auto members = client->members(500);
+  if (!members.ok()) return states;
+  for (const wire::MemberInfo& member : members.value().members) {
+    states[member.name] = member.state;
+  }
+  return states;
+}
+
+std::string address_via(const ClusterAgent& asked, const std::string& name) {
+  auto client = try_connect(asked.socket);
+  if (!client) return "";
+  auto members = client->members(500);
+  if (!members.ok()) return "";
+  for (const wire::MemberInfo& member : members.value().members) {
+    if (member.name == name) return member.address;
+  }
+  return "";
+}
+
+// Ten client agents (gossip only, no Raft to disturb the timing) on 127.0.0.31..40, each
+// joining the first three.
+std::vector<ClusterAgent> start_ten(const std::filesystem::path& folder) {
+  ClusterSpec spec;
+  for (int i = 0; i < 10; ++i) {
+    spec.names.push_back("g" + std::to_string(i));
+    spec.hosts.push_back("127.0.0." + std::to_string(31 + i));
+    spec.servers.push_back(false);
+    std::vector<size_t> joins;
+    for (size_t j = 0; j < 3; ++j) {
+      if (j != static_cast<size_t>(i)) joins.push_back(j);
+    }
+    spec.joins.push_back(joins);
+  }
+  return start_cluster(folder, spec);
+}
+
+bool everyone_sees(const std::vector<ClusterAgent*>& observers, const std::string& member,
+                   const std::string& state) {
+  for (const ClusterAgent* observer : observers) {
+    auto states = states_via(*observer);
+    auto it = states.find(member);
+    if (it == states.end() || it->second != state) return false;
+  }
+  return true;
+}
+
+// The running agents other than `name`.
+std::vector<ClusterAgent*> all_but(std::vector<ClusterAgent>& agents, const std::string& name) {
+  std::vector<ClusterAgent*> result;
+  for (ClusterAgent& agent : agents) {
+    if (agent.name != name && agent.process->running()) result.push_back(&agent);
+  }
+  return result;
+}
+
+// Polls every observer until each lists `member` in `state`; returns the time until the last
+// one did (ms since `since`), or -1 after `limit_ms`. Counts any observer listing it in
+// `forbidden_state` meanwhile.
+int64_t time_until_all_see(const std::vector<ClusterAgent*>& observers, const std::string& member,
+                           const std::string& state, Clock::time_point since, int64_t limit_ms,
+                           const std::string& forbidden_state, size_t& forbidden_seen) {
+  std::map<std::string, int64_t> seen_at;
+  while (elapsed_ms(since) <= limit_ms) {
+    for (const ClusterAgent* observer : observers) {
+      if (seen_at.count(observer->name)) continue;
+      auto states = states_via(*observer);
+      auto it = states.find(member);
+      if (it == states.end()) continue;
+      if (it->second == forbidden_state) ++forbidden_seen;
+      if (it->second == state) seen_at[observer->name] = elapsed_ms(since);
+    }
+    if (seen_at.size() == observers.size()) {
+      int64_t last = 0;
+      for (const auto& [name, at] : seen_at) last = std::max(last, at);
+      return last;
+    }
+    sleep_ms(10);
+  }
+  return -1;
+}
+
+}  // namespace
+
+TEST_CASE("ten agents: kill -9 one and every survivor lists it failed within 2 s (median of "
+          "3 trials <= 1.5 s); SIGTERM one (or `conclave leave`) and every survivor lists it "
+          "left within 1 s, never failed") {
+  TempFolder folder;
+  std::vector<ClusterAgent> agents = start_ten(folder.path());
+  INFO(all_logs(agents));
+  std::vector<ClusterAgent*> everyone = pointers(agents);
+  REQUIRE(wait_until(10000, [&] {
+            for (const ClusterAgent& agent : agents) {
+              if (!everyone_sees(everyone, agent.name, "alive")) return false;
+            }
+            return true;
+          }) >= 0);
+
+  std::vector<int64_t> detection_ms;
+  for (const char* victim_name : {"g4", "g7", "g9"}) {
+    ClusterAgent* victim = find_agent(agents, victim_name);
+    const std::vector<ClusterAgent*> survivors = all_but(agents, victim_name);
+    const auto killed_at = Clock::now();
+    victim->process->kill9();
+    size_t unused = 0;
+    const int64_t took = time_until_all_see(survivors, victim_name, "dead", killed_at, 10000,
+                                            "", unused);
+    std::printf("[gossip process] kill -9 %s: every survivor lists it failed after %lld ms\n",
+                victim_name, static_cast<long long>(took));
+    CHECK(took >= 0);
+    CHECK(took <= 2000);
+    detection_ms.push_back(took < 0 ? 10000 : took);
+  }
+  std::sort(detection_ms.begin(), detection_ms.end());
+  CHECK(detection_ms[1] <= 1500);
+
+  ClusterAgent* leaver = find_agent(agents, "g2");
+  const std::vector<ClusterAgent*> live_observers = all_but(agents, "g2");
+  const auto signalled_at = Clock::now();
+  leaver->process->signal(SIGTERM);
+  size_t failed_seen = 0;
+  const int64_t took = time_until_all_see(live_observers, "g2", "left", signalled_at, 5000,
+                                          "dead", failed_seen);
+  std::printf("[gossip process] SIGTERM g2: every survivor lists it left after %lld ms\n",
+              static_cast<long long>(took));
+  CHECK(took >= 0);
+  CHECK(took <= 1000);
+  CHECK(leaver->process->wait_at_most(5000) == std::optional<int>(0));
+  // And it stays left (never failed) after it is gone.
+  sleep_ms(3000);
+  CHECK(everyone_sees(live_observers, "g2", "left"));
+  CHECK(failed_seen == 0);
+
+  // `conclave leave` does the same as SIGTERM.
+  ClusterAgent* asked = find_agent(agents, "g3");
+  const CommandResult leave = run_cli(folder.path(), {"leave", "--socket", asked->socket});
+  CHECK(leave.exit_code == 0);
+  CHECK(leave.out.find("leaving the cluster") != std::string::npos);
+  CHECK(asked->process->wait_at_most(5000) == std::optional<int>(0));
+  size_t unused = 0;
+  CHECK(time_until_all_see(all_but(agents, "g3"), "g3", "left", Clock::now(), 2000, "", unused) >=
+        0);
+}
+
+TEST_CASE("a second agent under an existing name is refused and exits naming the conflict; "
+          "the first stays alive everywhere") {
+  TempFolder folder;
+  std::vector<ClusterAgent> agents = start_ten(folder.path());
+  INFO(all_logs(agents));
+  std::vector<ClusterAgent*> everyone = pointers(agents);
+  REQUIRE(wait_until(10000, [&] {
+            for (const ClusterAgent& agent : agents) {
+              if (!everyone_sees(everyone, agent.name, "alive")) return false;
+            }
+            return true;
+          }) >= 0);
+  const ClusterAgent& holder = *find_agent(agents, "g5");
+  // Another host runs an agent under the same name (its own folder, as on another machine).
+  const std::filesystem::path elsewhere = folder.path() / "elsewhere";
+  std::filesystem::create_directories(elsewhere);
+  ClusterAgent impostor =
+      start_agent(elsewhere, "g5", "127.0.0.41", false, {agents[0].gossip_address()});
+  const std::optional<int> exit_code = impostor.process->wait_at_most(10000);
+  const std::string impostor_log = impostor.process->log();
+  INFO(impostor_log);
+  REQUIRE(exit_code.has_value());
+  CHECK(*exit_code != 0);
+  CHECK(impostor_log.find("the name 'g5' belongs to another live agent at " +
+                          holder.gossip_address()) != std::string::npos);
+  CHECK(holder.process->log().find("tried to join under this agent's name 'g5'") !=
+        std::string::npos);
+  // The first keeps its name and address everywhere, and is never suspected for it.
+  sleep_ms(2000);
+  for (const ClusterAgent* observer : everyone) {
+    INFO(observer->name);
+    CHECK(address_via(*observer, "g5") == holder.gossip_address());
+  }
+  CHECK(everyone_sees(everyone, "g5", "alive"));
+}
+
+}  // namespace conclave::testing
