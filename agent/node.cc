@@ -12,6 +12,10 @@
 namespace conclave::agent {
 namespace {
 
+// Remembered members (store::KnownMember): at most this many, rewritten at most this often.
+constexpr size_t kMaxKnownMembers = 32;
+constexpr int64_t kKnownMembersSaveMs = 5000;
+
 gossip::Options gossip_options_for(const NodeOptions& options) {
   gossip::Options result = options.gossip;
   result.name = options.name;
@@ -57,8 +61,17 @@ Node::Node(NodeOptions options, const store::RecoveredState& recovered, int64_t 
       leader_(options_.name),
       now_ms_(now_ms),
       last_raft_tick_ms_(now_ms),
-      next_join_ms_(now_ms) {
+      next_join_ms_(now_ms),
+      known_members_saved_(recovered.known_members) {
   CONCLAVE_CHECK(!options_.name.empty(), "a node needs a name");
+  join_targets_ = options_.join_addresses;
+  for (const store::KnownMember& known : recovered.known_members) {
+    if (known.address != options_.gossip_address && known.name != options_.name &&
+        std::find(join_targets_.begin(), join_targets_.end(), known.address) ==
+            join_targets_.end()) {
+      join_targets_.push_back(known.address);
+    }
+  }
   CONCLAVE_CHECK(recovered.identity && recovered.identity->node_name == options_.name &&
                      recovered.identity->server_id != raft::kNoNode,
                  "Node needs the identity of its own data folder (the runtime creates it)");
@@ -155,6 +168,7 @@ void Node::refresh_members(int64_t now_ms) {
       }
     }
     servers_changed = true;
+    known_members_dirty_ = true;
     membership_events_.push_back(std::move(event));
   }
   if (!servers_changed) return;
@@ -350,15 +364,43 @@ void Node::maybe_bootstrap(int64_t now_ms) {
 }
 
 bool Node::joined() {
-  if (joined_ || options_.join_addresses.empty()) return true;
+  if (joined_ || join_targets_.empty()) return true;
   for (const gossip::Member& member : gossip_->members()) {
     if (member.name == options_.name || member.state != gossip::MemberState::alive) continue;
-    if (std::find(options_.join_addresses.begin(), options_.join_addresses.end(),
-                  member.address) != options_.join_addresses.end()) {
+    if (std::find(join_targets_.begin(), join_targets_.end(), member.address) !=
+        join_targets_.end()) {
       joined_ = true;
     }
   }
   return joined_;
+}
+
+void Node::maybe_save_known_members(int64_t now_ms) {
+  if (!known_members_dirty_ || now_ms < next_known_members_save_ms_) return;
+  known_members_dirty_ = false;
+  next_known_members_save_ms_ = now_ms + kKnownMembersSaveMs;
+  // Servers first (they are the ones worth rejoining through), then the others by name.
+  std::vector<store::KnownMember> servers;
+  std::vector<store::KnownMember> others;
+  for (const gossip::Member& member : gossip_->members()) {
+    if (member.name == options_.name || (member.state != gossip::MemberState::alive &&
+                                         member.state != gossip::MemberState::suspect)) {
+      continue;
+    }
+    auto meta = member_meta_.find(member.name);
+    const bool server = meta != member_meta_.end() && meta->second.role == wire::NodeRole::server;
+    (server ? servers : others).push_back(store::KnownMember{member.name, member.address});
+  }
+  servers.insert(servers.end(), others.begin(), others.end());
+  if (servers.size() > kMaxKnownMembers) servers.resize(kMaxKnownMembers);
+  std::sort(servers.begin(), servers.end(),
+            [](const store::KnownMember& a, const store::KnownMember& b) {
+              return a.address < b.address;
+            });
+  // Nobody alive (alone, or cut off): keep what we knew, it is the way back.
+  if (servers.empty() || servers == known_members_saved_) return;
+  known_members_saved_ = servers;
+  known_members_to_save_ = std::move(servers);
 }
 
 // ---- inputs -----------------------------------------------------------------------------------
@@ -371,9 +413,10 @@ void Node::tick(int64_t now_ms) {
     // Until one of the -join addresses answered, keep asking all of them: knowing some other
     // member is not enough (two agents that only joined each other would form a pool of
     // their own).
-    gossip_->join(options_.join_addresses, now_ms);
+    gossip_->join(join_targets_, now_ms);
     next_join_ms_ = now_ms + options_.join_retry_interval_ms;
   }
+  maybe_save_known_members(now_ms);
   maybe_bootstrap(now_ms);
   if (raft_) {
     // After an event-loop stall (SIGSTOP, a stalled VM, a slow fsync on the loop) the missed
@@ -834,7 +877,7 @@ std::vector<gossip::Event> Node::take_membership_events() {
 bool Node::has_ready() const {
   CONCLAVE_CHECK(!outstanding_ready_, "has_ready() while a NodeReady is outstanding");
   return identity_needs_saving_ || promise_to_save_ || log_start_to_save_ ||
-         (raft_ && raft_->has_ready());
+         known_members_to_save_ || (raft_ && raft_->has_ready());
 }
 
 NodeReady Node::ready() {
@@ -850,6 +893,7 @@ NodeReady Node::ready() {
     promise_in_flight_ = std::exchange(promise_to_save_, std::nullopt);
   }
   result.batch.log_start = std::exchange(log_start_to_save_, std::nullopt);
+  result.batch.known_members = std::exchange(known_members_to_save_, std::nullopt);
   if (!raft_) {
     outstanding_ready_ = raft::Ready{};
     outstanding_ready_from_raft_ = false;  // Raft may start before advance(): not its Ready

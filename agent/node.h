@@ -297,6 +297,16 @@ class Node {
   int64_t last_raft_tick_ms_;
   int64_t next_join_ms_;
   bool joined_ = false;
+  // Whom join() asks: the -join addresses, then the members remembered in the data folder
+  // (so a restarted agent rejoins without -join, like Serf's snapshot).
+  std::vector<std::string> join_targets_;
+  // Remembering members: the list is rewritten at most every kKnownMembersSaveMs when it
+  // changed (store::KnownMember).
+  bool known_members_dirty_ = false;
+  int64_t next_known_members_save_ms_ = 0;
+  std::vector<store::KnownMember> known_members_saved_;
+  std::optional<std::vector<store::KnownMember>> known_members_to_save_;
+  void maybe_save_known_members(int64_t now_ms);
 
   std::vector<gossip::Outgoing> gossip_out_;
   std::vector<PeerSend> peer_sends_;

@@ -1,6 +1,7 @@
 #include "store/memory_store.h"
 
 #include <algorithm>
+#include <map>
 #include <tuple>
 
 #include "common/check.h"
@@ -36,6 +37,12 @@ void MemoryStore::persist(const Batch& batch) {
                    "a batch may not leave a gap in the log");
     state_.entries.resize(first - start - 1);
     state_.entries.insert(state_.entries.end(), batch.entries.begin(), batch.entries.end());
+  }
+  if (batch.known_members) {
+    std::map<std::string, KnownMember> by_address;  // as the table's primary key keeps them
+    for (const KnownMember& member : *batch.known_members) by_address[member.address] = member;
+    state_.known_members.clear();
+    for (auto& [address, member] : by_address) state_.known_members.push_back(member);
   }
   if (!batch.voters.empty()) {
     state_.voters = batch.voters;

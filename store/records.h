@@ -38,6 +38,15 @@ struct ServerRecord {
   bool operator==(const ServerRecord&) const = default;
 };
 
+// A gossip member this agent knew alive, remembered so that a restart can rejoin through it
+// without -join (like Serf's snapshot). Not replicated: each agent keeps its own.
+struct KnownMember {
+  std::string name;
+  std::string address;  // its gossip address, host:port
+
+  bool operator==(const KnownMember&) const = default;
+};
+
 // Who this data folder belongs to, written once when the folder is new. A server's identity is
 // its data: the same name with a wiped folder is a new server (a new server id) that the
 // cluster has never heard from, so it can never vote on the strength of a lost log.
@@ -91,10 +100,11 @@ struct Batch {
   std::vector<raft::Entry> entries;  // replace stored entries with index >= entries.front()
   StateChanges state;                // state.applied_index == 0: no state change in this batch
   std::vector<ServerRecord> voters;  // non-empty: the Raft voter set to record
+  std::optional<std::vector<KnownMember>> known_members;  // set: replace the remembered ones
 
   bool empty() const {
     return !identity && !promise && !hard_state && entries.empty() && state.empty() &&
-           voters.empty() && !snapshot && !log_start;
+           voters.empty() && !snapshot && !log_start && !known_members;
   }
 };
 
@@ -108,6 +118,7 @@ struct RecoveredState {
   std::vector<ServerRecord> voters;  // empty: the cluster was never bootstrapped here
   raft::Index applied_index = 0;
   std::vector<StateRow> state_rows;  // sorted by (space, key)
+  std::vector<KnownMember> known_members;  // sorted by address
   uint64_t persisted_batches = 0;    // batches ever persisted (store/rollback.h)
   // Non-empty when the store finds itself older than it once was (store/rollback.h): the
   // server must not vote or acknowledge on this state. Says what was found and the fix.

@@ -19,7 +19,9 @@ namespace {
 // Version 4: Raft membership entries (raft_log_members, raft_log_membership_entries) and log
 // compaction (raft_log_start, raft_log_start_members). A version-3 folder is upgraded in place:
 // its log holds no membership entries and was never compacted, so the new tables start empty.
-constexpr int kSchemaVersion = 4;
+// Version 5: known_members (gossip members remembered for a rejoin after restart). Versions 3
+// and 4 are upgraded in place: the new table starts empty.
+constexpr int kSchemaVersion = 5;
 
 // Tables. Unsigned 64-bit values (node ids, terms, revisions) are stored as SQLite's signed
 // INTEGER with the same bit pattern and cast back on load.
@@ -89,6 +91,10 @@ CREATE TABLE IF NOT EXISTS state_rows (
   key BLOB NOT NULL,
   value BLOB NOT NULL,
   PRIMARY KEY (space, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS known_members (
+  address TEXT PRIMARY KEY,
+  name TEXT NOT NULL
 ) WITHOUT ROWID;
 )sql";
 
@@ -273,9 +279,9 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
   if (!version.ok()) return storage_error(db, path, "reading schema version");
   if (version.step() == SQLITE_ROW) {
     const uint64_t found = version.column_int(0);
-    if (found == 3) {
-      // Upgrade: kSchema above created the membership tables, which start empty.
-      if (Status status = store->exec("UPDATE schema_version SET version = 4 WHERE id = 1;");
+    if (found == 3 || found == 4) {
+      // Upgrade: kSchema above created the tables added since, which start empty.
+      if (Status status = store->exec("UPDATE schema_version SET version = 5 WHERE id = 1;");
           !status.ok()) {
         return status.error();
       }
@@ -416,6 +422,15 @@ Result<RecoveredState> Store::load() {
       std::sort(entry.membership.voters.begin(), entry.membership.voters.end());
       std::sort(entry.membership.learners.begin(), entry.membership.learners.end());
     }
+  }
+  {
+    Statement query(db_, "SELECT address, name FROM known_members ORDER BY address");
+    if (!query.ok()) return storage_error(db_, path_, "reading known members");
+    int rc;
+    while ((rc = query.step()) == SQLITE_ROW) {
+      state.known_members.push_back(KnownMember{query.column_text(1), query.column_text(0)});
+    }
+    if (rc != SQLITE_DONE) return storage_error(db_, path_, "reading known members");
   }
   {
     Statement query(db_, "SELECT server_id, name FROM raft_voters ORDER BY server_id");
@@ -640,6 +655,18 @@ Status Store::persist(const Batch& batch) {
       insert.bind_int(1, voter.server_id);
       insert.bind_text(2, voter.name);
       if (!insert.ok() || insert.run() != SQLITE_DONE) return fail("writing voters");
+    }
+  }
+  if (batch.known_members) {
+    if (Status status = exec("DELETE FROM known_members;"); !status.ok()) {
+      (void)exec("ROLLBACK;");
+      return status;
+    }
+    Statement insert(cached("INSERT OR REPLACE INTO known_members (address, name) VALUES (?, ?)"));
+    for (const KnownMember& member : *batch.known_members) {
+      insert.bind_text(1, member.address);
+      insert.bind_text(2, member.name);
+      if (!insert.ok() || insert.run() != SQLITE_DONE) return fail("writing known members");
     }
   }
   if (!batch.state.deletes.empty()) {

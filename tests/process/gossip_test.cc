@@ -199,3 +199,38 @@ TEST_CASE("a second agent under an existing name is refused and exits naming the
 }
 
 }  // namespace conclave::testing
+
+namespace conclave::testing {
+
+TEST_CASE("the seed server killed -9 and restarted with its original command (no -join) is "
+          "alive everywhere within 2 s, rejoining the members remembered in its data folder") {
+  TempFolder folder;
+  ClusterSpec spec;
+  spec.names = {"seed", "bravo", "charlie"};
+  spec.hosts = {"127.0.0.51", "127.0.0.52", "127.0.0.53"};
+  spec.joins = {{}, {0}, {0}};  // the seed is started without -join
+  std::vector<ClusterAgent> agents = start_cluster(folder.path(), spec);
+  INFO(all_logs(agents));
+  REQUIRE_FALSE(wait_for_agreed_leader(pointers(agents), 15000).empty());
+  // The members it knows are written at most every 5 s.
+  sleep_ms(6000);
+  ClusterAgent& seed = agents[0];
+  const std::vector<ClusterAgent*> others = {&agents[1], &agents[2]};
+  seed.process->kill9();
+  REQUIRE(wait_until(10000, [&] { return everyone_sees(others, "seed", "dead"); }) >= 0);
+  // Past the 30 s in which the others still gossip to the recently dead: from here on only
+  // the restarted agent itself can say it is back, as when a host is down for a while.
+  sleep_ms(31000);
+  const auto restarted_at = Clock::now();
+  seed.process->start();
+  size_t unused = 0;
+  const int64_t took =
+      time_until_all_see(others, "seed", "alive", restarted_at, 10000, "", unused);
+  std::printf("[gossip process] seed restarted without -join: alive everywhere after %lld ms\n",
+              static_cast<long long>(took));
+  CHECK(took >= 0);
+  CHECK(took <= 2000);
+  CHECK(everyone_sees({&seed}, "bravo", "alive"));
+}
+
+}  // namespace conclave::testing

@@ -7,6 +7,7 @@
 #include <map>
 #include <string>
 
+#include "store/memory_store.h"
 #include "store/store.h"
 
 using namespace conclave;
@@ -121,6 +122,32 @@ TEST_CASE("state rows are upserted and deleted, and the position moves") {
   CHECK(loaded.value().state_rows ==
         std::vector<StateRow>{StateRow{2, "a", "3"}, StateRow{3, "a", "s"}});
   CHECK(loaded.value().applied_index == 2);
+}
+
+TEST_CASE("known members are replaced as a whole and survive reopening, in both stores") {
+  TempFolder folder;
+  MemoryStore memory;
+  {
+    auto store = open_or_fail(folder.file("db"));
+    Batch first;
+    first.known_members = std::vector<KnownMember>{{"b", "10.0.0.2:7946"}, {"a", "10.0.0.1:7946"}};
+    REQUIRE(store->persist(first).ok());
+    memory.persist(first);
+    Batch second;  // a later view: a left, c joined
+    second.known_members = std::vector<KnownMember>{{"c", "10.0.0.3:7946"}, {"b", "10.0.0.2:7946"}};
+    REQUIRE(store->persist(second).ok());
+    memory.persist(second);
+    Batch unrelated;  // a batch without known_members leaves them alone
+    unrelated.hard_state = raft::HardState{1, 0, 0};
+    REQUIRE(store->persist(unrelated).ok());
+    memory.persist(unrelated);
+  }
+  auto store = open_or_fail(folder.file("db"));
+  auto loaded = store->load();
+  REQUIRE(loaded.ok());
+  const std::vector<KnownMember> expected = {{"b", "10.0.0.2:7946"}, {"c", "10.0.0.3:7946"}};
+  CHECK(loaded.value().known_members == expected);
+  CHECK(memory.load().known_members == expected);
 }
 
 TEST_CASE("a log with a gap is refused at load") {
