@@ -149,6 +149,7 @@ void Node::refresh_members(int64_t now_ms) {
   servers_dirty_ = false;
   for (gossip::Event& event : gossip_->take_events()) {
     const gossip::Member& member = event.member;
+    if (event.type == gossip::EventType::reaped) member_meta_.erase(member.name);
     if (event.type == gossip::EventType::joined || event.type == gossip::EventType::updated) {
       if (member.metadata.empty()) {
         member_meta_.erase(member.name);
@@ -216,6 +217,8 @@ void Node::update_metadata(int64_t now_ms) {
     meta.cluster_id = identity_.cluster_id;
   }
   gossip_->set_metadata(wire::encode_node_meta(meta), now_ms);
+  // Gossip keeps to the cluster we announce: from now on it drops other clusters' members.
+  if (meta.cluster_id != 0) gossip_->set_cluster_id(meta.cluster_id, now_ms);
   member_meta_[options_.name] = meta;
   servers_dirty_ = true;
   rebuild_server_names();
@@ -876,6 +879,9 @@ std::vector<gossip::Event> Node::take_membership_events() {
 
 bool Node::has_ready() const {
   CONCLAVE_CHECK(!outstanding_ready_, "has_ready() while a NodeReady is outstanding");
+  // A damaged data folder is written no more (store::Store::persist refuses): more batches
+  // would carry its counter past the watermark and hide the rollback at the next restart.
+  if (!damage_.empty()) return false;
   return identity_needs_saving_ || promise_to_save_ || log_start_to_save_ ||
          known_members_to_save_ || (raft_ && raft_->has_ready());
 }

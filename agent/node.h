@@ -181,6 +181,10 @@ class Node {
   // Name conflicts gossip saw since the last call (gossip::Conflict; `refused` means this
   // agent's name belongs to another live agent: it must stop).
   std::vector<gossip::Conflict> take_name_conflicts() { return gossip_->take_conflicts(); }
+  // Members of other clusters that gossip met and kept apart (gossip::ForeignCluster).
+  std::vector<gossip::ForeignCluster> take_foreign_clusters() {
+    return gossip_->take_foreign_clusters();
+  }
 
   // Introspection (status output, simulator checkers, tests).
   const NodeOptions& options() const { return options_; }

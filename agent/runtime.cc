@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <optional>
@@ -60,6 +61,7 @@ struct Runtime::Impl : NodeIo {
   std::vector<std::string> unreachable_peers;  // reported by the transport since the last tick
   RuntimeCounters counters;
   LogLimiter bad_packet_log{1000, 5};
+  LogLimiter other_cluster_log{10000, 3};
   char udp_buffer[64 * 1024];
 
   struct PersistJob {
@@ -79,6 +81,7 @@ struct Runtime::Impl : NodeIo {
   void start_leave();
   void advance_shutdown();
   void handle_name_conflicts();
+  void report_other_clusters();
   void stop(int code);
 
   // NodeIo: what the shared driver (agent/node_driver.h) asks of the runtime.
@@ -337,6 +340,20 @@ void Runtime::Impl::advance_shutdown() {
   stop(0);
 }
 
+void Runtime::Impl::report_other_clusters() {
+  for (const gossip::ForeignCluster& foreign : node->take_foreign_clusters()) {
+    if (!other_cluster_log.allow(now_ms())) continue;
+    const bool join_target =
+        std::find(options.node.join_addresses.begin(), options.node.join_addresses.end(),
+                  foreign.address) != options.node.join_addresses.end();
+    spdlog::error("the agent at {}{} belongs to cluster {:016x}, this agent to cluster {:016x}: "
+                  "refused, the two pools are kept apart. An agent belongs to one cluster; "
+                  "check its -join addresses",
+                  foreign.address, join_target ? " (a -join address)" : "",
+                  foreign.cluster_id, node->cluster_id());
+  }
+}
+
 void Runtime::Impl::handle_name_conflicts() {
   for (const gossip::Conflict& conflict : node->take_name_conflicts()) {
     if (conflict.refused) {
@@ -468,6 +485,9 @@ void Runtime::Impl::log_membership_events() {
       case gossip::EventType::left:
         spdlog::info("member left: {}", member.name);
         break;
+      case gossip::EventType::reaped:
+        spdlog::info("member forgotten: {} ({})", member.name, member.address);
+        break;
     }
   }
 }
@@ -476,6 +496,7 @@ void Runtime::Impl::log_changes() {
   log_membership_events();
   handle_name_conflicts();
   if (stopping) return;
+  report_other_clusters();
   const std::string leader = node->leader_name();
   if (leader != announced_leader) {
     if (leader.empty()) {

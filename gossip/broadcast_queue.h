@@ -41,6 +41,9 @@ class BroadcastQueue {
   std::vector<MemberUpdate> take(size_t budget_bytes, size_t max_count, int transmit_limit,
                                  const std::string& skip_name = {});
 
+  // Drops the queued update about `name`, if any (a member forgotten on purpose).
+  void forget(const std::string& name) { remove(name); }
+
   bool empty() const { return entries_.empty(); }
   size_t size() const { return entries_.size(); }
   // Transmissions so far of the queued update about `name`, or -1 when none is queued.

@@ -28,6 +28,10 @@ constexpr size_t kMaxPendingRelays = 1024;
 // How many members, in expectation, probe a suspect out of turn on hearing of the suspicion.
 constexpr double kSuspicionProbers = 4.0;
 
+// Members of another cluster forgotten on purpose, remembered (name -> incarnation) so their
+// records still gossiped around do not bring them back; at most this many.
+constexpr size_t kMaxForgotten = 1024;
+
 
 }  // namespace
 
@@ -83,6 +87,8 @@ struct Gossip::State {
   std::vector<Outgoing> outgoing;
   std::vector<Event> events;
   std::vector<Conflict> conflicts;
+  std::vector<ForeignCluster> foreign;
+  std::map<std::string, uint64_t> forgotten;
   uint64_t next_sequence = 0;
   std::optional<Probe> probe;
   std::map<uint64_t, Relay> relays;  // by the sequence of our relaying ping
@@ -148,6 +154,7 @@ struct Gossip::State {
     Outgoing out;
     out.to_address = to_address;
     out.packet.from = options.name;
+    out.packet.cluster_id = options.cluster_id;
     out.packet.messages = std::move(messages);
     outgoing.push_back(std::move(out));
     ++counters.packets_sent;
@@ -283,6 +290,15 @@ struct Gossip::State {
       apply_about_self(update);
       return;
     }
+    if (options.cluster_id != 0 && update.cluster_id != 0 &&
+        update.cluster_id != options.cluster_id) {
+      ++counters.wrong_cluster_dropped;  // a member of another cluster: never merged
+      return;
+    }
+    if (auto gone = forgotten.find(update.name);
+        gone != forgotten.end() && update.incarnation <= gone->second) {
+      return;  // forgotten on purpose (another cluster's member); only its news is older
+    }
     const Member* known = table.find(update.name);
     if (known != nullptr && update.state == MemberState::alive &&
         update.address != known->address &&
@@ -377,6 +393,31 @@ struct Gossip::State {
     ++counters.name_conflicts;
     conflicts.push_back(Conflict{notice.name, notice.holder_address, notice.claimant_address,
                                  address == notice.claimant_address});
+  }
+
+  // Forgets a member (another cluster's, or reaped): reported as `reaped`.
+  void forget(const std::string& name, bool remember_forgotten) {
+    const Member* member = table.find(name);
+    if (member == nullptr || name == options.name) return;
+    events.push_back(Event{EventType::reaped, *member});
+    if (remember_forgotten) {
+      if (forgotten.size() >= kMaxForgotten) forgotten.erase(forgotten.begin());
+      forgotten[name] = member->incarnation;
+    }
+    table.erase(name);
+    schedule.remove(name);
+    suspicions.erase(name);
+    queue.forget(name);
+  }
+
+  // A packet from another cluster's member (or its WrongCluster answer to one of ours): note
+  // it for the agent, and forget the sender if we knew it at that address.
+  void met_other_cluster(const std::string& from_address, const std::string& sender_name,
+                         uint64_t cluster_id) {
+    ++counters.wrong_cluster_dropped;
+    if (foreign.size() < 64) foreign.push_back(ForeignCluster{from_address, cluster_id});
+    const Member* sender = table.find(sender_name);
+    if (sender != nullptr && sender->address == from_address) forget(sender_name, true);
   }
 
   // A verdict of our own about another member (suspect after a failed probe, dead after the
@@ -587,11 +628,7 @@ struct Gossip::State {
           member.state_changed_ms + options.dead_member_reap_ms <= now_ms)
         expired.push_back(name);
     }
-    for (const auto& name : expired) {
-      table.erase(name);
-      schedule.remove(name);
-      suspicions.erase(name);
-    }
+    for (const auto& name : expired) forget(name, false);
   }
 
   void gossip_round(int64_t now_ms) {
@@ -662,6 +699,7 @@ Gossip::Gossip(Options options, uint64_t random_seed, int64_t now_ms) {
   self.address = state_->options.address;
   self.metadata = state_->options.metadata;
   self.incarnation = state_->options.initial_incarnation;
+  self.cluster_id = state_->options.cluster_id;
   self.state_changed_ms = now_ms;
   // Our own record must fit a packet, or nobody could ever learn about us.
   MemberUpdate self_update = update_from_member(self);
@@ -684,6 +722,17 @@ void Gossip::join(const std::vector<std::string>& seed_addresses, int64_t now_ms
 void Gossip::step(const std::string& from_address, const Packet& packet, int64_t now_ms) {
   State& s = *state_;
   ++s.counters.packets_received;
+  if (s.options.cluster_id != 0 && packet.cluster_id != 0 &&
+      packet.cluster_id != s.options.cluster_id) {
+    // Another cluster's member: nothing in it is merged. Tell it which cluster this is (a
+    // packet as small as the smallest it can have sent), unless it is telling us the same.
+    const bool is_notice = std::any_of(
+        packet.messages.begin(), packet.messages.end(),
+        [](const Message& message) { return std::holds_alternative<WrongCluster>(message); });
+    s.met_other_cluster(from_address, packet.from, packet.cluster_id);
+    if (!is_notice) s.send(from_address, {Message{WrongCluster{s.options.cluster_id}}}, false);
+    return;
+  }
   // The datagram source is only a return address: a known member's address changes only
   // through its own alive updates, never through where a packet seemed to come from.
   for (const auto& message : packet.messages) {
@@ -700,6 +749,8 @@ void Gossip::step(const std::string& from_address, const Packet& packet, int64_t
             s.on_nack(body);
           } else if constexpr (std::is_same_v<T, NameConflict>) {
             s.on_name_conflict(body);
+          } else if constexpr (std::is_same_v<T, WrongCluster>) {
+            s.met_other_cluster(from_address, packet.from, body.cluster_id);
           } else if constexpr (std::is_same_v<T, Sync>) {
             s.on_sync(from_address, body, now_ms);
           } else {
@@ -784,6 +835,25 @@ std::vector<Outgoing> Gossip::take_outgoing() { return std::exchange(state_->out
 std::vector<Event> Gossip::take_events() { return std::exchange(state_->events, {}); }
 
 std::vector<Conflict> Gossip::take_conflicts() { return std::exchange(state_->conflicts, {}); }
+
+std::vector<ForeignCluster> Gossip::take_foreign_clusters() {
+  return std::exchange(state_->foreign, {});
+}
+
+void Gossip::set_cluster_id(uint64_t cluster_id, int64_t) {
+  State& s = *state_;
+  if (cluster_id == 0 || cluster_id == s.options.cluster_id) return;
+  s.options.cluster_id = cluster_id;
+  Member& me = s.self();
+  me.cluster_id = cluster_id;
+  me.incarnation += 1;  // so the new record overrides the old everywhere
+  if (!s.leaving) s.broadcast(s.self_update());
+  std::vector<std::string> others;
+  for (const auto& [name, member] : s.table.all()) {
+    if (member.cluster_id != 0 && member.cluster_id != cluster_id) others.push_back(name);
+  }
+  for (const auto& name : others) s.forget(name, true);
+}
 
 int Gossip::local_health() const { return state_->health.score(); }
 

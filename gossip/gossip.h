@@ -40,6 +40,11 @@ struct Options {
   // metadata that no longer holds) without waiting to hear it and refute. Refutation still
   // covers a clock that went back.
   uint64_t initial_incarnation = 0;
+  // The cluster this node belongs to (0: none yet), carried in every packet and in its own
+  // member record. Once it is set, packets and member records of another cluster are dropped
+  // (a packet is answered with WrongCluster), so one agent given -join addresses in two
+  // clusters never merges their pools. Set later with set_cluster_id.
+  uint64_t cluster_id = 0;
   int64_t probe_interval_ms = 250;
   int64_t probe_timeout_ms = 100;
   int indirect_probes = 3;
@@ -70,7 +75,7 @@ struct Options {
   // so one that was only cut off hears it and refutes as soon as the partition heals. Not
   // scaled by the probe interval: it must outlast common partitions.
   int64_t gossip_to_the_dead_ms = 30000;
-  // Dead members are forgotten after this long (their name may then rejoin fresh).
+  // Dead and left members are forgotten after this long (event `reaped`).
   int64_t dead_member_reap_ms = 24LL * 3600 * 1000;
   size_t max_packet_bytes = 1400;
   size_t max_members = 10000;          // a Sync or update beyond this is ignored and counted
@@ -83,10 +88,13 @@ struct Member {
   uint64_t incarnation = 0;
   MemberState state = MemberState::alive;
   std::string metadata;          // as the member itself last said it
+  uint64_t cluster_id = 0;       // likewise
   int64_t state_changed_ms = 0;  // on this node's clock
 };
 
-enum class EventType : uint8_t { joined, updated, suspected, failed, left };
+// `reaped`: forgotten, after dead_member_reap_ms as dead or left, or at once as a member of
+// another cluster.
+enum class EventType : uint8_t { joined, updated, suspected, failed, left, reaped };
 
 struct Event {
   EventType type;
@@ -99,6 +107,12 @@ struct Conflict {
   std::string holder_address;
   std::string claimant_address;
   bool refused = false;  // this node is the claimant: it must stop
+};
+
+// A member of another cluster that we met and dropped (see Options::cluster_id).
+struct ForeignCluster {
+  std::string address;       // where its packet came from
+  uint64_t cluster_id = 0;   // its cluster
 };
 
 struct Outgoing {
@@ -120,6 +134,7 @@ struct Counters {
   uint64_t stalls_detected = 0;    // ticks the stall guard held back
   uint64_t suspicion_confirmations = 0;  // independent confirmations heard
   uint64_t name_conflicts = 0;     // claims to a live member's name, seen or told of
+  uint64_t wrong_cluster_dropped = 0;  // packets and member records of another cluster
 };
 
 class Gossip {
@@ -160,6 +175,12 @@ class Gossip {
   // Name conflicts seen or told of since the last call (for the agent to log, and to stop on
   // one with `refused`).
   std::vector<Conflict> take_conflicts();
+  // Members of other clusters met since the last call (for the agent to report).
+  std::vector<ForeignCluster> take_foreign_clusters();
+
+  // Joins cluster `cluster_id` (nonzero): says so in our record (a new incarnation) and every
+  // packet, and forgets every member that says it belongs to another. A no-op when unchanged.
+  void set_cluster_id(uint64_t cluster_id, int64_t now_ms);
 
   // Every member this node knows, itself included, sorted by name.
   std::vector<Member> members() const;

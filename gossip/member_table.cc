@@ -50,6 +50,7 @@ MergeResult MemberTable::apply(const MemberUpdate& update, int64_t now_ms) {
     member.incarnation = update.incarnation;
     member.state = MemberState::alive;
     member.metadata = update.metadata;
+    member.cluster_id = update.cluster_id;
     member.state_changed_ms = now_ms;
     members_.emplace(update.name, member);
     names_.push_back(update.name);
@@ -72,6 +73,7 @@ MergeResult MemberTable::apply(const MemberUpdate& update, int64_t now_ms) {
     // its metadata (SWIM §4.2: the incarnation orders a member's own statements).
     member.address = update.address;
     member.metadata = update.metadata;
+    member.cluster_id = update.cluster_id;
   }
   if (member.state != before.state) member.state_changed_ms = now_ms;
   live_count_ += is_live(member.state);
@@ -137,6 +139,7 @@ MemberUpdate update_from_member(const Member& member, const std::string& from) {
   update.incarnation = member.incarnation;
   update.state = member.state;
   update.metadata = member.metadata;
+  update.cluster_id = member.cluster_id;
   if (member.state != MemberState::alive) update.from = from;
   return update;
 }

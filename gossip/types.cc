@@ -31,7 +31,8 @@ constexpr size_t kUnionEntryBytes = 8;
 size_t string_bound(const std::string& text) { return text.size() + kStringOverheadBytes; }
 
 size_t update_bound(const MemberUpdate& update) {
-  return kTableOverheadBytes + string_bound(update.name) + string_bound(update.address) +
+  // Plus 8: a member update has a second u64 (cluster_id) and the longest vtable.
+  return kTableOverheadBytes + 8 + string_bound(update.name) + string_bound(update.address) +
          string_bound(update.metadata) + string_bound(update.from);
 }
 
@@ -43,7 +44,8 @@ size_t encoded_size_bound(const Message& message) {
         using T = std::decay_t<decltype(body)>;
         if constexpr (std::is_same_v<T, Ping>) {
           return kTableOverheadBytes + string_bound(body.target);
-        } else if constexpr (std::is_same_v<T, Ack> || std::is_same_v<T, Nack>) {
+        } else if constexpr (std::is_same_v<T, Ack> || std::is_same_v<T, Nack> ||
+                             std::is_same_v<T, WrongCluster>) {
           return kTableOverheadBytes;
         } else if constexpr (std::is_same_v<T, PingReq>) {
           return kTableOverheadBytes + string_bound(body.target) +
@@ -67,7 +69,7 @@ size_t packet_header_size_bound(const std::string& from) {
   // vectors' lengths and their alignment. Each message's entries in those vectors are counted
   // in its own encoded_size_bound (kUnionEntryBytes), not reserved here for the largest
   // possible packet (which made a 1,400-byte packet carry 2 typical updates instead of 6).
-  return kTableOverheadBytes + string_bound(from) + 24;
+  return kTableOverheadBytes + string_bound(from) + 24 + 8 /* cluster_id */;
 }
 
 }  // namespace conclave::gossip

@@ -31,6 +31,9 @@ struct MemberUpdate {
   MemberState state = MemberState::alive;
   std::string metadata; // opaque to gossip, at most kMaxMetadataBytes
   std::string from;     // who declared the suspicion or death (empty for alive)
+  // The cluster the member says it belongs to (0: none yet). A member of one cluster never
+  // merges a member of another (see Options::cluster_id).
+  uint64_t cluster_id = 0;
 
   bool operator==(const MemberUpdate&) const = default;
 };
@@ -87,12 +90,22 @@ struct NameConflict {
   bool operator==(const NameConflict&) const = default;
 };
 
-using Message = std::variant<Ping, Ack, PingReq, Sync, MemberUpdate, Nack, NameConflict>;
+// "This member belongs to cluster `cluster_id`, not yours": the answer to a packet from
+// another cluster's member, which is dropped. Each side then forgets the other.
+struct WrongCluster {
+  uint64_t cluster_id = 0;
+  bool operator==(const WrongCluster&) const = default;
+};
 
-// One datagram: the sender's name and its messages (probe traffic with piggybacked updates).
+using Message =
+    std::variant<Ping, Ack, PingReq, Sync, MemberUpdate, Nack, NameConflict, WrongCluster>;
+
+// One datagram: the sender's name, its cluster (0: none yet) and its messages (probe traffic
+// with piggybacked updates).
 struct Packet {
   std::string from;
   std::vector<Message> messages;
+  uint64_t cluster_id = 0;
   bool operator==(const Packet&) const = default;
 };
 

@@ -13,6 +13,7 @@ const char* gossip_event_name(gossip::EventType type) {
     case gossip::EventType::suspected: return "suspected";
     case gossip::EventType::failed: return "failed";
     case gossip::EventType::left: return "left";
+    case gossip::EventType::reaped: return "reaped";
   }
   return "unknown";
 }

@@ -71,6 +71,8 @@ void MemoryStore::persist(const Batch& batch) {
     }
   }
   if (batch.state.applied_index != 0) state_.applied_index = batch.state.applied_index;
+  CONCLAVE_CHECK(describe_rollback(watermark_, state_).empty(),
+                 "persist on a rolled-back store (a damaged node must write nothing)");
   state_.persisted_batches += 1;
   watermark_ = Watermark{state_.persisted_batches, state_.hard_state.term,
                          state_.hard_state.commit};

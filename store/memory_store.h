@@ -12,6 +12,7 @@ namespace conclave::store {
 class MemoryStore {
  public:
   // Same contract as Store::persist (replace the log suffix, upsert rows, move the position).
+  // Precondition: not rolled back (Store::persist refuses; here it is a contract violation).
   void persist(const Batch& batch);
   // What a restart would load, with `damage` set when it is older than the watermark.
   RecoveredState load() const;

@@ -489,6 +489,7 @@ Result<RecoveredState> Store::load() {
   }
   watermark_ = Watermark{state.persisted_batches, state.hard_state.term,
                          state.hard_state.commit};
+  damage_ = state.damage;
   return state;
 }
 
@@ -521,6 +522,11 @@ Status Store::write_log_start(const raft::LogStart& start) {
 
 Status Store::persist(const Batch& batch) {
   if (batch.empty()) return Status();
+  if (!damage_.empty()) {
+    return make_error(ErrorCode::storage,
+                      "storage " + path_ + ": refusing to write to a database that was rolled "
+                      "back (" + damage_ + ")");
+  }
   if (Status status = run_cached("BEGIN IMMEDIATE;"); !status.ok()) return status;
   auto fail = [this](const std::string& what) -> Status {
     Error error = storage_error(db_, path_, what);

@@ -62,6 +62,9 @@ class Store {
   std::string path_;
   std::string watermark_path_;
   Watermark watermark_;
+  // What load() found wrong (a rollback): from then on persist() refuses, since enough new
+  // batches would carry the counter past the watermark and erase the evidence.
+  std::string damage_;
 };
 
 }  // namespace conclave::store

@@ -39,7 +39,8 @@ flatbuffers::Offset<fbg::MemberUpdate> encode_update(flatbuffers::FlatBufferBuil
   const auto from = detail::optional_string(builder, update.from);
   const auto metadata = detail::optional_bytes(builder, update.metadata);
   return fbg::CreateMemberUpdate(builder, name, address, update.incarnation,
-                                 static_cast<fbg::MemberState>(update.state), from, metadata);
+                                 static_cast<fbg::MemberState>(update.state), from, metadata,
+                                 update.cluster_id);
 }
 
 struct EncodedMessage {
@@ -70,6 +71,9 @@ EncodedMessage encode_message(flatbuffers::FlatBufferBuilder& builder,
           const auto claimant = detail::optional_string(builder, body.claimant_address);
           return {fbg::GossipMessage::NameConflict,
                   fbg::CreateNameConflict(builder, name, holder, claimant).Union()};
+        } else if constexpr (std::is_same_v<T, gossip::WrongCluster>) {
+          return {fbg::GossipMessage::WrongCluster,
+                  fbg::CreateWrongCluster(builder, body.cluster_id).Union()};
         } else if constexpr (std::is_same_v<T, gossip::Nack>) {
           return {fbg::GossipMessage::Nack, fbg::CreateNack(builder, body.sequence).Union()};
         } else if constexpr (std::is_same_v<T, gossip::Sync>) {
@@ -106,6 +110,7 @@ Result<gossip::MemberUpdate> decode_update(const fbg::MemberUpdate& table, Field
                                       Where(where, "metadata"), update.metadata));
   CONCLAVE_WIRE_TRY(
       reader.read_string(table.from(), gossip::kMaxNameBytes, Where(where, "from"), update.from));
+  update.cluster_id = table.cluster_id();
   return update;
 }
 
@@ -138,6 +143,10 @@ Result<gossip::Message> decode_message(fbg::GossipMessage type, const void* valu
                                            Where(where, "name conflict claimant_address"),
                                            conflict.claimant_address));
       return gossip::Message(std::move(conflict));
+    }
+    case fbg::GossipMessage::WrongCluster: {
+      const auto* table = static_cast<const fbg::WrongCluster*>(value);
+      return gossip::Message(gossip::WrongCluster{.cluster_id = table->cluster_id()});
     }
     case fbg::GossipMessage::Nack: {
       const auto* table = static_cast<const fbg::Nack*>(value);
@@ -199,7 +208,8 @@ std::string encode_gossip_packet(const gossip::Packet& packet) {
   const auto types_vector = types.empty() ? 0 : builder.CreateVector(types);
   const auto values_vector = values.empty() ? 0 : builder.CreateVector(values);
   builder.Finish(
-      fbg::CreateGossipEnvelope(builder, kProtocolVersion, from, types_vector, values_vector));
+      fbg::CreateGossipEnvelope(builder, kProtocolVersion, from, types_vector, values_vector,
+                                packet.cluster_id));
   return detail::finish_to_string(builder);
 }
 
@@ -213,6 +223,7 @@ Result<gossip::Packet> decode_gossip_packet(std::string_view bytes) {
 
   FieldReader reader(bytes.size());
   gossip::Packet packet;
+  packet.cluster_id = envelope->cluster_id();
   CONCLAVE_WIRE_TRY(reader.read_string(envelope->from(), gossip::kMaxNameBytes,
                                        Where(packet_where, "from"), packet.from));
   // The verifier has checked that the type and value vectors are both present or both absent,

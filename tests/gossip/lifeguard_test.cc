@@ -374,3 +374,71 @@ TEST_CASE("a dead member's name may be taken from a new address", "[gossip][conf
   CHECK(node.members()[2].state == MemberState::alive);
   CHECK(node.take_conflicts().empty());
 }
+
+TEST_CASE("one cluster per pool: another cluster's packets and members are dropped, answered "
+          "with WrongCluster, and its members forgotten",
+          "[gossip][cluster]") {
+  Options options = make_options("a");
+  options.cluster_id = 0xA;
+  Gossip node(options, 25, 0);
+  introduce_four(node);
+  CHECK(node.take_outgoing().empty());
+
+  // A packet from cluster B: nothing in it is merged; the sender is told which cluster this is.
+  Packet foreign{"x", {make_update("x", 0, MemberState::alive, "x:7946"),
+                       make_update("b", 7, MemberState::dead)}};
+  foreign.cluster_id = 0xB;
+  node.step("x:7946", foreign, 10);
+  CHECK(node.members().size() == 5);  // no x, and b not dead
+  CHECK(node.members()[1].state == MemberState::alive);
+  auto out = node.take_outgoing();
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].to_address == "x:7946");
+  CHECK(out[0].packet.cluster_id == 0xA);
+  CHECK(std::get<WrongCluster>(out[0].packet.messages.at(0)).cluster_id == 0xA);
+  auto foreign_seen = node.take_foreign_clusters();
+  REQUIRE(foreign_seen.size() == 1);
+  CHECK(foreign_seen[0].cluster_id == 0xB);
+  // Its WrongCluster answer to us is not answered again (no ping-pong).
+  Packet notice{"x", {WrongCluster{0xB}}};
+  notice.cluster_id = 0xB;
+  node.step("x:7946", notice, 20);
+  CHECK(node.take_outgoing().empty());
+
+  // A member record that says cluster B, relayed by one of ours, is not merged either.
+  MemberUpdate stranger = make_update("y", 0, MemberState::alive);
+  stranger.cluster_id = 0xB;
+  node.step("b:7946", Packet{"b", {stranger}}, 30);
+  CHECK(node.members().size() == 5);
+  CHECK(node.counters().wrong_cluster_dropped >= 3);
+}
+
+TEST_CASE("an agent that learns its cluster forgets the other cluster's members it met first",
+          "[gossip][cluster]") {
+  Gossip joiner(make_options("j"), 27, 0);  // no cluster yet: it merges what it hears
+  MemberUpdate a1 = make_update("a1", 0, MemberState::alive);
+  a1.cluster_id = 0xA;
+  MemberUpdate b1 = make_update("b1", 0, MemberState::alive);
+  b1.cluster_id = 0xB;
+  joiner.step("a1:7946", Packet{"a1", {a1}}, 0);
+  joiner.step("b1:7946", Packet{"b1", {b1}}, 0);
+  REQUIRE(joiner.members().size() == 3);
+  joiner.take_events();
+  joiner.set_cluster_id(0xA, 10);
+  const auto members = joiner.members();
+  REQUIRE(members.size() == 2);
+  CHECK(members[0].name == "a1");
+  CHECK(members[1].cluster_id == 0xA);  // j itself, in its new record
+  const auto events = joiner.take_events();
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].type == EventType::reaped);
+  CHECK(events[0].member.name == "b1");
+  // b1's old record, still gossiped around cluster B, does not bring it back.
+  joiner.step("a1:7946", Packet{"a1", {b1}}, 20);
+  CHECK(joiner.members().size() == 2);
+  // And j's packets now say cluster A, so B's members drop them.
+  joiner.step("a1:7946", Packet{"a1", {Ping{1, "j"}}}, 30);
+  const auto out = joiner.take_outgoing();
+  REQUIRE_FALSE(out.empty());
+  CHECK(out.back().packet.cluster_id == 0xA);
+}

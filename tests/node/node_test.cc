@@ -622,3 +622,15 @@ TEST_CASE("members met are remembered in the data folder, and a restart joins th
   }
   CHECK(asked == std::set<std::string>{"b:8301", "c:8301"});
 }
+
+TEST_CASE("a node on a rolled-back data folder writes nothing more, not even the members it "
+          "meets") {
+  store::RecoveredState folder = new_folder();
+  folder.damage = "the database holds 1 persisted batches but this server once persisted 2";
+  Node node(three_server_options(), folder, 0);
+  node.receive_gossip("b:8301", announcements({{"b", 1}, {"c", 2}}), 10);
+  node.tick(20);
+  node.tick(10000);
+  CHECK(node.raft() == nullptr);
+  CHECK_FALSE(node.has_ready());
+}

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <csignal>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -231,6 +232,60 @@ TEST_CASE("the seed server killed -9 and restarted with its original command (no
   CHECK(took >= 0);
   CHECK(took <= 2000);
   CHECK(everyone_sees({&seed}, "bravo", "alive"));
+}
+
+}  // namespace conclave::testing
+
+namespace conclave::testing {
+
+TEST_CASE("a client agent given -join addresses in two clusters is refused by the second, and "
+          "neither pool lists the other's members") {
+  TempFolder folder;
+  std::vector<ClusterAgent> first = start_cluster(
+      folder.path(), {"a1", "a2", "a3"}, {"127.0.0.61", "127.0.0.62", "127.0.0.63"});
+  std::vector<ClusterAgent> second = start_cluster(
+      folder.path(), {"b1", "b2", "b3"}, {"127.0.0.64", "127.0.0.65", "127.0.0.66"});
+  INFO(all_logs(first) + all_logs(second));
+  REQUIRE_FALSE(wait_for_agreed_leader(pointers(first), 15000).empty());
+  REQUIRE_FALSE(wait_for_agreed_leader(pointers(second), 15000).empty());
+  ClusterAgent joiner = start_agent(folder.path(), "joiner", "127.0.0.67", false,
+                                    {first[0].gossip_address(), second[0].gossip_address()});
+  INFO(joiner.process->log());
+
+  auto names_in = [](const std::vector<ClusterAgent>& pool) {
+    std::set<std::string> names;
+    for (const ClusterAgent& agent : pool) {
+      for (const auto& [name, state] : states_via(agent)) names.insert(name);
+    }
+    return names;
+  };
+  auto lists_any_of = [](const std::set<std::string>& names, const std::string& prefix) {
+    return std::any_of(names.begin(), names.end(),
+                       [&](const std::string& name) { return name.rfind(prefix, 0) == 0; });
+  };
+  // The joiner ends up in exactly one pool; nobody lists a member of the other cluster.
+  const int64_t settled = wait_until(10000, [&] {
+    const std::set<std::string> in_first = names_in(first);
+    const std::set<std::string> in_second = names_in(second);
+    return !lists_any_of(in_first, "b") && !lists_any_of(in_second, "a") &&
+           (in_first.count("joiner") + in_second.count("joiner")) == 1;
+  });
+  CHECK(settled >= 0);
+  const std::set<std::string> joiner_sees = [&] {
+    std::set<std::string> names;
+    for (const auto& [name, state] : states_via(joiner)) names.insert(name);
+    return names;
+  }();
+  CHECK((lists_any_of(joiner_sees, "a") != lists_any_of(joiner_sees, "b")));
+  // It says so, naming both clusters and the -join address that was refused.
+  const std::string log = joiner.process->log();
+  CHECK(log.find("(a -join address) belongs to cluster") != std::string::npos);
+  CHECK(log.find("this agent to cluster") != std::string::npos);
+  // Both pools keep working on their own.
+  CHECK(try_put(first[0].socket, "k", "first", 3000));
+  CHECK(try_put(second[0].socket, "k", "second", 3000));
+  CHECK(try_get(first[1].socket, "k") == "first");
+  CHECK(try_get(second[1].socket, "k") == "second");
 }
 
 }  // namespace conclave::testing

@@ -248,6 +248,20 @@ TEST_CASE("a database that comes back older than its watermark loads as damaged"
              Catch::Contains("holds 1 persisted batches (term 1, commit 1) but this server once "
                              "persisted 2 (term 3, commit 2)"));
   CHECK_THAT(loaded.value().damage, Catch::Contains("must not vote"));
+
+  // A damaged store writes nothing more: enough later batches would carry its counter past
+  // the watermark and erase the evidence. (Found by the simulator: a rolled-back server
+  // remembered gossip members twice, and ran Raft again after its next restart.)
+  Batch later;
+  later.known_members = std::vector<KnownMember>{{"b", "10.0.0.2:7946"}};
+  const Status refused = store->persist(later);
+  REQUIRE_FALSE(refused.ok());
+  CHECK_THAT(refused.error().message, Catch::Contains("rolled back"));
+  store.reset();
+  auto reopened = open_or_fail(path);
+  auto again = reopened->load();
+  REQUIRE(again.ok());
+  CHECK_THAT(again.value().damage, Catch::Contains("but this server once persisted 2"));
 }
 
 TEST_CASE("any revert is damage, even one that changes no position; so is a bad watermark") {

@@ -27,6 +27,7 @@ gossip::MemberUpdate full_update() {
   update.state = gossip::MemberState::suspect;
   update.metadata = std::string("\x01\x00server\xff", 9);
   update.from = "node-c";
+  update.cluster_id = 0xabcdef0123456789ULL;
   return update;
 }
 
@@ -40,6 +41,8 @@ gossip::Packet full_packet() {
   packet.messages.push_back(gossip::PingReq{8, "node-e", "10.0.0.5:7946", true});
   packet.messages.push_back(gossip::Nack{9});
   packet.messages.push_back(gossip::NameConflict{"node-x", "10.0.0.7:7946", "10.0.0.8:7946"});
+  packet.messages.push_back(gossip::WrongCluster{UINT64_MAX});
+  packet.cluster_id = 0x1234567890abcdefULL;
   gossip::Sync sync;
   sync.is_reply = true;
   sync.members.push_back(full_update());
@@ -153,10 +156,12 @@ gossip::Message overhead_message(int kind, size_t index) {
     case 2: return gossip::PingReq{UINT64_MAX, "", "", true};
     case 5: return gossip::Nack{UINT64_MAX};
     case 6: return gossip::NameConflict{"", "", ""};
+    case 7: return gossip::WrongCluster{UINT64_MAX};
     case 3: return gossip::Sync{true, std::vector<gossip::MemberUpdate>(3)};
     default: {
       gossip::MemberUpdate update;
       update.incarnation = UINT64_MAX;
+      update.cluster_id = UINT64_MAX;
       update.state = gossip::MemberState::dead;
       update.name = std::string(1 + index % 4, 'n');  // lengths that need string padding
       return update;
@@ -165,9 +170,10 @@ gossip::Message overhead_message(int kind, size_t index) {
 }
 
 TEST_CASE("gossip: worst-case overhead packets stay within the size bound") {
-  for (int kind = 0; kind < 7; ++kind) {
+  for (int kind = 0; kind < 8; ++kind) {
     gossip::Packet packet;
     packet.from = std::string(gossip::kMaxNameBytes, 'f');
+    packet.cluster_id = UINT64_MAX;
     for (size_t i = 0; i < gossip::kMaxMessagesPerPacket; ++i) {
       packet.messages.push_back(overhead_message(kind, i));
     }
