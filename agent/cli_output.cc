@@ -16,7 +16,8 @@ void print_members(const wire::MembersResponse& members, bool json) {
                      {"status", member.state},
                      {"role", member.role},
                      {"rpc_address", member.rpc_address},
-                     {"incarnation", member.incarnation}});
+                     {"incarnation", member.incarnation},
+                     {"tags", member.tags}});
     }
     std::cout << out.dump(2) << "\n";
     return;
@@ -26,12 +27,25 @@ void print_members(const wire::MembersResponse& members, bool json) {
     name_width = std::max(name_width, member.name.size());
     address_width = std::max(address_width, member.address.size());
   }
-  std::printf("%-*s  %-*s  %-7s  %-6s  %s\n", static_cast<int>(name_width), "Node",
-              static_cast<int>(address_width), "Address", "Status", "Role", "RPC Address");
+  auto tags_of = [](const wire::MemberInfo& member) {
+    std::string text;
+    for (const auto& [key, value] : member.tags) {
+      text += (text.empty() ? "" : ",") + key + "=" + value;
+    }
+    return text;
+  };
+  size_t rpc_width = 11;
   for (const auto& member : members.members) {
-    std::printf("%-*s  %-*s  %-7s  %-6s  %s\n", static_cast<int>(name_width),
+    rpc_width = std::max(rpc_width, member.rpc_address.size());
+  }
+  std::printf("%-*s  %-*s  %-7s  %-6s  %-*s  %s\n", static_cast<int>(name_width), "Node",
+              static_cast<int>(address_width), "Address", "Status", "Role",
+              static_cast<int>(rpc_width), "RPC Address", "Tags");
+  for (const auto& member : members.members) {
+    std::printf("%-*s  %-*s  %-7s  %-6s  %-*s  %s\n", static_cast<int>(name_width),
                 member.name.c_str(), static_cast<int>(address_width), member.address.c_str(),
-                member.state.c_str(), member.role.c_str(), member.rpc_address.c_str());
+                member.state.c_str(), member.role.c_str(), static_cast<int>(rpc_width),
+                member.rpc_address.c_str(), tags_of(member).c_str());
   }
 }
 

@@ -3,9 +3,12 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+
+#include "wire/node_meta.h"
 
 namespace conclave::agent {
 namespace {
@@ -44,12 +47,54 @@ std::string key_list() {
 
 }  // namespace
 
+Status validate_tags(const std::map<std::string, std::string>& tags, const std::string& source) {
+  if (tags.size() > wire::kMaxTags) {
+    return make_error(ErrorCode::invalid_argument,
+                      source + ": " + std::to_string(tags.size()) + " tags; at most " +
+                          std::to_string(wire::kMaxTags));
+  }
+  for (const auto& [key, value] : tags) {
+    const bool key_ok =
+        !key.empty() && key.size() <= wire::kMaxTagKeyBytes &&
+        std::all_of(key.begin(), key.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+        });
+    if (!key_ok) {
+      return make_error(ErrorCode::invalid_argument,
+                        source + ": tag key '" + key + "' must be 1 to " +
+                            std::to_string(wire::kMaxTagKeyBytes) +
+                            " characters of A-Z a-z 0-9 _ . -");
+    }
+    if (value.size() > wire::kMaxTagValueBytes) {
+      return make_error(ErrorCode::invalid_argument,
+                        source + ": tag '" + key + "' has a value of " +
+                            std::to_string(value.size()) + " bytes; at most " +
+                            std::to_string(wire::kMaxTagValueBytes));
+    }
+  }
+  return Status();
+}
+
+Result<std::map<std::string, std::string>> parse_tags(const std::vector<std::string>& pairs) {
+  std::map<std::string, std::string> tags;
+  for (const std::string& pair : pairs) {
+    const size_t equals = pair.find('=');
+    if (equals == std::string::npos) {
+      return make_error(ErrorCode::invalid_argument,
+                        "-tag " + pair + ": expected key=value, e.g. -tag role=web");
+    }
+    tags[pair.substr(0, equals)] = pair.substr(equals + 1);
+  }
+  if (Status status = validate_tags(tags, "-tag"); !status.ok()) return status.error();
+  return tags;
+}
+
 const std::vector<std::string>& known_config_keys() {
   static const std::vector<std::string> keys = {
       "dev",       "server",      "node_name", "bootstrap_expect", "data_dir",
       "bind_addr", "socket_path", "join",      "log_level",        "profile",
       "ports.gossip", "ports.server", "autopilot_dead_server", "autopilot_min_voters",
-      "lease_reads"};
+      "lease_reads", "tags"};
   return keys;
 }
 
@@ -103,6 +148,25 @@ Result<AgentConfig> parse_config_text(const std::string& text, const std::string
                                       "usual)");
       }
       if (status.ok()) config.bootstrap_expect = static_cast<int>(*value);
+    } else if (key == "tags") {
+      const toml::table* table = node.as_table();
+      std::map<std::string, std::string> tags;
+      if (table == nullptr) {
+        status = config_error(source, "key 'tags' must be a table of strings, e.g. "
+                                      "tags = { role = \"web\" }");
+      } else {
+        for (const auto& [tag_key, tag_value] : *table) {
+          auto value = tag_value.value<std::string>();
+          if (!value) {
+            status = config_error(source, "key 'tags." + std::string(tag_key.str()) +
+                                              "' must be a string");
+            break;
+          }
+          tags[std::string(tag_key.str())] = *value;
+        }
+      }
+      if (status.ok()) status = validate_tags(tags, source);
+      if (status.ok()) config.tags = tags;
     } else if (key == "join") {
       const toml::array* array = node.as_array();
       std::vector<std::string> seeds;
@@ -181,6 +245,7 @@ AgentConfig merge_config(AgentConfig base, const AgentConfig& overrides) {
   take(base.server_port, overrides.server_port);
   take(base.socket_path, overrides.socket_path);
   take(base.join, overrides.join);
+  take(base.tags, overrides.tags);
   take(base.log_level, overrides.log_level);
   take(base.profile, overrides.profile);
   take(base.autopilot_dead_server, overrides.autopilot_dead_server);

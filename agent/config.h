@@ -2,6 +2,7 @@
 // overriding the one before. toml++ is only included by config.cc (it is a heavy header).
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,7 +32,14 @@ struct AgentConfig {
   // Lease reads instead of a ReadIndex round per batch of reads (raft::Config::lease_reads):
   // faster, but linearizable only while clocks drift less than 25% over an election timeout.
   std::optional<bool> lease_reads;
+  // User tags shown by `conclave members` (-tag key=value, repeatable; TOML table `tags`).
+  std::optional<std::map<std::string, std::string>> tags;
 };
+
+// "key=value" pairs (from -tag flags) as a map; an error names the bad pair. Keys: 1 to 64 of
+// [A-Za-z0-9_.-]; values: up to 256 bytes; at most 32 tags (wire/node_meta.h).
+Result<std::map<std::string, std::string>> parse_tags(const std::vector<std::string>& pairs);
+Status validate_tags(const std::map<std::string, std::string>& tags, const std::string& source);
 
 // Reads a TOML file. Unknown keys, wrong types and out-of-range values are errors naming the
 // file, the key and what is expected.

@@ -119,6 +119,24 @@ int run_agent(const agent::AgentConfig& flags, const std::optional<std::string>&
   node.gossip_address = bind + ":" + std::to_string(config.gossip_port.value_or(8301));
   node.rpc_address = bind + ":" + std::to_string(config.server_port.value_or(8300));
   node.join_addresses = config.join.value_or(std::vector<std::string>{});
+  node.tags = config.tags.value_or(std::map<std::string, std::string>{});
+  {
+    // Everything an agent says about itself must fit the gossip metadata.
+    wire::NodeMeta largest;
+    largest.rpc_address = node.rpc_address;
+    largest.boot_id = largest.server_id = largest.cluster_id = largest.bootstrap_promise =
+        UINT64_MAX;
+    largest.bootstrap_expect = 255;
+    largest.tags = node.tags;
+    const size_t bytes = wire::encode_node_meta(largest).size();
+    if (bytes > gossip::kMaxMetadataBytes) {
+      std::fprintf(stderr,
+                   "Error: the tags take too much room: this agent's gossip metadata would be "
+                   "%zu bytes, at most %zu fit. Use fewer or shorter tags\n",
+                   bytes, gossip::kMaxMetadataBytes);
+      return kExitUsage;
+    }
+  }
   if (config.profile.value_or("lan") == "wan") {
     // Slower timings for links with high latency and loss (memberlist's WAN profile).
     node.gossip.probe_interval_ms = 5000;
@@ -192,6 +210,7 @@ int main(int argc, char** argv) {
   std::optional<std::string> config_path;
   bool dev_flag = false, server_flag = false;
   std::vector<std::string> join;
+  std::vector<std::string> tag_pairs;
   CLI::App* agent_command = app.add_subcommand(
       "agent",
       "Run an agent in the foreground. `-dev` starts a one-server cluster with data in "
@@ -206,6 +225,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 7));
   agent_command->add_option("--join", join,
                             "Gossip address (host:port) of an agent to join; repeatable");
+  agent_command->add_option("--tag", tag_pairs,
+                            "A tag key=value shown by `conclave members` (repeatable; TOML "
+                            "table `tags`); changed tags spread when the agent restarts");
   agent_command->add_option("--node", flags.node_name, "Node name, unique in the cluster "
                                                        "(default: the host name)");
   agent_command->add_option("--data-dir", flags.data_dir,
@@ -423,6 +445,14 @@ int main(int argc, char** argv) {
     if (server_flag) flags.server = true;
     if (lease_reads_flag) flags.lease_reads = true;
     if (!join.empty()) flags.join = join;
+    if (!tag_pairs.empty()) {
+      auto tags = agent::parse_tags(tag_pairs);
+      if (!tags.ok()) {
+        std::fprintf(stderr, "Error: %s\n", tags.error().message.c_str());
+        return kExitUsage;
+      }
+      flags.tags = tags.value();
+    }
     return run_agent(flags, config_path);
   }
 

@@ -208,6 +208,7 @@ void Node::update_metadata(int64_t now_ms) {
   meta.role = options_.server ? wire::NodeRole::server : wire::NodeRole::client;
   meta.rpc_address = options_.rpc_address;
   meta.boot_id = options_.boot_id;
+  meta.tags = options_.tags;
   if (options_.server) {
     meta.server_id = identity_.server_id;
     meta.cluster_id = raft_ ? identity_.cluster_id : 0;
@@ -516,7 +517,8 @@ void Node::receive_client(uint64_t connection_id, const wire::ClientRequest& req
       members.members.push_back(wire::MemberInfo{
           member.name, member.address, gossip::member_state_name(member.state),
           known ? wire::node_role_name(meta->second.role) : "unknown",
-          known ? meta->second.rpc_address : "", member.incarnation});
+          known ? meta->second.rpc_address : "", member.incarnation,
+          known ? meta->second.tags : std::map<std::string, std::string>{}});
     }
     client_replies_.push_back(ClientReply{
         connection_id, wire::ClientResponse{request.request_id, ErrorCode::ok, "", false,

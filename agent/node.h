@@ -58,6 +58,7 @@ struct NodeOptions {
   bool server = true;           // servers run Raft; clients only gossip and forward
   std::string gossip_address;   // host:port of this agent's UDP gossip socket
   std::string rpc_address;      // host:port of this agent's TCP listener
+  std::map<std::string, std::string> tags;  // user tags, in our gossip metadata
   // A new cluster starts once exactly this many servers agree on it (agent/bootstrap.h); the
   // voter set is then recorded and never re-derived. 0: never bootstrap; Raft starts only from
   // the voters recorded in the data folder.

@@ -45,6 +45,9 @@ int main(int argc, char** argv) {
                  "CPU)")
       ->capture_default_str();
   app.add_flag("--no-lifeguard", no_lifeguard, "Plain SWIM: no Lifeguard refinements");
+  app.add_option("--suspicion-multiplier", spec.suspicion_multiplier,
+                 "Shortest suspicion timeout, in max(1, log10 N) probe intervals")
+      ->capture_default_str();
   app.add_flag("--no-stall-guard", no_stall_guard, "No stall guard");
   CLI11_PARSE(app, argc, argv);
   spec.lifeguard = !no_lifeguard;

@@ -47,6 +47,7 @@ bool form(GossipCluster& cluster, const GossipRunSpec& spec, Prng& prng) {
 gossip::Options gossip_options_for(const GossipRunSpec& spec) {
   gossip::Options options;  // the LAN defaults
   options.lifeguard = spec.lifeguard;
+  options.suspicion_multiplier = spec.suspicion_multiplier;
   if (!spec.stall_guard) options.stall_threshold_ms = 0;
   return options;
 }

@@ -20,6 +20,7 @@ struct GossipRunSpec {
   int64_t latency_ms = 1;      // one-way, fixed
   bool lifeguard = true;       // gossip::Options::lifeguard
   bool stall_guard = true;     // gossip::Options::stall_threshold_ms > 0
+  double suspicion_multiplier = gossip::Options{}.suspicion_multiplier;
   // Bytes of one packet (conclave-gossip-sim passes the real encoder); default: the bound.
   std::function<size_t(const gossip::Packet&)> packet_bytes;
 };

@@ -120,6 +120,7 @@ class Simulation {
   void heal(int64_t now_ms);
   void client_step(Client& client, int64_t now_ms, bool may_start);
   void final_checks();
+  void check_gossip_converged();
   void disk_fault(int victim, int64_t now_ms);
   void feed_committed_checker(int64_t now_ms);
   state::StateMachineFaults faults() const {
@@ -554,7 +555,34 @@ void Simulation::disk_fault(int victim, int64_t now_ms) {
   }
 }
 
+// After healing, gossip must have converged: every running agent lists every other running
+// agent alive, at the address it runs on (a member still listed dead, suspect or at an old
+// address after the heal period is a detection or dissemination bug).
+void Simulation::check_gossip_converged() {
+  for (const Machine& observer : machines_) {
+    if (!observer.node) continue;
+    std::map<std::string, gossip::Member> seen;
+    for (const gossip::Member& member : observer.node->gossip().members()) {
+      seen[member.name] = member;
+    }
+    for (const Machine& other : machines_) {
+      if (!other.node || &other == &observer) continue;
+      auto it = seen.find(other.name);
+      if (it == seen.end()) {
+        violation(-1, "gossip did not converge: " + observer.name + " does not know " +
+                          other.name + " after healing");
+      } else if (it->second.state != gossip::MemberState::alive ||
+                 it->second.address != other.gossip_address) {
+        violation(-1, "gossip did not converge: " + observer.name + " lists " + other.name +
+                          " as " + gossip::member_state_name(it->second.state) + " at " +
+                          it->second.address + " after healing");
+      }
+    }
+  }
+}
+
 void Simulation::final_checks() {
+  check_gossip_converged();
   raft::Index max_commit = 0;
   for (const Machine& machine : machines_) {
     if (machine.node && machine.node->raft()) {

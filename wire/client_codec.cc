@@ -127,8 +127,15 @@ flatbuffers::Offset<fbc::MembersResponse> encode_members(flatbuffers::FlatBuffer
     const auto state = optional_string(builder, member.state);
     const auto role = optional_string(builder, member.role);
     const auto rpc_address = optional_string(builder, member.rpc_address);
+    std::vector<flatbuffers::Offset<fbc::MemberTag>> tags;
+    for (const auto& [key, value] : member.tags) {
+      const auto key_offset = builder.CreateString(key);
+      const auto value_offset = builder.CreateString(value);
+      tags.push_back(fbc::CreateMemberTag(builder, key_offset, value_offset));
+    }
+    const auto tags_vector = tags.empty() ? 0 : builder.CreateVector(tags);
     members.push_back(fbc::CreateMemberInfo(builder, name, address, state, role, rpc_address,
-                                            member.incarnation));
+                                            member.incarnation, tags_vector));
   }
   const auto members_vector = members.empty() ? 0 : builder.CreateVector(members);
   return fbc::CreateMembersResponse(builder, members_vector);
@@ -190,6 +197,18 @@ Result<MembersResponse> decode_members(const fbc::MembersResponse& table, FieldR
     CONCLAVE_WIRE_TRY(reader.read_string(member->rpc_address(), gossip::kMaxAddressBytes,
                                          Where(member_where, "rpc_address"), out.rpc_address));
     out.incarnation = member->incarnation();
+    const auto* tags = member->tags();
+    CONCLAVE_WIRE_TRY(detail::check_count(tags, kMaxTags, Where(member_where, "tags")));
+    if (tags == nullptr) continue;
+    for (flatbuffers::uoffset_t t = 0; t < tags->size(); ++t) {
+      std::string key;
+      std::string value;
+      CONCLAVE_WIRE_TRY(reader.read_string(tags->Get(t)->key(), kMaxTagKeyBytes,
+                                           Where(member_where, "tag key"), key));
+      CONCLAVE_WIRE_TRY(reader.read_string(tags->Get(t)->value(), kMaxTagValueBytes,
+                                           Where(member_where, "tag value"), value));
+      out.tags[std::move(key)] = std::move(value);
+    }
   }
   return body;
 }

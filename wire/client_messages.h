@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <variant>
 #include <vector>
@@ -144,6 +145,7 @@ struct MemberInfo {
   std::string role;    // server | client
   std::string rpc_address;
   uint64_t incarnation = 0;
+  std::map<std::string, std::string> tags;  // -tag key=value (wire/node_meta.h limits)
   bool operator==(const MemberInfo&) const = default;
 };
 struct MembersResponse {

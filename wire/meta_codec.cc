@@ -17,7 +17,7 @@ static_assert(static_cast<int>(fbm::Role::Server) == static_cast<int>(NodeRole::
 
 const detail::VerifyLimits kMetaLimits{.max_bytes = gossip::kMaxMetadataBytes,
                                        .max_depth = 8,
-                                       .max_tables = 8};
+                                       .max_tables = 8 + kMaxTags};
 
 }  // namespace
 
@@ -32,10 +32,18 @@ const char* node_role_name(NodeRole role) {
 std::string encode_node_meta(const NodeMeta& meta) {
   flatbuffers::FlatBufferBuilder builder(128);
   const auto rpc_address = detail::optional_string(builder, meta.rpc_address);
+  std::vector<flatbuffers::Offset<fbm::Tag>> tags;
+  for (const auto& [key, value] : meta.tags) {
+    const auto key_offset = builder.CreateString(key);
+    const auto value_offset = builder.CreateString(value);
+    tags.push_back(fbm::CreateTag(builder, key_offset, value_offset));
+  }
+  const auto tags_vector = tags.empty() ? 0 : builder.CreateVector(tags);
   builder.Finish(fbm::CreateNodeMeta(builder, kProtocolVersion,
                                      static_cast<fbm::Role>(meta.role), rpc_address,
                                      meta.boot_id, meta.server_id, meta.cluster_id,
-                                     meta.bootstrap_expect, meta.bootstrap_promise));
+                                     meta.bootstrap_expect, meta.bootstrap_promise,
+                                     tags_vector));
   return detail::finish_to_string(builder);
 }
 
@@ -60,6 +68,20 @@ Result<NodeMeta> decode_node_meta(std::string_view bytes) {
   meta.cluster_id = table->cluster_id();
   meta.bootstrap_expect = table->bootstrap_expect();
   meta.bootstrap_promise = table->bootstrap_promise();
+  const auto* tags = table->tags();
+  CONCLAVE_WIRE_TRY(detail::check_count(tags, kMaxTags, Where(meta_where, "tags")));
+  if (tags != nullptr) {
+    for (flatbuffers::uoffset_t i = 0; i < tags->size(); ++i) {
+      const Where tag_where(meta_where, "tag", i);
+      std::string key;
+      std::string value;
+      CONCLAVE_WIRE_TRY(
+          reader.read_string(tags->Get(i)->key(), kMaxTagKeyBytes, Where(tag_where, "key"), key));
+      CONCLAVE_WIRE_TRY(reader.read_string(tags->Get(i)->value(), kMaxTagValueBytes,
+                                           Where(tag_where, "value"), value));
+      meta.tags[std::move(key)] = std::move(value);
+    }
+  }
   return meta;
 }
 

@@ -4,11 +4,16 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 namespace conclave::wire {
 
 enum class NodeRole : uint8_t { client = 0, server = 1 };
+
+constexpr size_t kMaxTags = 32;
+constexpr size_t kMaxTagKeyBytes = 64;
+constexpr size_t kMaxTagValueBytes = 256;
 
 const char* node_role_name(NodeRole role);
 
@@ -20,6 +25,10 @@ struct NodeMeta {
   uint64_t cluster_id = 0;         // 0 until part of a bootstrapped cluster
   uint8_t bootstrap_expect = 0;    // servers: -bootstrap-expect; 0 = never bootstrap
   uint64_t bootstrap_promise = 0;  // digest of the promised bootstrap set; 0 = none
+  // User tags (`-tag key=value`): at most kMaxTags, keys up to kMaxTagKeyBytes, values up to
+  // kMaxTagValueBytes; all of it within the 512 bytes of gossip metadata (the agent checks at
+  // startup).
+  std::map<std::string, std::string> tags;
 
   bool operator==(const NodeMeta&) const = default;
 };

@@ -74,3 +74,22 @@ TEST_CASE("a missing config file is a clear error") {
   REQUIRE_FALSE(config.ok());
   CHECK(config.error().message.find("/nonexistent/conclave.toml") != std::string::npos);
 }
+
+TEST_CASE("tags come from -tag key=value or the TOML table, and bad ones are named") {
+  auto parsed = parse_config_text("tags = { role = \"web\", zone = \"eu-1a\" }\n", "agent.toml");
+  REQUIRE(parsed.ok());
+  const std::map<std::string, std::string> expected = {{"role", "web"}, {"zone", "eu-1a"}};
+  CHECK(parsed.value().tags == expected);
+  auto flags = parse_tags({"role=web", "zone=eu-1a", "role=db"});
+  REQUIRE(flags.ok());
+  CHECK(flags.value().at("role") == "db");  // the last one wins
+  auto no_equals = parse_tags({"role"});
+  REQUIRE_FALSE(no_equals.ok());
+  CHECK_THAT(no_equals.error().message, Catch::Contains("expected key=value"));
+  auto bad_key = parse_tags({"ro le=web"});
+  REQUIRE_FALSE(bad_key.ok());
+  CHECK_THAT(bad_key.error().message, Catch::Contains("tag key 'ro le'"));
+  auto not_string = parse_config_text("tags = { port = 8080 }\n", "agent.toml");
+  REQUIRE_FALSE(not_string.ok());
+  CHECK_THAT(not_string.error().message, Catch::Contains("'tags.port' must be a string"));
+}

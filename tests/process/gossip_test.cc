@@ -289,3 +289,51 @@ TEST_CASE("a client agent given -join addresses in two clusters is refused by th
 }
 
 }  // namespace conclave::testing
+
+namespace conclave::testing {
+
+TEST_CASE("-tag key=value shows in `conclave members` everywhere, and a changed tag spreads "
+          "after a restart") {
+  TempFolder folder;
+  ClusterAgent observer = start_agent(folder.path(), "observer", "127.0.0.71", false, {});
+  ClusterAgent tagged = start_agent(folder.path(), "tagged", "127.0.0.72", false,
+                                    {observer.gossip_address()}, {"-tag", "role=web", "-tag",
+                                                                  "zone=eu-1a"});
+  INFO(observer.process->log() + tagged.process->log());
+  auto tags_seen = [&]() -> std::map<std::string, std::string> {
+    auto client = try_connect(observer.socket);
+    if (!client) return {};
+    auto members = client->members(500);
+    if (!members.ok()) return {};
+    for (const wire::MemberInfo& member : members.value().members) {
+      if (member.name == "tagged") return member.tags;
+    }
+    return {};
+  };
+  const std::map<std::string, std::string> first = {{"role", "web"}, {"zone", "eu-1a"}};
+  REQUIRE(wait_until(5000, [&] { return tags_seen() == first; }) >= 0);
+  const CommandResult table = run_cli(folder.path(), {"members", "--socket", observer.socket});
+  CHECK(table.out.find("role=web,zone=eu-1a") != std::string::npos);
+  const CommandResult json =
+      run_cli(folder.path(), {"members", "--socket", observer.socket, "-format", "json"});
+  CHECK(json.out.find("\"role\": \"web\"") != std::string::npos);
+
+  // The same agent restarted with another tag: its new record replaces the old everywhere.
+  tagged.process->signal(SIGTERM);
+  REQUIRE(tagged.process->wait_at_most(5000).has_value());
+  AgentProcess retagged(folder.path(),
+                        {"-node", "tagged", "-data-dir", "tagged", "-bind", "127.0.0.72",
+                         "-gossip-port", std::to_string(tagged.gossip_port), "-server-port",
+                         std::to_string(tagged.server_port), "-socket", tagged.socket, "-join",
+                         observer.gossip_address(), "-tag", "role=db"});
+  const std::map<std::string, std::string> second = {{"role", "db"}};
+  const int64_t took = wait_until(5000, [&] { return tags_seen() == second; });
+  CHECK(took >= 0);
+  CHECK(took <= 2000);
+
+  const CommandResult bad = run_cli(folder.path(), {"agent", "-dev", "-tag", "no-equals"});
+  CHECK(bad.exit_code != 0);
+  CHECK(bad.err.find("expected key=value") != std::string::npos);
+}
+
+}  // namespace conclave::testing

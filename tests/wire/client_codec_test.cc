@@ -75,7 +75,7 @@ StatusResponse full_status() {
 std::vector<ClientResponse> all_responses() {
   MembersResponse members;
   members.members.push_back(
-      MemberInfo{"node-a", "10.0.0.1:7946", "alive", "server", "10.0.0.1:7947", 3});
+      MemberInfo{"node-a", "10.0.0.1:7946", "alive", "server", "10.0.0.1:7947", 3, {{"role", "web"}}});
   members.members.push_back(MemberInfo{});
   return {
       ClientResponse{1, ErrorCode::ok, "", true,

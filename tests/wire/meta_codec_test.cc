@@ -20,6 +20,7 @@ NodeMeta full_meta() {
   meta.cluster_id = 42;
   meta.bootstrap_expect = 5;
   meta.bootstrap_promise = 0xdeadbeefULL;
+  meta.tags = {{"role", "web"}, {"zone", "eu-1a"}, {"empty", ""}};
   return meta;
 }
 
