@@ -94,7 +94,7 @@ const std::vector<std::string>& known_config_keys() {
       "dev",       "server",      "node_name", "bootstrap_expect", "data_dir",
       "bind_addr", "socket_path", "join",      "log_level",        "profile",
       "ports.gossip", "ports.server", "autopilot_dead_server", "autopilot_min_voters",
-      "lease_reads", "tags"};
+      "lease_reads", "tags", "reap_after"};
   return keys;
 }
 
@@ -130,6 +130,9 @@ Result<AgentConfig> parse_config_text(const std::string& text, const std::string
       status = read_value(node, source, key, "\"lan\" or \"wan\"", config.profile);
     } else if (key == "lease_reads") {
       status = read_value(node, source, key, "true or false", config.lease_reads);
+    } else if (key == "reap_after") {
+      status = read_value(node, source, key, "a duration string such as \"24h\"",
+                          config.reap_after);
     } else if (key == "autopilot_dead_server") {
       status = read_value(node, source, key, "a duration string such as \"10s\"",
                           config.autopilot_dead_server);
@@ -249,6 +252,7 @@ AgentConfig merge_config(AgentConfig base, const AgentConfig& overrides) {
   take(base.log_level, overrides.log_level);
   take(base.profile, overrides.profile);
   take(base.autopilot_dead_server, overrides.autopilot_dead_server);
+  take(base.reap_after, overrides.reap_after);
   take(base.autopilot_min_voters, overrides.autopilot_min_voters);
   take(base.lease_reads, overrides.lease_reads);
   return base;

@@ -34,6 +34,9 @@ struct AgentConfig {
   std::optional<bool> lease_reads;
   // User tags shown by `conclave members` (-tag key=value, repeatable; TOML table `tags`).
   std::optional<std::map<std::string, std::string>> tags;
+  // How long dead and left members stay listed before they are forgotten (a duration such as
+  // "24h"; gossip::Options::dead_member_reap_ms).
+  std::optional<std::string> reap_after;
 };
 
 // "key=value" pairs (from -tag flags) as a map; an error names the bad pair. Keys: 1 to 64 of

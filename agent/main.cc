@@ -147,6 +147,19 @@ int run_agent(const agent::AgentConfig& flags, const std::optional<std::string>&
     node.heartbeat_ticks = 20;   // 200 ms
     node.election_ticks = 200;   // 2-4 s
   }
+  if (config.reap_after) {
+    auto parsed = agent::parse_duration_ms(*config.reap_after);
+    if (!parsed.ok() || parsed.value() < 60000) {
+      std::fprintf(stderr, "Error: -reap-after: %s\n",
+                   parsed.ok() ? "at least 1m (a member must stay listed long enough to be "
+                                 "seen failed or left)"
+                               : parsed.error().message.c_str());
+      return kExitUsage;
+    }
+    node.gossip.dead_member_reap_ms = parsed.value();
+    node.gossip.dead_member_reconnect_ms =
+        std::min(node.gossip.dead_member_reconnect_ms, node.gossip.dead_member_reap_ms);
+  }
   if (config.autopilot_dead_server) {
     auto parsed = agent::parse_duration_ms(*config.autopilot_dead_server);
     if (!parsed.ok() || parsed.value() < 1000) {
@@ -246,7 +259,7 @@ int main(int argc, char** argv) {
                             "TOML config file; flags override it. Keys: dev, server, node_name, "
                             "bootstrap_expect, data_dir, bind_addr, socket_path, join, "
                             "log_level, profile, autopilot_dead_server, autopilot_min_voters, "
-                            "[ports] gossip, server");
+                            "lease_reads, tags, reap_after, [ports] gossip, server");
   agent_command->add_option("--log-level", flags.log_level,
                             "trace, debug, info (default), warn, error");
   bool lease_reads_flag = false;
@@ -254,6 +267,9 @@ int main(int argc, char** argv) {
                           "Serve linearizable reads on the leader's lease instead of a "
                           "heartbeat round (off by default): faster, but only correct while no "
                           "server's clock runs more than 25% fast over an election timeout");
+  agent_command->add_option("--reap-after", flags.reap_after,
+                            "How long dead and left members stay listed before they are "
+                            "forgotten (default 24h)");
   agent_command->add_option("--autopilot-dead-server", flags.autopilot_dead_server,
                             "How long a server must be failed in gossip before the leader "
                             "removes it from the Raft membership (default 10s)");

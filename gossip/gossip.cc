@@ -651,12 +651,16 @@ struct Gossip::State {
     }
   }
 
-  void push_pull_round() {
-    // Dead (not left) members are candidates too, like memberlist's reconnect: after a
+  void push_pull_round(int64_t now_ms) {
+    // Recently dead (not left) members are candidates too, like Serf's reconnect: after a
     // partition heals, each side reaches the members it declared dead and learns they are
-    // not. Uniform choice makes that a dead/(known) chance per round.
-    auto targets = random_members(1, [](const Member& member) {
-      return member.state != MemberState::left;
+    // not. Uniform choice makes that a dead/(known) chance per round. Members dead for longer
+    // than dead_member_reconnect_ms are not tried any more (they wait to be reaped).
+    const int64_t reconnect_ms = options.dead_member_reconnect_ms;
+    auto targets = random_members(1, [&](const Member& member) {
+      return member.state == MemberState::alive || member.state == MemberState::suspect ||
+             (member.state == MemberState::dead &&
+              now_ms - member.state_changed_ms < reconnect_ms);
     });
     if (!targets.empty()) send_sync(targets.front()->address, false);
   }
@@ -787,7 +791,7 @@ void Gossip::tick(int64_t now_ms) {
     }
     s.check_suspicions(now_ms);
     if (now_ms >= s.next_push_pull_ms) {
-      s.push_pull_round();
+      s.push_pull_round(now_ms);
       State::advance(s.next_push_pull_ms, s.push_pull_interval_now_ms(), now_ms);
     }
   }

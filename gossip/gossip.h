@@ -75,6 +75,9 @@ struct Options {
   // so one that was only cut off hears it and refutes as soon as the partition heals. Not
   // scaled by the probe interval: it must outlast common partitions.
   int64_t gossip_to_the_dead_ms = 30000;
+  // Push-pull also picks members dead for less than this (the reconnect attempts that heal a
+  // partition); after it, a dead member costs nothing until it is reaped.
+  int64_t dead_member_reconnect_ms = 3600LL * 1000;
   // Dead and left members are forgotten after this long (event `reaped`).
   int64_t dead_member_reap_ms = 24LL * 3600 * 1000;
   size_t max_packet_bytes = 1400;

@@ -446,14 +446,43 @@ TEST_CASE("dead members are reaped after dead_member_reap_ms", "[gossip][reap]")
   Gossip node(options, 23, 0);
   node.step("b:7946", Packet{"b", {make_update("b", 0, MemberState::alive)}}, 0);
   node.step("c:7946", Packet{"c", {make_update("b", 0, MemberState::dead)}}, 100);
+  node.take_events();
+  for (int64_t now = 10; now < 5100; now += 10) node.tick(now);
   CHECK(node.members().size() == 2);
-  node.tick(5000);
-  CHECK(node.members().size() == 2);
-  node.tick(5100);
+  // Reaping runs once a second: by 6100 ms it has, and says so.
+  for (int64_t now = 5100; now <= 6100; now += 10) node.tick(now);
   CHECK(node.members().size() == 1);
+  const auto events = node.take_events();
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].type == EventType::reaped);
+  CHECK(events[0].member.name == "b");
   // The name may rejoin fresh.
-  node.step("b:7946", Packet{"b", {make_update("b", 0, MemberState::alive)}}, 5200);
+  node.step("b:7946", Packet{"b", {make_update("b", 0, MemberState::alive)}}, 6200);
   CHECK(node.alive_count() == 2);
+}
+
+TEST_CASE("push-pull tries recently dead members, not those dead for longer than the "
+          "reconnect window",
+          "[gossip][reap]") {
+  auto sync_targets = [](int64_t dead_for_ms) {
+    Options options = make_options("a");
+    options.push_pull_interval_ms = 100;
+    options.dead_member_reconnect_ms = 10000;
+    Gossip node(options, 29, 0);
+    node.step("b:7946", Packet{"b", {make_update("b", 0, MemberState::alive)}}, 0);
+    node.step("c:7946", Packet{"c", {make_update("b", 0, MemberState::dead)}}, 0);
+    std::set<std::string> targets;
+    for (int64_t now = 10; now <= dead_for_ms + 3000; now += 10) {
+      node.tick(now);
+      for (const auto& out : node.take_outgoing()) {
+        if (now < dead_for_ms || messages_of<Sync>({out}).empty()) continue;
+        targets.insert(out.to_address);
+      }
+    }
+    return targets;
+  };
+  CHECK(sync_targets(0).count("b:7946") == 1);      // just died: tried (partitions heal)
+  CHECK(sync_targets(11000).count("b:7946") == 0);  // dead for over 10 s: left alone
 }
 
 TEST_CASE("leave broadcasts left for self and stops refuting", "[gossip][leave]") {

@@ -93,3 +93,12 @@ TEST_CASE("tags come from -tag key=value or the TOML table, and bad ones are nam
   REQUIRE_FALSE(not_string.ok());
   CHECK_THAT(not_string.error().message, Catch::Contains("'tags.port' must be a string"));
 }
+
+TEST_CASE("reap_after is a duration string in the file") {
+  auto parsed = parse_config_text("reap_after = \"48h\"\n", "agent.toml");
+  REQUIRE(parsed.ok());
+  CHECK(parsed.value().reap_after == std::optional<std::string>("48h"));
+  auto wrong = parse_config_text("reap_after = 48\n", "agent.toml");
+  REQUIRE_FALSE(wrong.ok());
+  CHECK_THAT(wrong.error().message, Catch::Contains("reap_after"));
+}
