@@ -2,7 +2,7 @@
 # Reproduces the gossip figures of docs/gossip.md with the gossip-only simulator (virtual
 # time, 1 ms one-way latency): detection, join spread and traffic at N = 10, 100 and 1,000,
 # then accuracy at N = 100 over one simulated hour (10% loss; a starved member with and
-# without Lifeguard). About 4 minutes on 2 cores, most of it N = 1,000.
+# without Lifeguard). About 13 minutes on 2 cores, most of it N = 1,000.
 #   scripts/gossip-figures.sh [--seed N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
