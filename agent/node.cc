@@ -467,6 +467,25 @@ void Node::receive_gossip(const std::string& from_address, const gossip::Packet&
 void Node::receive_peer(const wire::PeerMessage& message, int64_t now_ms) {
   now_ms_ = now_ms;
   ++counters_.peer_messages_received;
+  if (const auto* probe = std::get_if<wire::GossipProbe>(&message.payload)) {
+    // Gossip's TCP fallback probe: membership, not Raft, so agents without a cluster yet
+    // answer too (never across two known clusters), and only to their own name.
+    if (message.cluster_id != 0 && identity_.cluster_id != 0 &&
+        message.cluster_id != identity_.cluster_id) {
+      ++counters_.peer_messages_wrong_cluster;
+      ++counters_.peer_messages_rejected;
+    } else if (probe->target == options_.name) {
+      send_to_peer(message.from_name, wire::GossipProbeAck{probe->sequence});
+    }
+    route(now_ms);
+    return;
+  }
+  if (const auto* ack = std::get_if<wire::GossipProbeAck>(&message.payload)) {
+    gossip_->tcp_probe_answered(ack->sequence);
+    refresh_members(now_ms);
+    route(now_ms);
+    return;
+  }
   if (message.cluster_id != identity_.cluster_id || identity_.cluster_id == 0) {
     // Another cluster's agent (or one from before a rebuild) must never take part in ours.
     ++counters_.peer_messages_wrong_cluster;
@@ -490,9 +509,9 @@ void Node::receive_peer(const wire::PeerMessage& message, int64_t now_ms) {
           }
         } else if constexpr (std::is_same_v<T, wire::ForwardRequest>) {
           handle_forward(message.from_name, payload, now_ms);
-        } else {
+        } else if constexpr (std::is_same_v<T, wire::ForwardResponse>) {
           requester_.on_response(message.from_name, payload, now_ms);
-        }
+        }  // gossip probes were handled above
       },
       message.payload);
   route(now_ms);
@@ -722,6 +741,13 @@ void Node::send_to_peer(const std::string& name, wire::PeerPayload payload) {
 }
 
 void Node::route(int64_t now_ms) {
+  // Gossip's TCP fallback probes go over the agent-to-agent connection to the member's RPC
+  // address (from its metadata); one we cannot address yet simply goes unanswered.
+  for (gossip::TcpProbe& probe : gossip_->take_tcp_probes()) {
+    if (rpc_address_of_agent(probe.target).empty()) continue;
+    const std::string target = probe.target;
+    send_to_peer(target, wire::GossipProbe{probe.sequence, std::move(probe.target)});
+  }
   for (int round = 0; round < 64; ++round) {
     bool moved = false;
     for (Requester::Send& send : requester_.take_sends()) {
@@ -1103,6 +1129,15 @@ wire::StatusResponse Node::status() const {
       {"gossip_members_failed", gossip_counters.members_failed},
       {"gossip_refutations", gossip_counters.refutations},
       {"gossip_updates_dropped", gossip_counters.updates_dropped},
+      {"gossip_nacks_sent", gossip_counters.nacks_sent},
+      {"gossip_nacks_received", gossip_counters.nacks_received},
+      {"gossip_stalls_detected", gossip_counters.stalls_detected},
+      {"gossip_suspicion_confirmations", gossip_counters.suspicion_confirmations},
+      {"gossip_name_conflicts", gossip_counters.name_conflicts},
+      {"gossip_wrong_cluster_dropped", gossip_counters.wrong_cluster_dropped},
+      {"gossip_tcp_probes", gossip_counters.tcp_probes},
+      {"gossip_tcp_probes_answered", gossip_counters.tcp_probes_answered},
+      {"gossip_local_health", static_cast<uint64_t>(gossip_->local_health())},
   };
   return status;
 }

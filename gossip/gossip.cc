@@ -88,6 +88,7 @@ struct Gossip::State {
   std::vector<Event> events;
   std::vector<Conflict> conflicts;
   std::vector<ForeignCluster> foreign;
+  std::vector<TcpProbe> tcp_probes;
   std::map<std::string, uint64_t> forgotten;
   uint64_t next_sequence = 0;
   std::optional<Probe> probe;
@@ -553,6 +554,10 @@ struct Gossip::State {
     probe->indirect_sent = true;
     const Member* target = table.find(probe->target);
     if (target == nullptr) return;
+    if (options.tcp_fallback && tcp_probes.size() < 16) {
+      ++counters.tcp_probes;
+      tcp_probes.push_back(TcpProbe{probe->sequence, target->name});
+    }
     const std::string target_name = target->name;
     const std::string target_address = target->address;
     auto helpers = random_members(static_cast<size_t>(std::max(options.indirect_probes, 0)),
@@ -839,6 +844,16 @@ std::vector<Outgoing> Gossip::take_outgoing() { return std::exchange(state_->out
 std::vector<Event> Gossip::take_events() { return std::exchange(state_->events, {}); }
 
 std::vector<Conflict> Gossip::take_conflicts() { return std::exchange(state_->conflicts, {}); }
+
+std::vector<TcpProbe> Gossip::take_tcp_probes() { return std::exchange(state_->tcp_probes, {}); }
+
+void Gossip::tcp_probe_answered(uint64_t sequence) {
+  State& s = *state_;
+  if (s.probe && !s.probe->acked && s.probe->sequence == sequence) {
+    s.probe->acked = true;
+    ++s.counters.tcp_probes_answered;
+  }
+}
 
 std::vector<ForeignCluster> Gossip::take_foreign_clusters() {
   return std::exchange(state_->foreign, {});

@@ -64,6 +64,8 @@ struct Options {
   int max_local_health = 8;
   // A tick more than this after the previous one means the process was stalled (0: no guard).
   int64_t stall_threshold_ms = 100;
+  // Also probe over TCP (TcpProbe) when the direct UDP probe goes unanswered.
+  bool tcp_fallback = true;
   // Each update is retransmitted retransmit_multiplier * ceil(log10(N + 1)) times.
   int retransmit_multiplier = 4;
   // Push-pull every push_pull_interval_ms * max(1, N / push_pull_scale_members): a Sync
@@ -118,6 +120,14 @@ struct ForeignCluster {
   uint64_t cluster_id = 0;   // its cluster
 };
 
+// A probe to send over TCP (the agent's connection to the member) because the UDP one went
+// unanswered: a host whose UDP is filtered is not declared failed while TCP reaches it.
+// Answer with tcp_probe_answered(sequence).
+struct TcpProbe {
+  uint64_t sequence = 0;
+  std::string target;  // the member's name
+};
+
 struct Outgoing {
   std::string to_address;
   Packet packet;
@@ -138,6 +148,8 @@ struct Counters {
   uint64_t suspicion_confirmations = 0;  // independent confirmations heard
   uint64_t name_conflicts = 0;     // claims to a live member's name, seen or told of
   uint64_t wrong_cluster_dropped = 0;  // packets and member records of another cluster
+  uint64_t tcp_probes = 0;             // TCP fallback probes asked for
+  uint64_t tcp_probes_answered = 0;    // ... that saved a probe the UDP ones had lost
 };
 
 class Gossip {
@@ -178,6 +190,12 @@ class Gossip {
   // Name conflicts seen or told of since the last call (for the agent to log, and to stop on
   // one with `refused`).
   std::vector<Conflict> take_conflicts();
+  // TCP fallback probes to send since the last call (see TcpProbe).
+  std::vector<TcpProbe> take_tcp_probes();
+  // The member answered our TCP probe `sequence`: the probe in flight, if it is that one,
+  // counts as answered (late: it does not improve our health score).
+  void tcp_probe_answered(uint64_t sequence);
+
   // Members of other clusters met since the last call (for the agent to report).
   std::vector<ForeignCluster> take_foreign_clusters();
 

@@ -157,6 +157,13 @@ std::string encode_peer_message(const PeerMessage& message) {
                                             value.sequence, value.ack_below, value.timeout_ms,
                                             request)
                       .Union()};
+        } else if constexpr (std::is_same_v<T, GossipProbe>) {
+          const auto target = detail::optional_string(builder, value.target);
+          return {fbp::PeerPayload::GossipProbe,
+                  fbp::CreateGossipProbe(builder, value.sequence, target).Union()};
+        } else if constexpr (std::is_same_v<T, GossipProbeAck>) {
+          return {fbp::PeerPayload::GossipProbeAck,
+                  fbp::CreateGossipProbeAck(builder, value.sequence).Union()};
         } else {
           static_assert(std::is_same_v<T, ForwardResponse>);
           const auto leader = detail::optional_string(builder, value.leader);
@@ -214,6 +221,24 @@ Result<PeerMessage> decode_peer_message(std::string_view bytes) {
       if (!decoded.ok()) return decoded.error();
       forward.request = std::move(decoded).value();
       message.payload = std::move(forward);
+      return message;
+    }
+    case fbp::PeerPayload::GossipProbe: {
+      const fbp::GossipProbe* table = envelope->payload_as_GossipProbe();
+      if (table == nullptr) return malformed(payload_where, "has type GossipProbe but no table");
+      GossipProbe probe;
+      probe.sequence = table->sequence();
+      CONCLAVE_WIRE_TRY(reader.read_string(table->target(), gossip::kMaxNameBytes,
+                                           Where(payload_where, "target"), probe.target));
+      message.payload = std::move(probe);
+      return message;
+    }
+    case fbp::PeerPayload::GossipProbeAck: {
+      const fbp::GossipProbeAck* table = envelope->payload_as_GossipProbeAck();
+      if (table == nullptr) {
+        return malformed(payload_where, "has type GossipProbeAck but no table");
+      }
+      message.payload = GossipProbeAck{table->sequence()};
       return message;
     }
     case fbp::PeerPayload::ForwardResponse: {

@@ -30,7 +30,19 @@ struct ForwardResponse {
   bool operator==(const ForwardResponse&) const = default;
 };
 
-using PeerPayload = std::variant<raft::Message, ForwardRequest, ForwardResponse>;
+// Gossip's TCP fallback probe of `target` (gossip::TcpProbe) and its answer.
+struct GossipProbe {
+  uint64_t sequence = 0;
+  std::string target;
+  bool operator==(const GossipProbe&) const = default;
+};
+struct GossipProbeAck {
+  uint64_t sequence = 0;
+  bool operator==(const GossipProbeAck&) const = default;
+};
+
+using PeerPayload =
+    std::variant<raft::Message, ForwardRequest, ForwardResponse, GossipProbe, GossipProbeAck>;
 
 struct PeerMessage {
   std::string from_name;    // the sending agent's node name

@@ -442,3 +442,32 @@ TEST_CASE("an agent that learns its cluster forgets the other cluster's members 
   REQUIRE_FALSE(out.empty());
   CHECK(out.back().packet.cluster_id == 0xA);
 }
+
+TEST_CASE("a member whose UDP is filtered but answers the TCP fallback probe is not suspected",
+          "[gossip][tcp]") {
+  auto suspicions_of_e = [](bool tcp_answers, bool tcp_fallback) {
+    Options options = make_options("a");
+    options.tcp_fallback = tcp_fallback;
+    Gossip node(options, 31, 0);
+    introduce_four(node);
+    size_t tcp_probes_of_e = 0;
+    const auto udp_to_e_lost = cluster_with_silent(node, "e", true);
+    for (int64_t now = 10; now <= 10000; now += 10) {
+      node.tick(now);
+      for (const auto& out : node.take_outgoing()) udp_to_e_lost(out, now);
+      for (const TcpProbe& probe : node.take_tcp_probes()) {
+        if (probe.target == "e") ++tcp_probes_of_e;
+        if (tcp_answers) node.tcp_probe_answered(probe.sequence);
+      }
+    }
+    size_t suspicions = 0;
+    for (const auto& event : node.take_events()) {
+      suspicions += event.type == EventType::suspected && event.member.name == "e";
+    }
+    CHECK((tcp_fallback ? tcp_probes_of_e > 0 : tcp_probes_of_e == 0));
+    return suspicions;
+  };
+  CHECK(suspicions_of_e(true, true) == 0);
+  CHECK(suspicions_of_e(false, true) > 0);   // TCP does not reach it either: suspected
+  CHECK(suspicions_of_e(true, false) > 0);   // no fallback: UDP alone condemns it
+}

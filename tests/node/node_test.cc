@@ -634,3 +634,19 @@ TEST_CASE("a node on a rolled-back data folder writes nothing more, not even the
   CHECK(node.raft() == nullptr);
   CHECK_FALSE(node.has_ready());
 }
+
+TEST_CASE("gossip's TCP fallback probe is answered over the agent connection, to our own name "
+          "only") {
+  Node node(three_server_options(), new_folder(), 0);
+  node.receive_gossip("b:8301", announcements({{"b", 1}}), 10);
+  node.take_peer_sends();
+  node.receive_peer(wire::PeerMessage{"b", 0, wire::GossipProbe{77, "solo"}}, 20);
+  auto sends = node.take_peer_sends();
+  REQUIRE(sends.size() == 1);
+  CHECK(sends[0].to_name == "b");
+  CHECK(sends[0].rpc_address == "b:8300");
+  CHECK(std::get<wire::GossipProbeAck>(sends[0].message.payload).sequence == 77);
+  // A probe meant for another name is not answered (its sender would think that one alive).
+  node.receive_peer(wire::PeerMessage{"b", 0, wire::GossipProbe{78, "someone-else"}}, 30);
+  CHECK(node.take_peer_sends().empty());
+}

@@ -337,3 +337,42 @@ TEST_CASE("-tag key=value shows in `conclave members` everywhere, and a changed 
 }
 
 }  // namespace conclave::testing
+
+namespace conclave::testing {
+
+TEST_CASE("two agents whose UDP to each other is dropped while TCP passes are never declared "
+          "failed (TCP fallback probe)") {
+  TempFolder folder;
+  ClusterAgent first = start_agent(folder.path(), "udp1", "127.0.0.81", false, {});
+  ClusterAgent second =
+      start_agent(folder.path(), "udp2", "127.0.0.82", false, {first.gossip_address()});
+  INFO(first.process->log() + second.process->log());
+  const std::vector<ClusterAgent*> both = {&first, &second};
+  REQUIRE(wait_until(5000, [&] {
+            return everyone_sees(both, "udp1", "alive") && everyone_sees(both, "udp2", "alive");
+          }) >= 0);
+  LoopbackFirewall firewall;
+  firewall.cut_udp(first.host, second.host);
+  // Long enough for many probes and the longest suspicion timeout (6 x 500 ms) several times.
+  size_t not_alive_seen = 0;
+  const auto cut_at = Clock::now();
+  while (elapsed_ms(cut_at) < 10000) {
+    for (const ClusterAgent* observer : both) {
+      for (const auto& [name, state] : states_via(*observer)) {
+        if (state == "dead") ++not_alive_seen;
+      }
+    }
+    sleep_ms(100);
+  }
+  CHECK(not_alive_seen == 0);
+  CHECK(everyone_sees(both, "udp1", "alive"));
+  CHECK(everyone_sees(both, "udp2", "alive"));
+  // The fallback did the work: both sides asked over TCP.
+  for (const ClusterAgent* agent : both) {
+    auto status = try_status(agent->socket);
+    REQUIRE(status);
+    CHECK(counter(*status, "gossip_tcp_probes_answered") > 0);
+  }
+}
+
+}  // namespace conclave::testing

@@ -249,6 +249,11 @@ void LoopbackFirewall::cut(const std::string& a, const std::string& b) {
   run_iptables("iptables -w -A " + chain_ + " -s " + b + " -d " + a + " -j DROP");
 }
 
+void LoopbackFirewall::cut_udp(const std::string& a, const std::string& b) {
+  run_iptables("iptables -w -A " + chain_ + " -p udp -s " + a + " -d " + b + " -j DROP");
+  run_iptables("iptables -w -A " + chain_ + " -p udp -s " + b + " -d " + a + " -j DROP");
+}
+
 void LoopbackFirewall::heal() { run_iptables("iptables -w -F " + chain_); }
 
 }  // namespace conclave::testing

@@ -120,6 +120,8 @@ class LoopbackFirewall {
   void isolate(const std::string& host);
   // Drops traffic between two hosts only (both directions).
   void cut(const std::string& a, const std::string& b);
+  // Drops UDP only between two hosts (both directions); TCP still passes.
+  void cut_udp(const std::string& a, const std::string& b);
   void heal();
 
  private:

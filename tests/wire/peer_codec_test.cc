@@ -118,6 +118,17 @@ TEST_CASE("peer: forwarded requests and their answers round-trip") {
   CHECK(bad.error().code == ErrorCode::malformed);
 }
 
+TEST_CASE("peer: gossip's TCP fallback probes round-trip") {
+  wire::PeerMessage probe{"agent-a", 0, wire::GossipProbe{UINT64_MAX, "agent-b"}};
+  auto decoded = decode_peer_message(encode_peer_message(probe));
+  REQUIRE(decoded.ok());
+  CHECK(decoded.value() == probe);
+  wire::PeerMessage ack{"agent-b", 9, wire::GossipProbeAck{42}};
+  decoded = decode_peer_message(encode_peer_message(ack));
+  REQUIRE(decoded.ok());
+  CHECK(decoded.value() == ack);
+}
+
 TEST_CASE("peer: random messages round-trip") {
   Prng prng(0x7ee7);
   for (int i = 0; i < 500; ++i) {
@@ -208,9 +219,9 @@ TEST_CASE("peer: wrong version, missing or unknown payload and unknown type are 
     const auto raft = fbp::CreateRaftMessage(builder);
     require_error(decode_peer_message(finish(
                       builder, fbp::CreatePeerEnvelope(builder, kProtocolVersion, 0,
-                                                       static_cast<fbp::PeerPayload>(4),
+                                                       static_cast<fbp::PeerPayload>(6),
                                                        raft.Union()))),
-                  ErrorCode::malformed, "peer message: payload has unknown type 4");
+                  ErrorCode::malformed, "peer message: payload has unknown type 6");
   }
   {
     flatbuffers::FlatBufferBuilder builder;
