@@ -329,7 +329,7 @@ void Runtime::Impl::advance_shutdown() {
   }
   if (!leaving) return;
   if (node->leave_spread()) {
-    spdlog::info("the other members were told this agent left; stopping");
+    spdlog::info("leave complete (every live member was told, if any); stopping");
   } else if (now_ms() >= leave_deadline_ms) {
     spdlog::warn("the leave was not fully spread within {} ms; stopping anyway (the others "
                  "may list this agent as failed instead of left)",

@@ -836,7 +836,10 @@ void Gossip::leave(int64_t now_ms) {
 }
 
 bool Gossip::leave_spread() const {
-  return state_->leaving && state_->queue.transmits(state_->options.name) < 0;
+  // Done once the news had its retransmissions, or at once when nobody is left to tell (we
+  // no longer count ourselves live).
+  return state_->leaving && (state_->queue.transmits(state_->options.name) < 0 ||
+                             state_->table.alive_count() == 0);
 }
 
 std::vector<Outgoing> Gossip::take_outgoing() { return std::exchange(state_->outgoing, {}); }

@@ -182,7 +182,7 @@ class Gossip {
   // spreads, but it no longer probes, syncs or refutes. Idempotent.
   void leave(int64_t now_ms);
   // After leave(): the news has had its full share of retransmissions (or could not be
-  // queued at all), so stopping now loses nothing.
+  // queued at all, or there is no live member to tell), so stopping now loses nothing.
   bool leave_spread() const;
 
   std::vector<Outgoing> take_outgoing();

@@ -492,6 +492,7 @@ TEST_CASE("leave broadcasts left for self and stops refuting", "[gossip][leave]"
   node.leave(10);
   CHECK(node.members().front().state == MemberState::left);
   CHECK(node.alive_count() == 1);
+  CHECK_FALSE(node.leave_spread());  // b has not been told yet
   node.step("b:7946", Packet{"b", {make_update("a", 0, MemberState::dead)}}, 20);
   CHECK(node.counters().refutations == 0);
   std::vector<MemberUpdate> sent;
@@ -505,6 +506,12 @@ TEST_CASE("leave broadcasts left for self and stops refuting", "[gossip][leave]"
   CHECK(std::any_of(sent.begin(), sent.end(), [](const MemberUpdate& u) {
     return u.name == "a" && u.state == MemberState::left;
   }));
+  CHECK(node.leave_spread());  // sent its share of times by now
+
+  // Alone, there is nobody to tell: the leave is spread at once (a dev agent stops at once).
+  Gossip alone(make_options("solo"), 31, 0);
+  alone.leave(10);
+  CHECK(alone.leave_spread());
 }
 
 TEST_CASE("packets to a suspect member carry its suspicion; its own alive news is skipped",
