@@ -72,4 +72,10 @@ size_t packet_header_size_bound(const std::string& from) {
   return kTableOverheadBytes + string_bound(from) + 24 + 8 /* cluster_id */;
 }
 
+size_t packet_size_bound(const Packet& packet) {
+  size_t total = packet_header_size_bound(packet.from);
+  for (const auto& message : packet.messages) total += encoded_size_bound(message);
+  return total;
+}
+
 }  // namespace conclave::gossip

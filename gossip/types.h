@@ -120,5 +120,7 @@ constexpr size_t kMaxMessagesPerPacket = 64;
 // stays within these bounds.
 size_t encoded_size_bound(const Message& message);
 size_t packet_header_size_bound(const std::string& from);
+// The header bound plus every message's bound: what `packet` can take on the wire at most.
+size_t packet_size_bound(const Packet& packet);
 
 }  // namespace conclave::gossip

@@ -26,9 +26,7 @@ GossipCluster::GossipCluster(uint64_t seed, gossip::Options base_options, Config
       by_phase_(kTickMs) {
   if (!config_.packet_bytes) {
     config_.packet_bytes = [](const gossip::Packet& packet) {
-      size_t total = gossip::packet_header_size_bound(packet.from);
-      for (const auto& message : packet.messages) total += gossip::encoded_size_bound(message);
-      return total;
+      return gossip::packet_size_bound(packet);
     };
   }
 }
@@ -139,6 +137,15 @@ void GossipCluster::step() {
 void GossipCluster::run_for(int64_t duration_ms) {
   const int64_t end = now_ms_ + duration_ms;
   while (now_ms_ < end) step();
+}
+
+GossipTraffic GossipCluster::total_traffic() const {
+  GossipTraffic total;
+  for (const Node& node : nodes_) {
+    total.packets_sent += node.traffic.packets_sent;
+    total.bytes_sent += node.traffic.bytes_sent;
+  }
+  return total;
 }
 
 std::vector<std::string> GossipCluster::names() const {

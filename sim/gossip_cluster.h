@@ -101,6 +101,8 @@ class GossipCluster {
   const GossipTraffic& traffic(const std::string& name) const {
     return nodes_.at(index_.at(name)).traffic;
   }
+  // Summed over every node ever started.
+  GossipTraffic total_traffic() const;
 
   // What `observer` believes about `member` (nullopt if unknown).
   std::optional<gossip::Member> view(const std::string& observer, const std::string& member);

@@ -21,6 +21,15 @@ GossipCluster make_cluster(const GossipRunSpec& spec) {
   return GossipCluster(spec.seed, gossip_options_for(spec), config);
 }
 
+// Whether `holds` is true of every member's gossip node.
+template <typename Predicate>
+bool every_member(GossipCluster& cluster, const GossipRunSpec& spec, Predicate holds) {
+  for (size_t i = 0; i < spec.members; ++i) {
+    if (!holds(cluster.node(member_name(i)))) return false;
+  }
+  return true;
+}
+
 // Starts spec.members nodes, ten every 100 ms, each joining through up to three earlier ones,
 // and runs until every node counts them all alive. Returns false if that takes over 60 s.
 bool form(GossipCluster& cluster, const GossipRunSpec& spec, Prng& prng) {
@@ -34,10 +43,9 @@ bool form(GossipCluster& cluster, const GossipRunSpec& spec, Prng& prng) {
   }
   return cluster.run_until(
       [&] {
-        for (size_t i = 0; i < spec.members; ++i) {
-          if (cluster.node(member_name(i)).alive_count() != spec.members) return false;
-        }
-        return true;
+        return every_member(cluster, spec, [&](const gossip::Gossip& node) {
+          return node.alive_count() == spec.members;
+        });
       },
       60000);
 }
@@ -96,30 +104,19 @@ DetectionResult measure_detection(const GossipRunSpec& spec, size_t crashes,
   // the traffic measured is the steady state.
   cluster.run_until(
       [&] {
-        for (size_t i = 0; i < spec.members; ++i) {
-          if (cluster.node(member_name(i)).queued_updates() != 0) return false;
-        }
-        return true;
+        return every_member(cluster, spec,
+                            [](const gossip::Gossip& node) { return node.queued_updates() == 0; });
       },
       300000);
-  uint64_t packets_before = 0;
-  uint64_t bytes_before = 0;
-  for (const auto& name : cluster.names()) {
-    packets_before += cluster.traffic(name).packets_sent;
-    bytes_before += cluster.traffic(name).bytes_sent;
-  }
+  const GossipTraffic before = cluster.total_traffic();
   cluster.run_for(steady_ms);
-  uint64_t packets_after = 0;
-  uint64_t bytes_after = 0;
-  for (const auto& name : cluster.names()) {
-    packets_after += cluster.traffic(name).packets_sent;
-    bytes_after += cluster.traffic(name).bytes_sent;
-  }
+  const GossipTraffic after = cluster.total_traffic();
   const double member_seconds =
       static_cast<double>(spec.members) * static_cast<double>(steady_ms) / 1000.0;
-  result.packets_per_member_s = static_cast<double>(packets_after - packets_before) /
-                                member_seconds;
-  result.bytes_per_member_s = static_cast<double>(bytes_after - bytes_before) / member_seconds;
+  result.packets_per_member_s =
+      static_cast<double>(after.packets_sent - before.packets_sent) / member_seconds;
+  result.bytes_per_member_s =
+      static_cast<double>(after.bytes_sent - before.bytes_sent) / member_seconds;
 
   const size_t others = spec.members - 1;
   const size_t join_quorum = static_cast<size_t>(std::ceil(0.999 * static_cast<double>(others)));

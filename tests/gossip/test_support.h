@@ -26,12 +26,6 @@ inline Options make_options(const std::string& name) {
   return options;
 }
 
-inline size_t packet_bound(const Packet& packet) {
-  size_t total = packet_header_size_bound(packet.from);
-  for (const auto& message : packet.messages) total += encoded_size_bound(message);
-  return total;
-}
-
 template <typename T>
 std::vector<T> messages_of(const std::vector<Outgoing>& outgoing) {
   std::vector<T> found;

@@ -274,7 +274,7 @@ TEST_CASE("every packet stays within max_packet_bytes with long names, metadata 
     if (now == 500) node.step("peer:1", Packet{"peer", {Sync{false, {}}}}, now);
     for (const auto& out : node.take_outgoing()) {
       ++packets;
-      CHECK(packet_bound(out.packet) <= options.max_packet_bytes);
+      CHECK(packet_size_bound(out.packet) <= options.max_packet_bytes);
       CHECK(out.packet.messages.size() <= kMaxMessagesPerPacket);
       for (const auto& message : out.packet.messages) {
         if (std::holds_alternative<Sync>(message)) ++syncs;
@@ -301,7 +301,7 @@ TEST_CASE("a Sync list is split across packets and its chunks answered once",
   std::set<std::string> carried;
   for (size_t i = 0; i < out.size(); ++i) {
     CHECK(out[i].to_address == "b:7946");
-    CHECK(packet_bound(out[i].packet) <= options.max_packet_bytes);
+    CHECK(packet_size_bound(out[i].packet) <= options.max_packet_bytes);
     const auto& sync = std::get<Sync>(out[i].packet.messages.at(0));
     CHECK(sync.is_reply == (i != 0));  // only the first chunk asks for an answer
     for (const auto& member : sync.members) carried.insert(member.name);

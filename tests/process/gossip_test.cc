@@ -66,6 +66,16 @@ bool everyone_sees(const std::vector<ClusterAgent*>& observers, const std::strin
   return true;
 }
 
+// Every agent in `agents` lists every one of them alive within `limit_ms`.
+bool wait_until_all_alive(const std::vector<ClusterAgent*>& agents, int64_t limit_ms) {
+  return wait_until(limit_ms, [&] {
+           for (const ClusterAgent* agent : agents) {
+             if (!everyone_sees(agents, agent->name, "alive")) return false;
+           }
+           return true;
+         }) >= 0;
+}
+
 // The running agents other than `name`.
 std::vector<ClusterAgent*> all_but(std::vector<ClusterAgent>& agents, const std::string& name) {
   std::vector<ClusterAgent*> result;
@@ -110,12 +120,7 @@ TEST_CASE("ten agents: kill -9 one and every survivor lists it failed within 2 s
   std::vector<ClusterAgent> agents = start_ten(folder.path());
   INFO(all_logs(agents));
   std::vector<ClusterAgent*> everyone = pointers(agents);
-  REQUIRE(wait_until(10000, [&] {
-            for (const ClusterAgent& agent : agents) {
-              if (!everyone_sees(everyone, agent.name, "alive")) return false;
-            }
-            return true;
-          }) >= 0);
+  REQUIRE(wait_until_all_alive(everyone, 10000));
 
   std::vector<int64_t> detection_ms;
   for (const char* victim_name : {"g4", "g7", "g9"}) {
@@ -169,12 +174,7 @@ TEST_CASE("a second agent under an existing name is refused and exits naming the
   std::vector<ClusterAgent> agents = start_ten(folder.path());
   INFO(all_logs(agents));
   std::vector<ClusterAgent*> everyone = pointers(agents);
-  REQUIRE(wait_until(10000, [&] {
-            for (const ClusterAgent& agent : agents) {
-              if (!everyone_sees(everyone, agent.name, "alive")) return false;
-            }
-            return true;
-          }) >= 0);
+  REQUIRE(wait_until_all_alive(everyone, 10000));
   const ClusterAgent& holder = *find_agent(agents, "g5");
   // Another host runs an agent under the same name (its own folder, as on another machine).
   const std::filesystem::path elsewhere = folder.path() / "elsewhere";
@@ -348,9 +348,7 @@ TEST_CASE("two agents whose UDP to each other is dropped while TCP passes are ne
       start_agent(folder.path(), "udp2", "127.0.0.82", false, {first.gossip_address()});
   INFO(first.process->log() + second.process->log());
   const std::vector<ClusterAgent*> both = {&first, &second};
-  REQUIRE(wait_until(5000, [&] {
-            return everyone_sees(both, "udp1", "alive") && everyone_sees(both, "udp2", "alive");
-          }) >= 0);
+  REQUIRE(wait_until_all_alive(both, 5000));
   LoopbackFirewall firewall;
   firewall.cut_udp(first.host, second.host);
   // Long enough for many probes and the longest suspicion timeout (6 x 500 ms) several times.
