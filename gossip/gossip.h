@@ -46,6 +46,10 @@ struct Options {
   // clusters never merges their pools. Set later with set_cluster_id.
   uint64_t cluster_id = 0;
   int64_t probe_interval_ms = 250;
+  // Every other probe goes to our successor on a hash ring of the members, so each member is
+  // probed at least every two intervals by its predecessor (gossip/probe_schedule.h); off:
+  // SWIM's shuffled round robin alone.
+  bool ring_probes = true;
   int64_t probe_timeout_ms = 100;
   int indirect_probes = 3;
   int64_t gossip_interval_ms = 100;
@@ -66,6 +70,11 @@ struct Options {
   int64_t stall_threshold_ms = 100;
   // Also probe over TCP (TcpProbe) when the direct UDP probe goes unanswered.
   bool tcp_fallback = true;
+  // Push-pull over TCP (TcpSync): periodic exchanges, and the answer to a joiner's Sync, go
+  // as one frame over the agent's connection instead of many datagrams, so a lost datagram
+  // no longer leaves a joiner with part of the list until the next round. A join itself is
+  // a datagram to the seed address (the only address a joiner has).
+  bool tcp_push_pull = true;
   // Each update is retransmitted retransmit_multiplier * ceil(log10(N + 1)) times.
   int retransmit_multiplier = 4;
   // Push-pull every push_pull_interval_ms * max(1, N / push_pull_scale_members): a Sync
@@ -128,6 +137,14 @@ struct TcpProbe {
   std::string target;  // the member's name
 };
 
+// A Sync to send over TCP to member `target` (by name: the agent's connection to it), as one
+// frame. If the agent cannot reach it over TCP (no address for it yet), it hands it back with
+// tcp_sync_undeliverable and it goes as datagrams instead.
+struct TcpSync {
+  std::string target;
+  Packet packet;  // one Sync message, at most kMaxSyncStreamBytes by the bound
+};
+
 struct Outgoing {
   std::string to_address;
   Packet packet;
@@ -150,6 +167,9 @@ struct Counters {
   uint64_t wrong_cluster_dropped = 0;  // packets and member records of another cluster
   uint64_t tcp_probes = 0;             // TCP fallback probes asked for
   uint64_t tcp_probes_answered = 0;    // ... that saved a probe the UDP ones had lost
+  uint64_t tcp_syncs_sent = 0;         // push-pull frames handed to the agent for TCP
+  uint64_t tcp_syncs_received = 0;
+  uint64_t tcp_syncs_undeliverable = 0;  // handed back: sent as datagrams instead
 };
 
 class Gossip {
@@ -195,6 +215,14 @@ class Gossip {
   // The member answered our TCP probe `sequence`: the probe in flight, if it is that one,
   // counts as answered (late: it does not improve our health score).
   void tcp_probe_answered(uint64_t sequence);
+
+  // Syncs to send over TCP since the last call (see TcpSync).
+  std::vector<TcpSync> take_tcp_syncs();
+  // A Sync the agent received over TCP (a frame from the member packet.from). Only Sync
+  // messages are read; the answer to a push goes back over TCP.
+  void step_tcp(const Packet& packet, int64_t now_ms);
+  // The agent could not send `sync` over TCP: it goes to the member's UDP address instead.
+  void tcp_sync_undeliverable(const TcpSync& sync);
 
   // Members of other clusters met since the last call (for the agent to report).
   std::vector<ForeignCluster> take_foreign_clusters();

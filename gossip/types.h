@@ -114,6 +114,10 @@ constexpr size_t kMaxNameBytes = 128;
 constexpr size_t kMaxAddressBytes = 256;
 constexpr size_t kMaxMetadataBytes = 512;
 constexpr size_t kMaxMessagesPerPacket = 64;
+// One Sync sent over TCP (gossip::TcpSync), by the encoded-size bound: room for about 3,000
+// members with the longest names, addresses and metadata, 20,000 typical ones; a longer list
+// is split into several. Well inside one agent-to-agent frame (wire::kMaxFrameBytes).
+constexpr size_t kMaxSyncStreamBytes = 3 * 1024 * 1024;
 
 // A conservative upper bound of the encoded size of one message / a packet header, used by the
 // core to fill packets without exceeding max_packet_bytes. wire/ tests that every encoding

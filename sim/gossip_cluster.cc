@@ -99,19 +99,29 @@ void GossipCluster::collect(size_t index) {
     auto to = by_address_.find(out.to_address);
     if (to == by_address_.end()) continue;
     if (loss_ > 0 && prng_.chance(loss_)) continue;
-    int64_t deliver_at_ms =
-        now_ms_ + prng_.between(config_.min_latency_ms, config_.max_latency_ms);
-    Node& receiver = nodes_[to->second];
-    if (receiver.max_processing_delay_ms > 0) {
-      // A starved receiver reads it late, and never before what it received earlier.
-      deliver_at_ms = std::max(receiver.last_read_ms,
-                               deliver_at_ms +
-                                   prng_.between(0, receiver.max_processing_delay_ms));
-      receiver.last_read_ms = deliver_at_ms;
-    }
-    in_flight_.push(InFlight{deliver_at_ms, next_order_++, index, to->second,
-                             std::move(out.packet)});
+    send(index, to->second, std::move(out.packet), false);
   }
+  for (auto& sync : node.gossip->take_tcp_syncs()) {
+    ++node.traffic.packets_sent;
+    node.traffic.bytes_sent += config_.packet_bytes(sync.packet);
+    auto to = index_.find(sync.target);
+    if (to == index_.end()) continue;
+    send(index, to->second, std::move(sync.packet), true);
+  }
+}
+
+void GossipCluster::send(size_t from, size_t to, gossip::Packet packet, bool over_tcp) {
+  int64_t deliver_at_ms =
+      now_ms_ + prng_.between(config_.min_latency_ms, config_.max_latency_ms);
+  Node& receiver = nodes_[to];
+  if (receiver.max_processing_delay_ms > 0) {
+    // A starved receiver reads it late, and never before what it received earlier.
+    deliver_at_ms = std::max(receiver.last_read_ms,
+                             deliver_at_ms +
+                                 prng_.between(0, receiver.max_processing_delay_ms));
+    receiver.last_read_ms = deliver_at_ms;
+  }
+  in_flight_.push(InFlight{deliver_at_ms, next_order_++, from, to, std::move(packet), over_tcp});
 }
 
 void GossipCluster::step() {
@@ -123,7 +133,11 @@ void GossipCluster::step() {
     // Connectivity is judged at delivery, so a cut also loses what was in flight.
     if (!to.running || !connected(nodes_[packet.from].name, to.name)) continue;
     ++packets_delivered_;
-    to.gossip->step(address_of(nodes_[packet.from].name), packet.packet, now_ms_);
+    if (packet.over_tcp) {
+      to.gossip->step_tcp(packet.packet, now_ms_);
+    } else {
+      to.gossip->step(address_of(nodes_[packet.from].name), packet.packet, now_ms_);
+    }
     collect(packet.to);
   }
   for (size_t index : by_phase_[static_cast<size_t>(now_ms_ % kTickMs)]) {

@@ -3,6 +3,8 @@
 // arrive after a seeded random latency, may be lost, and are cut by isolation and partitions.
 // A node can be made "slow" (a starved CPU): every packet it receives is read late, by a random
 // delay of up to a bound, in arrival order, while its timers still fire on time.
+// Push-pull frames the cores hand over for TCP (gossip::TcpSync) arrive with the same latency
+// and are never lost (TCP retransmits), but are cut by isolation and partitions like the rest.
 // Nodes are addressed "name:7946". One seed drives everything, so a run replays exactly.
 //
 // Used by the gossip scenario tests (tests/gossip) and by conclave-gossip-sim, which measures
@@ -129,6 +131,7 @@ class GossipCluster {
     size_t from;
     size_t to;
     gossip::Packet packet;
+    bool over_tcp = false;  // a TcpSync: never lost (TCP retransmits), only cut off
     bool operator>(const InFlight& other) const {
       return deliver_at_ms != other.deliver_at_ms ? deliver_at_ms > other.deliver_at_ms
                                                   : order > other.order;
@@ -137,6 +140,8 @@ class GossipCluster {
 
   void step();
   void collect(size_t index);
+  // Queues `packet` from node `from` to node `to` (a datagram, or a TcpSync over_tcp).
+  void send(size_t from, size_t to, gossip::Packet packet, bool over_tcp);
   bool connected(const std::string& a, const std::string& b) const;
 
   gossip::Options base_;

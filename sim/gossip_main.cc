@@ -45,12 +45,24 @@ int main(int argc, char** argv) {
                  "CPU)")
       ->capture_default_str();
   app.add_flag("--no-lifeguard", no_lifeguard, "Plain SWIM: no Lifeguard refinements");
+  app.add_option("--suspicion-confirmations", spec.suspicion_confirmations,
+                 "Independent confirmations that bring a suspicion to its shortest timeout")
+      ->capture_default_str();
+  app.add_option("--probe-interval-ms", spec.probe_interval_ms, "Probe interval")
+      ->capture_default_str();
+  app.add_option("--retransmit-multiplier", spec.retransmit_multiplier,
+                 "Each update is sent this many times ceil(log10(N + 1))")
+      ->capture_default_str();
+  bool no_ring_probes = false;
+  app.add_flag("--no-ring-probes", no_ring_probes,
+               "Round robin probes only (no probes of the ring successor)");
   app.add_option("--suspicion-multiplier", spec.suspicion_multiplier,
                  "Shortest suspicion timeout, in max(1, log10 N) probe intervals")
       ->capture_default_str();
   app.add_flag("--no-stall-guard", no_stall_guard, "No stall guard");
   CLI11_PARSE(app, argc, argv);
   spec.lifeguard = !no_lifeguard;
+  spec.ring_probes = !no_ring_probes;
   spec.stall_guard = !no_stall_guard;
   spec.packet_bytes = [](const gossip::Packet& packet) {
     return wire::encode_gossip_packet(packet).size();
@@ -88,6 +100,13 @@ int main(int argc, char** argv) {
                   members, detection.median_ms, detection.p99_ms, detection.max_ms,
                   result.undetected, join.median_ms, join.p99_ms, result.packets_per_member_s,
                   result.bytes_per_member_s, result.false_failures);
+      const sim::Percentiles suspicion = sim::percentiles(result.first_suspicion_ms);
+      const sim::Percentiles failure = sim::percentiles(result.first_failure_ms);
+      std::fprintf(stderr,
+                   "  (%zu members: first suspicion median %.0f ms, p99 %.0f ms; first failed "
+                   "median %.0f ms, p99 %.0f ms)\n",
+                   members, suspicion.median_ms, suspicion.p99_ms, failure.median_ms,
+                   failure.p99_ms);
       if (result.undetected != 0 || result.false_failures != 0) status = 1;
     }
     const double seconds =

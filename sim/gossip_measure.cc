@@ -56,6 +56,10 @@ gossip::Options gossip_options_for(const GossipRunSpec& spec) {
   gossip::Options options;  // the LAN defaults
   options.lifeguard = spec.lifeguard;
   options.suspicion_multiplier = spec.suspicion_multiplier;
+  options.suspicion_confirmations = spec.suspicion_confirmations;
+  options.probe_interval_ms = spec.probe_interval_ms;
+  options.retransmit_multiplier = spec.retransmit_multiplier;
+  options.ring_probes = spec.ring_probes;
   if (!spec.stall_guard) options.stall_threshold_ms = 0;
   return options;
 }
@@ -82,11 +86,20 @@ DetectionResult measure_detection(const GossipRunSpec& spec, size_t crashes,
   GossipCluster cluster = make_cluster(spec);
   std::string victim;
   bool victim_down = false;
+  int64_t crashed_at = 0;
+  int64_t first_suspicion_at = -1;
+  int64_t first_failure_at = -1;
   std::set<std::string> saw_failed;
   std::set<std::string> saw_joined;
-  cluster.on_event([&](int64_t, const std::string& observer, const gossip::Event& event) {
+  cluster.on_event([&](int64_t now_ms, const std::string& observer,
+                       const gossip::Event& event) {
+    if (event.type == gossip::EventType::suspected && victim_down &&
+        event.member.name == victim && first_suspicion_at < 0) {
+      first_suspicion_at = now_ms;
+    }
     if (event.type == gossip::EventType::failed) {
       if (victim_down && event.member.name == victim) {
+        if (first_failure_at < 0) first_failure_at = now_ms;
         saw_failed.insert(observer);
       } else {
         ++result.false_failures;
@@ -124,11 +137,16 @@ DetectionResult measure_detection(const GossipRunSpec& spec, size_t crashes,
     cluster.run_for(prng.between(0, 999));
     victim = member_name(prng.below(spec.members));
     saw_failed.clear();
+    first_suspicion_at = -1;
+    first_failure_at = -1;
     victim_down = true;
     cluster.crash(victim);
-    const int64_t crashed_at = cluster.now_ms();
+    crashed_at = cluster.now_ms();
     if (cluster.run_until([&] { return saw_failed.size() >= others; }, 30000)) {
       result.detection_ms.push_back(cluster.now_ms() - crashed_at);
+      result.first_suspicion_ms.push_back(
+          (first_suspicion_at < 0 ? first_failure_at : first_suspicion_at) - crashed_at);
+      result.first_failure_ms.push_back(first_failure_at - crashed_at);
     } else {
       ++result.undetected;
     }

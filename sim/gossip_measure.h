@@ -21,6 +21,10 @@ struct GossipRunSpec {
   bool lifeguard = true;       // gossip::Options::lifeguard
   bool stall_guard = true;     // gossip::Options::stall_threshold_ms > 0
   double suspicion_multiplier = gossip::Options{}.suspicion_multiplier;
+  int suspicion_confirmations = gossip::Options{}.suspicion_confirmations;
+  int64_t probe_interval_ms = gossip::Options{}.probe_interval_ms;
+  int retransmit_multiplier = gossip::Options{}.retransmit_multiplier;
+  bool ring_probes = gossip::Options{}.ring_probes;
   // Bytes of one packet (conclave-gossip-sim passes the real encoder); default: the bound.
   std::function<size_t(const gossip::Packet&)> packet_bytes;
 };
@@ -36,6 +40,10 @@ Percentiles percentiles(std::vector<int64_t> samples);
 
 struct DetectionResult {
   std::vector<int64_t> detection_ms;  // per crash: until every live member marked it failed
+  // The same crashes, broken down: until some member first suspected it, and until some
+  // member first marked it failed (the rest of detection_ms is spreading that news).
+  std::vector<int64_t> first_suspicion_ms;
+  std::vector<int64_t> first_failure_ms;
   std::vector<int64_t> join_ms;       // per restart: until 99.9% of the others saw it alive
   size_t undetected = 0;              // crashes not detected everywhere within 30 s
   size_t false_failures = 0;          // failed events about members that were running

@@ -8,9 +8,11 @@
 #endif
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <string>
 
+#include "common/hash.h"
 #include "gossip/broadcast_queue.h"
 #include "gossip/gossip.h"
 #include "gossip/member_table.h"
@@ -238,6 +240,173 @@ TEST_CASE("probe schedule visits everyone once per pass", "[gossip][probe]") {
   CHECK_FALSE(schedule.next(prng, [](const std::string& n) { return n == "c"; }));
 }
 
+TEST_CASE("with a ring, every other probe goes to the ring successor", "[gossip][probe]") {
+  Prng prng(11);
+  const std::vector<std::string> names = {"a", "b", "c", "d", "e", "f", "g", "h"};
+  // The ring order is fnv1a64's; find "a"'s successor and the one after it by hand.
+  std::vector<std::pair<uint64_t, std::string>> ring;
+  for (const auto& name : names) ring.emplace_back(fnv1a64(name), name);
+  std::sort(ring.begin(), ring.end());
+  const size_t own = static_cast<size_t>(
+      std::find_if(ring.begin(), ring.end(), [](const auto& p) { return p.second == "a"; }) -
+      ring.begin());
+  const std::string successor = ring[(own + 1) % ring.size()].second;
+  const std::string after_successor = ring[(own + 2) % ring.size()].second;
+
+  ProbeSchedule schedule("a");
+  for (const auto& name : names) {
+    if (name != "a") schedule.add(name, prng);
+  }
+  auto always = [](const std::string&) { return true; };
+  std::map<std::string, int> probes;
+  for (int i = 0; i < 70; ++i) {
+    const std::string target = *schedule.next(prng, always);
+    ++probes[target];
+    if (i % 2 == 0) CHECK(target == successor);
+  }
+  // 35 ring turns, and the round robin visits all 7 others 5 times in its 35 turns.
+  CHECK(probes[successor] == 35 + 5);
+  for (const auto& name : names) {
+    if (name != "a" && name != successor) CHECK(probes[name] == 5);
+  }
+  // A successor that is not eligible (dead) passes the turn to the next on the ring.
+  auto not_successor = [&](const std::string& name) { return name != successor; };
+  int after = 0;
+  for (int i = 0; i < 20; ++i) {
+    if (*schedule.next(prng, not_successor) == after_successor) ++after;
+  }
+  CHECK(after >= 10);
+  // Without our own name there is no ring: the round robin alone.
+  ProbeSchedule plain;
+  for (const auto& name : names) plain.add(name, prng);
+  std::map<std::string, int> plain_probes;
+  for (int i = 0; i < 16; ++i) ++plain_probes[*plain.next(prng, always)];
+  for (const auto& name : names) CHECK(plain_probes[name] == 2);
+}
+
+TEST_CASE("push-pull goes over TCP as one frame, and the answer comes back the same way",
+          "[gossip][sync][tcp]") {
+  Options options = make_options("a");
+  options.push_pull_interval_ms = 100;
+  Gossip a(options, 31, 0);
+  for (int i = 0; i < 60; ++i) {  // more than one datagram's worth of members
+    const std::string name = "m" + std::to_string(i);
+    a.step(name + ":7946", Packet{name, {make_update(name, 1, MemberState::alive)}}, 0);
+  }
+  std::vector<TcpSync> syncs;
+  for (int64_t now = 10; now <= 300 && syncs.empty(); now += 10) {
+    a.tick(now);
+    CHECK(messages_of<Sync>(a.take_outgoing()).empty());  // no datagram Syncs
+    syncs = a.take_tcp_syncs();
+  }
+  REQUIRE(syncs.size() == 1);  // the whole list in one frame
+  REQUIRE(syncs[0].packet.messages.size() == 1);
+  const Sync& push = std::get<Sync>(syncs[0].packet.messages[0]);
+  CHECK_FALSE(push.is_reply);
+  CHECK(push.members.size() == 61);
+  CHECK(push.members.front().name == "a");  // ourselves first
+  CHECK(a.counters().tcp_syncs_sent == 1);
+
+  // The partner merges it and answers over TCP too, with its own whole list.
+  Gossip b(make_options(syncs[0].target), 37, 0);
+  b.step_tcp(syncs[0].packet, 400);
+  CHECK(b.alive_count() == 61);
+  CHECK(messages_of<Sync>(b.take_outgoing()).empty());
+  const auto answers = b.take_tcp_syncs();
+  REQUIRE(answers.size() == 1);
+  CHECK(answers[0].target == "a");
+  CHECK(std::get<Sync>(answers[0].packet.messages[0]).is_reply);
+  // An answer is merged and not answered again.
+  a.step_tcp(answers[0].packet, 410);
+  CHECK(a.take_tcp_syncs().empty());
+  CHECK(a.counters().tcp_syncs_received == 1);
+}
+
+TEST_CASE("a joiner's datagram Sync is answered over TCP; without a TCP address, by datagrams",
+          "[gossip][sync][tcp]") {
+  Gossip seed(make_options("s"), 41, 0);
+  for (int i = 0; i < 30; ++i) {
+    const std::string name = "m" + std::to_string(i);
+    seed.step(name + ":7946", Packet{name, {make_update(name, 1, MemberState::alive)}}, 0);
+  }
+  seed.take_outgoing();
+  Gossip joiner(make_options("j"), 43, 0);
+  joiner.join({"s:7946"}, 0);
+  const auto pushes = joiner.take_outgoing();
+  REQUIRE(messages_of<Sync>(pushes).size() == 1);  // the join itself: a datagram
+  CHECK(joiner.take_tcp_syncs().empty());
+  seed.step("j:7946", pushes[0].packet, 10);
+  CHECK(messages_of<Sync>(seed.take_outgoing()).empty());
+  auto answers = seed.take_tcp_syncs();
+  REQUIRE(answers.size() == 1);
+  CHECK(answers[0].target == "j");
+  joiner.step_tcp(answers[0].packet, 20);
+  CHECK(joiner.alive_count() == 32);
+
+  // The agent cannot reach it over TCP: the same answer goes as datagrams, split to fit.
+  seed.tcp_sync_undeliverable(answers[0]);
+  const auto datagrams = seed.take_outgoing();
+  const auto chunks = messages_of<Sync>(datagrams);
+  REQUIRE(chunks.size() > 1);
+  size_t members = 0;
+  for (const auto& out : datagrams) {
+    CHECK(out.to_address == "j:7946");
+    CHECK(packet_size_bound(out.packet) <= Options{}.max_packet_bytes);
+  }
+  for (const auto& chunk : chunks) {
+    CHECK(chunk.is_reply);
+    members += chunk.members.size();
+  }
+  CHECK(members == 32);
+  CHECK(seed.counters().tcp_syncs_undeliverable == 1);
+}
+
+TEST_CASE("with tcp_push_pull off, push-pull is datagrams as before", "[gossip][sync][tcp]") {
+  Options options = make_options("a");
+  options.push_pull_interval_ms = 100;
+  options.tcp_push_pull = false;
+  Gossip a(options, 47, 0);
+  a.step("b:7946", Packet{"b", {make_update("b", 1, MemberState::alive)}}, 0);
+  size_t datagram_syncs = 0;
+  for (int64_t now = 10; now <= 300; now += 10) {
+    a.tick(now);
+    datagram_syncs += messages_of<Sync>(a.take_outgoing()).size();
+    CHECK(a.take_tcp_syncs().empty());
+  }
+  CHECK(datagram_syncs >= 1);
+}
+
+TEST_CASE("a member told it is suspect answers the teller directly with its refutation",
+          "[gossip][refute]") {
+  Gossip a(make_options("a"), 53, 0);
+  a.step("b:7946", Packet{"b", {make_update("b", 1, MemberState::alive)}}, 0);
+  a.take_outgoing();
+  MemberUpdate suspicion = make_update("a", 0, MemberState::suspect);
+  suspicion.from = "b";
+  a.step("b:7946", Packet{"b", {suspicion}}, 10);
+  // Refuted (incarnation 1), and b hears it straight away, not only by chance through gossip.
+  bool told_b = false;
+  for (const auto& out : a.take_outgoing()) {
+    for (const auto& update : messages_of<MemberUpdate>({out})) {
+      if (out.to_address == "b:7946" && update.name == "a" && update.incarnation == 1 &&
+          update.state == MemberState::alive) {
+        told_b = true;
+      }
+    }
+  }
+  CHECK(told_b);
+  // A stale suspicion (already refuted) is answered the same way.
+  a.step("b:7946", Packet{"b", {suspicion}}, 20);
+  const auto again = messages_of<MemberUpdate>(a.take_outgoing());
+  CHECK(std::any_of(again.begin(), again.end(), [](const MemberUpdate& update) {
+    return update.name == "a" && update.incarnation == 1 && update.state == MemberState::alive;
+  }));
+  // News about another agent under our name at another address is not answered as ours.
+  MemberUpdate elsewhere = make_update("a", 5, MemberState::suspect, "x:1");
+  a.step("b:7946", Packet{"b", {elsewhere}}, 30);
+  CHECK(messages_of<MemberUpdate>(a.take_outgoing()).empty());
+}
+
 TEST_CASE("every packet stays within max_packet_bytes with long names, metadata and many updates",
           "[gossip][size]") {
   Options options;
@@ -326,9 +495,10 @@ TEST_CASE("a node told it is suspect or dead refutes with a higher incarnation",
   CHECK(node.members().front().incarnation == 1);
   CHECK(node.members().front().state == MemberState::alive);
 
-  // A stale suspicion (lower incarnation) is ignored.
+  // A stale suspicion (lower incarnation) is not refuted again.
   node.step("b:7946", Packet{"b", {suspect}}, 0);
   CHECK(node.counters().refutations == 1);
+  node.take_outgoing();  // the direct answers to b (tested below)
 
   // The refutation goes out piggybacked on the next packet.
   node.step("b:7946", Packet{"b", {Ping{42, "a"}}}, 0);
@@ -478,11 +648,14 @@ TEST_CASE("push-pull tries recently dead members, not those dead for longer than
         if (now < dead_for_ms || messages_of<Sync>({out}).empty()) continue;
         targets.insert(out.to_address);
       }
+      for (const auto& sync : node.take_tcp_syncs()) {
+        if (now >= dead_for_ms) targets.insert(sync.target);
+      }
     }
     return targets;
   };
-  CHECK(sync_targets(0).count("b:7946") == 1);      // just died: tried (partitions heal)
-  CHECK(sync_targets(11000).count("b:7946") == 0);  // dead for over 10 s: left alone
+  CHECK(sync_targets(0).count("b") == 1);      // just died: tried (partitions heal)
+  CHECK(sync_targets(11000).count("b") == 0);  // dead for over 10 s: left alone
 }
 
 TEST_CASE("leave broadcasts left for self and stops refuting", "[gossip][leave]") {
@@ -558,6 +731,7 @@ TEST_CASE("a stale suspicion about us re-spreads our refutation", "[gossip][refu
   // b still says we are suspect at incarnation 0: our alive(1) goes out again.
   node.step("b:7946", Packet{"b", {make_update("a", 0, MemberState::suspect)}}, 0);
   CHECK(node.counters().refutations == 1);  // not a new refutation
+  node.take_outgoing();  // the direct answer to b (tested below); now the queue:
   node.step("b:7946", Packet{"b", {Ping{3, "a"}}}, 0);
   auto updates = messages_of<MemberUpdate>(node.take_outgoing());
   REQUIRE(updates.size() == 1);
