@@ -486,6 +486,23 @@ void Node::receive_peer(const wire::PeerMessage& message, int64_t now_ms) {
     route(now_ms);
     return;
   }
+  if (const auto* sync = std::get_if<wire::GossipSync>(&message.payload)) {
+    // Gossip's push-pull over TCP: membership, like the probe above, so agents without a
+    // cluster yet take part; the core drops another cluster's members itself.
+    if (message.cluster_id != 0 && identity_.cluster_id != 0 &&
+        message.cluster_id != identity_.cluster_id) {
+      ++counters_.peer_messages_wrong_cluster;
+      ++counters_.peer_messages_rejected;
+    } else if (sync->packet.from != message.from_name) {
+      ++counters_.peer_messages_rejected;  // a Sync must speak for its sender
+    } else {
+      gossip_->step_tcp(sync->packet, now_ms);
+      refresh_members(now_ms);
+      maybe_bootstrap(now_ms);
+    }
+    route(now_ms);
+    return;
+  }
   if (message.cluster_id != identity_.cluster_id || identity_.cluster_id == 0) {
     // Another cluster's agent (or one from before a rebuild) must never take part in ours.
     ++counters_.peer_messages_wrong_cluster;
@@ -747,6 +764,15 @@ void Node::route(int64_t now_ms) {
     if (rpc_address_of_agent(probe.target).empty()) continue;
     const std::string target = probe.target;
     send_to_peer(target, wire::GossipProbe{probe.sequence, std::move(probe.target)});
+  }
+  // Push-pull over the same connections; a member we cannot address yet gets datagrams.
+  for (gossip::TcpSync& sync : gossip_->take_tcp_syncs()) {
+    if (rpc_address_of_agent(sync.target).empty()) {
+      gossip_->tcp_sync_undeliverable(sync);
+      continue;
+    }
+    const std::string target = sync.target;
+    send_to_peer(target, wire::GossipSync{std::move(sync.packet)});
   }
   for (int round = 0; round < 64; ++round) {
     bool moved = false;
@@ -1137,6 +1163,9 @@ wire::StatusResponse Node::status() const {
       {"gossip_wrong_cluster_dropped", gossip_counters.wrong_cluster_dropped},
       {"gossip_tcp_probes", gossip_counters.tcp_probes},
       {"gossip_tcp_probes_answered", gossip_counters.tcp_probes_answered},
+      {"gossip_tcp_syncs_sent", gossip_counters.tcp_syncs_sent},
+      {"gossip_tcp_syncs_received", gossip_counters.tcp_syncs_received},
+      {"gossip_tcp_syncs_undeliverable", gossip_counters.tcp_syncs_undeliverable},
       {"gossip_local_health", static_cast<uint64_t>(gossip_->local_health())},
   };
   return status;

@@ -47,6 +47,11 @@ constexpr size_t kMaxMembersPerResponse = 10000;
 
 std::string encode_gossip_packet(const gossip::Packet& packet);
 Result<gossip::Packet> decode_gossip_packet(std::string_view bytes);
+// A gossip packet sent over TCP (push-pull, wire::GossipSync): the same encoding, up to
+// gossip::kMaxSyncStreamBytes, and it must hold Sync messages only (anything else is refused,
+// so the stream path cannot carry probes or updates around the datagram limits).
+std::string encode_gossip_sync_packet(const gossip::Packet& packet);
+Result<gossip::Packet> decode_gossip_sync_packet(std::string_view bytes);
 
 std::string encode_peer_message(const PeerMessage& message);
 Result<PeerMessage> decode_peer_message(std::string_view bytes);

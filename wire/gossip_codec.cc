@@ -29,6 +29,10 @@ static_assert(static_cast<int>(fbg::MemberState::Left) ==
 const detail::VerifyLimits kGossipLimits{.max_bytes = kMaxGossipPacketBytes,
                                          .max_depth = 16,
                                          .max_tables = 1024};
+// A Sync over TCP: one table per member, and a member table takes at least ~40 bytes.
+const detail::VerifyLimits kGossipSyncLimits{.max_bytes = gossip::kMaxSyncStreamBytes,
+                                             .max_depth = 16,
+                                             .max_tables = 100000};
 
 // ---- encoding ----
 
@@ -191,10 +195,8 @@ Result<gossip::Message> decode_message(fbg::GossipMessage type, const void* valu
   return malformed(where, "has unknown type " + std::to_string(static_cast<unsigned>(type)));
 }
 
-}  // namespace
-
-std::string encode_gossip_packet(const gossip::Packet& packet) {
-  flatbuffers::FlatBufferBuilder builder(kMaxGossipPacketBytes);
+std::string encode_packet(const gossip::Packet& packet, size_t initial_bytes) {
+  flatbuffers::FlatBufferBuilder builder(initial_bytes);
   std::vector<fbg::GossipMessage> types;
   std::vector<flatbuffers::Offset<void>> values;
   types.reserve(packet.messages.size());
@@ -213,10 +215,10 @@ std::string encode_gossip_packet(const gossip::Packet& packet) {
   return detail::finish_to_string(builder);
 }
 
-Result<gossip::Packet> decode_gossip_packet(std::string_view bytes) {
-  const Where packet_where("gossip packet");
+Result<gossip::Packet> decode_packet(std::string_view bytes, const detail::VerifyLimits& limits,
+                                     const Where& packet_where) {
   Result<detail::VerifiedBuffer> verified =
-      detail::VerifiedBuffer::verify<fbg::GossipEnvelope>(bytes, kGossipLimits, packet_where);
+      detail::VerifiedBuffer::verify<fbg::GossipEnvelope>(bytes, limits, packet_where);
   if (!verified.ok()) return verified.error();
   const auto* envelope = verified.value().root<fbg::GossipEnvelope>();
   CONCLAVE_WIRE_TRY(detail::check_version(envelope->version(), packet_where));
@@ -240,6 +242,32 @@ Result<gossip::Packet> decode_gossip_packet(std::string_view bytes) {
                                                        values->Get(i), reader, message_where);
       if (!message.ok()) return message.error();
       packet.messages.push_back(std::move(message).value());
+    }
+  }
+  return packet;
+}
+
+}  // namespace
+
+std::string encode_gossip_packet(const gossip::Packet& packet) {
+  return encode_packet(packet, kMaxGossipPacketBytes);
+}
+
+Result<gossip::Packet> decode_gossip_packet(std::string_view bytes) {
+  return decode_packet(bytes, kGossipLimits, Where("gossip packet"));
+}
+
+std::string encode_gossip_sync_packet(const gossip::Packet& packet) {
+  return encode_packet(packet, 64 * 1024);
+}
+
+Result<gossip::Packet> decode_gossip_sync_packet(std::string_view bytes) {
+  const Where where("gossip sync packet");
+  Result<gossip::Packet> packet = decode_packet(bytes, kGossipSyncLimits, where);
+  if (!packet.ok()) return packet;
+  for (const auto& message : packet.value().messages) {
+    if (!std::holds_alternative<gossip::Sync>(message)) {
+      return malformed(where, "holds a message other than Sync");
     }
   }
   return packet;

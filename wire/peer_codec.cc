@@ -164,6 +164,10 @@ std::string encode_peer_message(const PeerMessage& message) {
         } else if constexpr (std::is_same_v<T, GossipProbeAck>) {
           return {fbp::PeerPayload::GossipProbeAck,
                   fbp::CreateGossipProbeAck(builder, value.sequence).Union()};
+        } else if constexpr (std::is_same_v<T, GossipSync>) {
+          const auto packet =
+              detail::optional_bytes(builder, encode_gossip_sync_packet(value.packet));
+          return {fbp::PeerPayload::GossipSync, fbp::CreateGossipSync(builder, packet).Union()};
         } else {
           static_assert(std::is_same_v<T, ForwardResponse>);
           const auto leader = detail::optional_string(builder, value.leader);
@@ -239,6 +243,17 @@ Result<PeerMessage> decode_peer_message(std::string_view bytes) {
         return malformed(payload_where, "has type GossipProbeAck but no table");
       }
       message.payload = GossipProbeAck{table->sequence()};
+      return message;
+    }
+    case fbp::PeerPayload::GossipSync: {
+      const fbp::GossipSync* table = envelope->payload_as_GossipSync();
+      if (table == nullptr) return malformed(payload_where, "has type GossipSync but no table");
+      std::string packet;
+      CONCLAVE_WIRE_TRY(reader.read_bytes(table->packet(), gossip::kMaxSyncStreamBytes,
+                                          Where(payload_where, "packet"), packet));
+      Result<gossip::Packet> decoded = decode_gossip_sync_packet(packet);
+      if (!decoded.ok()) return decoded.error();
+      message.payload = GossipSync{std::move(decoded).value()};
       return message;
     }
     case fbp::PeerPayload::ForwardResponse: {

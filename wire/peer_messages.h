@@ -6,6 +6,7 @@
 #include <string>
 #include <variant>
 
+#include "gossip/types.h"
 #include "raft/types.h"
 #include "wire/client_messages.h"
 
@@ -41,8 +42,14 @@ struct GossipProbeAck {
   bool operator==(const GossipProbeAck&) const = default;
 };
 
-using PeerPayload =
-    std::variant<raft::Message, ForwardRequest, ForwardResponse, GossipProbe, GossipProbeAck>;
+// Gossip's push-pull over TCP (gossip::TcpSync): a gossip packet holding one Sync.
+struct GossipSync {
+  gossip::Packet packet;
+  bool operator==(const GossipSync&) const = default;
+};
+
+using PeerPayload = std::variant<raft::Message, ForwardRequest, ForwardResponse, GossipProbe,
+                                 GossipProbeAck, GossipSync>;
 
 struct PeerMessage {
   std::string from_name;    // the sending agent's node name

@@ -374,3 +374,41 @@ TEST_CASE("two agents whose UDP to each other is dropped while TCP passes are ne
 }
 
 }  // namespace conclave::testing
+
+namespace conclave::testing {
+
+TEST_CASE("a joiner gets the whole member list over TCP, even when every datagram from its "
+          "seed is dropped (push-pull over TCP)") {
+  TempFolder folder;
+  std::vector<ClusterAgent> agents;
+  agents.push_back(start_agent(folder.path(), "pp1", "127.0.0.91", false, {}));
+  for (const char* name : {"pp2", "pp3"}) {
+    const std::string host = std::string("127.0.0.9") + name[2];
+    agents.push_back(start_agent(folder.path(), name, host, false,
+                                 {agents.front().gossip_address()}));
+  }
+  std::vector<ClusterAgent*> formed = pointers(agents);
+  REQUIRE(wait_until_all_alive(formed, 5000));
+  // The seed's datagrams to the joiner are all lost; the joiner's Sync reaches the seed.
+  LoopbackFirewall firewall;
+  firewall.cut_udp_one_way(agents.front().host, "127.0.0.94");
+  agents.push_back(start_agent(folder.path(), "pp4", "127.0.0.94", false,
+                               {agents.front().gossip_address()}));
+  const ClusterAgent& joiner = agents.back();
+  INFO(joiner.process->log());
+  // The seed's answer (every member) came in one frame over TCP: the joiner lists everyone
+  // at once, instead of waiting for some member's next push-pull (15 s).
+  const int64_t took = wait_until(5000, [&] {
+    const auto states = states_via(joiner);
+    return states.size() == 4 &&
+           std::all_of(states.begin(), states.end(),
+                       [](const auto& entry) { return entry.second == "alive"; });
+  });
+  CHECK(took >= 0);
+  CHECK(took <= 2000);
+  auto status = try_status(joiner.socket);
+  REQUIRE(status);
+  CHECK(counter(*status, "gossip_tcp_syncs_received") > 0);
+}
+
+}  // namespace conclave::testing

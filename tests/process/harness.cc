@@ -250,8 +250,12 @@ void LoopbackFirewall::cut(const std::string& a, const std::string& b) {
 }
 
 void LoopbackFirewall::cut_udp(const std::string& a, const std::string& b) {
-  run_iptables("iptables -w -A " + chain_ + " -p udp -s " + a + " -d " + b + " -j DROP");
-  run_iptables("iptables -w -A " + chain_ + " -p udp -s " + b + " -d " + a + " -j DROP");
+  cut_udp_one_way(a, b);
+  cut_udp_one_way(b, a);
+}
+
+void LoopbackFirewall::cut_udp_one_way(const std::string& from, const std::string& to) {
+  run_iptables("iptables -w -A " + chain_ + " -p udp -s " + from + " -d " + to + " -j DROP");
 }
 
 void LoopbackFirewall::heal() { run_iptables("iptables -w -F " + chain_); }

@@ -122,6 +122,8 @@ class LoopbackFirewall {
   void cut(const std::string& a, const std::string& b);
   // Drops UDP only between two hosts (both directions); TCP still passes.
   void cut_udp(const std::string& a, const std::string& b);
+  // Drops UDP from `from` to `to` only.
+  void cut_udp_one_way(const std::string& from, const std::string& to);
   void heal();
 
  private:

@@ -129,6 +129,37 @@ TEST_CASE("peer: gossip's TCP fallback probes round-trip") {
   CHECK(decoded.value() == ack);
 }
 
+TEST_CASE("peer: gossip's push-pull over TCP carries a whole member list in one frame") {
+  gossip::Sync sync;
+  sync.is_reply = true;
+  for (int i = 0; i < 5000; ++i) {  // far beyond one 1,400-byte datagram
+    gossip::MemberUpdate update;
+    update.name = "agent-" + std::to_string(i);
+    update.address = "10.0.0." + std::to_string(i % 250) + ":7946";
+    update.incarnation = static_cast<uint64_t>(i) * 1000;
+    update.state = static_cast<gossip::MemberState>(i % 4);
+    update.metadata = std::string(40, static_cast<char>('a' + i % 26));
+    update.cluster_id = 77;
+    sync.members.push_back(std::move(update));
+  }
+  gossip::Packet packet{"agent-0", {gossip::Message{sync}}, 77};
+  const wire::PeerMessage message{"agent-0", 77, wire::GossipSync{packet}};
+  const std::string bytes = encode_peer_message(message);
+  CHECK(bytes.size() > 200 * 1000);
+  auto decoded = decode_peer_message(bytes);
+  REQUIRE(decoded.ok());
+  CHECK(decoded.value() == message);
+
+  // The stream path carries Syncs only: a probe or an update inside is refused.
+  gossip::Packet probe{"agent-0", {gossip::Message{gossip::Ping{1, "agent-1"}}}, 77};
+  auto refused = decode_gossip_sync_packet(encode_gossip_sync_packet(probe));
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == ErrorCode::malformed);
+  CHECK(refused.error().message.find("other than Sync") != std::string::npos);
+  // And a datagram decoder still refuses anything over one datagram.
+  CHECK_FALSE(decode_gossip_packet(encode_gossip_sync_packet(packet)).ok());
+}
+
 TEST_CASE("peer: random messages round-trip") {
   Prng prng(0x7ee7);
   for (int i = 0; i < 500; ++i) {
@@ -219,9 +250,9 @@ TEST_CASE("peer: wrong version, missing or unknown payload and unknown type are 
     const auto raft = fbp::CreateRaftMessage(builder);
     require_error(decode_peer_message(finish(
                       builder, fbp::CreatePeerEnvelope(builder, kProtocolVersion, 0,
-                                                       static_cast<fbp::PeerPayload>(6),
+                                                       static_cast<fbp::PeerPayload>(7),
                                                        raft.Union()))),
-                  ErrorCode::malformed, "peer message: payload has unknown type 6");
+                  ErrorCode::malformed, "peer message: payload has unknown type 7");
   }
   {
     flatbuffers::FlatBufferBuilder builder;
