@@ -14,9 +14,9 @@ TEST_CASE("N = 10 and 100: crashes detected everywhere fast, joins spread, traff
   GossipRunSpec spec;
   spec.seed = 11;
   spec.members = 10;
-  const DetectionResult ten = measure_detection(spec, 20, 300000);
+  const DetectionResult ten = measure_detection(spec, 100, 300000);
   spec.members = 100;
-  const DetectionResult hundred = measure_detection(spec, 10, 300000);
+  const DetectionResult hundred = measure_detection(spec, 20, 300000);
   for (const DetectionResult* result : {&ten, &hundred}) {
     const Percentiles detection = percentiles(result->detection_ms);
     const Percentiles join = percentiles(result->join_ms);
@@ -29,11 +29,14 @@ TEST_CASE("N = 10 and 100: crashes detected everywhere fast, joins spread, traff
     CHECK(result->false_failures == 0);
     CHECK(join.p99_ms <= 2000);
   }
-  // The goals: <= 1.5 s at N = 10 (and every crash within 2 s, as the process test asks);
-  // N = 100 lies between that and the 3 s goal at N = 1,000.
+  // The goals: median and p99 <= 1.5 s at N = 10 (and every crash within 2 s, as the process
+  // test asks); N = 100 lies between that and the 3 s goal at N = 1,000. (Without the ring
+  // probes, the N = 10 p99 is 1.6-1.7 s: gossip/DESIGN.md.)
   CHECK(percentiles(ten.detection_ms).median_ms <= 1500);
-  CHECK(percentiles(ten.detection_ms).max_ms <= 2500);
-  CHECK(percentiles(hundred.detection_ms).median_ms <= 3000);
+  CHECK(percentiles(ten.detection_ms).p99_ms <= 1500);
+  CHECK(percentiles(ten.detection_ms).max_ms <= 2000);
+  CHECK(percentiles(hundred.detection_ms).median_ms <= 2500);
+  CHECK(percentiles(hundred.detection_ms).p99_ms <= 2500);
   // Flat within ±25% from 10 to 100 members.
   CHECK(hundred.packets_per_member_s <= 1.25 * ten.packets_per_member_s);
   CHECK(hundred.packets_per_member_s >= 0.75 * ten.packets_per_member_s);
