@@ -120,11 +120,16 @@ void ClientServer::on_frame(FramedStream& stream, std::string payload) {
       spdlog::warn("malformed client frame ({} bytes): {}", payload.size(),
                    decoded.error().message);
     }
+    // Answered to the request that caused it when its id can be read (a value over its
+    // limit: the client learns why at once instead of timing out).
     wire::ClientResponse response;
+    response.request_id = wire::request_id_of_client_request(payload);
     response.error_code = decoded.error().code;
-    response.error_message = "the agent could not decode this request: " +
-                             decoded.error().message +
-                             " (is the client from the same conclave version?)";
+    response.error_message =
+        decoded.error().code == ErrorCode::too_large
+            ? "request refused: " + decoded.error().message
+            : "the agent could not decode this request: " + decoded.error().message +
+                  " (is the client from the same conclave version?)";
     if (!stream.send(wire::encode_client_response(response))) ++counters_.replies_dropped;
     return;
   }

@@ -370,6 +370,13 @@ Result<ClientRequest> decode_client_request(std::string_view bytes) {
   return request;
 }
 
+uint64_t request_id_of_client_request(std::string_view bytes) {
+  Result<detail::VerifiedBuffer> verified = detail::VerifiedBuffer::verify<fbc::ClientRequest>(
+      bytes, kRequestLimits, Where("client request"));
+  if (!verified.ok()) return 0;
+  return verified.value().root<fbc::ClientRequest>()->request_id();
+}
+
 std::string encode_client_response(const ClientResponse& response) {
   flatbuffers::FlatBufferBuilder builder(256);
   const auto [body_type, body] = std::visit(

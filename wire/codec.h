@@ -58,6 +58,10 @@ Result<PeerMessage> decode_peer_message(std::string_view bytes);
 
 std::string encode_client_request(const ClientRequest& request);
 Result<ClientRequest> decode_client_request(std::string_view bytes);
+// The request_id of a client request that decode_client_request refused (a key or value over
+// its limit, an unknown request type), so the refusal can still be answered to the request
+// that caused it. 0 when not even the envelope is sound.
+uint64_t request_id_of_client_request(std::string_view bytes);
 
 std::string encode_client_response(const ClientResponse& response);
 Result<ClientResponse> decode_client_response(std::string_view bytes);

@@ -63,6 +63,37 @@ TEST_CASE("a dev agent is ready in under a second and serves kv put/get through 
   CHECK(agent.wait() == 0);
 }
 
+TEST_CASE("a key or value over its limit is answered at once with an error naming the limit") {
+  TempFolder folder;
+  AgentProcess agent(folder.path(), {"-dev", "-gossip-port", std::to_string(free_port()),
+                                     "-server-port", std::to_string(free_port())});
+  const std::string socket = (folder.path() / "conclave-data" / "agent.sock").string();
+  INFO(agent.log());
+  REQUIRE(wait_until(5000, [&] { return try_put(socket, "ready", "yes", 500); }) >= 0);
+
+  // A 600 KB value through the client library (what `kv put KEY -` sends): refused, answered.
+  auto client = client::Client::connect(socket);
+  REQUIRE(client.ok());
+  auto started = Clock::now();
+  auto big_value = client.value().kv_put("big", std::string(600 * 1024, 'v'), 5000);
+  REQUIRE_FALSE(big_value.ok());
+  CHECK(elapsed_ms(started) < 1000);
+  CHECK(big_value.error().code == ErrorCode::too_large);
+  CHECK(big_value.error().message.find("over the limit of 524288") != std::string::npos);
+
+  // A 5,000-byte key, as a user types it.
+  started = Clock::now();
+  const CommandResult long_key = run_cli(folder.path(), {"kv", "put", std::string(5000, 'k'), "v"});
+  CHECK(long_key.exit_code != 0);
+  CHECK(elapsed_ms(started) < 2000);
+  CHECK(long_key.err.find("over the limit of 1024") != std::string::npos);
+  CHECK(long_key.err.find("no answer") == std::string::npos);
+
+  // The connection and the agent are still fine.
+  CHECK(client.value().kv_put("small", "ok", 2000).ok());
+  CHECK(try_get(socket, "small") == std::optional<std::string>("ok"));
+}
+
 TEST_CASE("three agents gossip, replicate, survive kill -9 of the leader and catch up after "
           "restart") {
   TempFolder folder;
