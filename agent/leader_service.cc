@@ -173,8 +173,11 @@ void LeaderService::on_forward(const std::string& origin, const wire::ForwardReq
             invalid = "the value is " + std::to_string(value.value.size()) +
                       " bytes; the limit is " + std::to_string(wire::kMaxValueBytes);
           }
-          command.op = wire::PutCommand{value.key, value.value, value.guard_lock,
-                                        value.guard_token};
+          command.op = wire::PutCommand{value.key,         value.value, value.guard_lock,
+                                        value.guard_token, value.cas,   value.cas_revision};
+        } else if constexpr (std::is_same_v<T, wire::KvDeleteRequest>) {
+          invalid = key_error(value.key);
+          command.op = wire::DeleteCommand{value.key, value.prefix};
         } else if constexpr (std::is_same_v<T, wire::SessionCreateRequest>) {
           command.op = wire::SessionCreateCommand{origin, request.client_id, value.ttl_ms,
                                                   value.description};

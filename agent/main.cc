@@ -31,9 +31,12 @@ using namespace conclave;
 
 namespace {
 
+// Exit codes of the client commands (README "Exit codes"): scripts may rely on them.
 constexpr int kExitOk = 0;
-constexpr int kExitError = 1;
-constexpr int kExitUsage = 2;
+constexpr int kExitError = 1;     // any other error (the message says which)
+constexpr int kExitUsage = 2;     // a wrong flag or argument
+constexpr int kExitNotFound = 3;  // `kv get` of a key that does not exist
+constexpr int kExitConflict = 4;  // a failed compare (`kv put -cas`), a refused fenced write
 constexpr uint32_t kDefaultTimeoutMs = 5000;
 
 // Rewrites "-long-name" into "--long-name" for the option names we know, so that consul-style
@@ -308,7 +311,7 @@ int main(int argc, char** argv) {
   std::string key, value;
   bool detailed = false;
   CLI::App* get_command = kv_command->add_subcommand(
-      "get", "Print the value at KEY (a linearizable read: never stale). Exit 1 if missing");
+      "get", "Print the value at KEY (a linearizable read: never stale). Exit 3 if missing");
   get_command->add_option("key", key, "The key")->required();
   get_command->add_flag("--detailed", detailed, "Also print the key's revisions");
   bool stale = false;
@@ -320,6 +323,10 @@ int main(int argc, char** argv) {
       kv_command->add_subcommand("put", "Set KEY to VALUE (`-` reads the value from stdin)");
   put_command->add_option("key", key, "The key")->required();
   put_command->add_option("value", value, "The value, or - for stdin")->required();
+  std::optional<uint64_t> cas_revision;
+  put_command->add_option("--cas", cas_revision,
+                          "Compare-and-set: write only if KEY's mod revision is REV (0: only if "
+                          "KEY does not exist); otherwise exit 4 and say the current revision");
   std::string fence_lock;
   uint64_t fence_token = 0;
   bool fenced = false;
@@ -330,6 +337,13 @@ int main(int argc, char** argv) {
                         "Fenced write with $CONCLAVE_LOCK_NAME and $CONCLAVE_LOCK_TOKEN (set by "
                         "`conclave lock` for its command)");
   add_client_options(put_command);
+  CLI::App* del_command = kv_command->add_subcommand(
+      "del", "Delete KEY, or with -prefix every key that starts with it (deleting nothing is "
+             "not an error)");
+  del_command->add_option("key", key, "The key, or the prefix with -prefix")->required();
+  bool del_prefix = false;
+  del_command->add_flag("--prefix", del_prefix, "Delete every key that starts with KEY");
+  add_client_options(del_command);
 
   // conclave lock NAME -- CMD ARGS... | conclave lock ls [PREFIX]
   agent::LockCommandOptions lock_options;
@@ -439,7 +453,8 @@ int main(int argc, char** argv) {
   std::set<std::string> long_names;
   for (CLI::App* command : {&app, agent_command, members_command, leave_command,
                             status_command, get_command,
-                            put_command, lock_command, lock_ls_command, session_ls_command,
+                            put_command, del_command, lock_command, lock_ls_command,
+                            session_ls_command,
                             bench_command, raft_peers_command, raft_transfer_command,
                             raft_remove_command}) {
     for (const CLI::Option* option : command->get_options()) {
@@ -583,15 +598,25 @@ int main(int argc, char** argv) {
     if (!got.ok()) return report(got.error());
     if (!got.value().found) {
       std::fprintf(stderr, "Error! No key exists at: %s\n", key.c_str());
-      return kExitError;
+      return kExitNotFound;
     }
     std::fwrite(got.value().value.data(), 1, got.value().value.size(), stdout);
     std::fputc('\n', stdout);
     if (detailed) {
-      std::printf("create_revision: %llu\nmod_revision:    %llu\n",
+      std::printf("create_revision: %llu\nmod_revision:    %llu\nversion:         %llu\n",
                   static_cast<unsigned long long>(got.value().create_revision),
-                  static_cast<unsigned long long>(got.value().mod_revision));
+                  static_cast<unsigned long long>(got.value().mod_revision),
+                  static_cast<unsigned long long>(got.value().version));
     }
+    return kExitOk;
+  }
+  if (del_command->parsed()) {
+    auto deleted = agent_client.kv_delete(key, del_prefix, timeout_ms);
+    if (!deleted.ok()) return report(deleted.error());
+    const unsigned long long count = deleted.value().deleted;
+    std::fprintf(stderr, "Success! Deleted %llu key%s %s %s (revision %llu)\n", count,
+                 count == 1 ? "" : "s", del_prefix ? "starting with" : "at", key.c_str(),
+                 static_cast<unsigned long long>(deleted.value().revision));
     return kExitOk;
   }
   if (put_command->parsed()) {
@@ -609,10 +634,18 @@ int main(int argc, char** argv) {
       fence_lock = name;
       fence_token = std::strtoull(token, nullptr, 10);
     }
-    auto put = fence_lock.empty()
+    if (cas_revision && !fence_lock.empty()) {
+      std::fprintf(stderr, "Error: -cas and a fenced write (-lock/-fenced) cannot be combined\n");
+      return kExitUsage;
+    }
+    auto put = cas_revision ? agent_client.kv_put_if(key, value, *cas_revision, timeout_ms)
+               : fence_lock.empty()
                    ? agent_client.kv_put(key, value, timeout_ms)
                    : agent_client.kv_put_fenced(key, value, fence_lock, fence_token, timeout_ms);
-    if (!put.ok()) return report(put.error());
+    if (!put.ok()) {
+      report(put.error());
+      return put.error().code == ErrorCode::conflict ? kExitConflict : kExitError;
+    }
     // The confirmation goes to stderr so that stdout carries data only.
     std::fprintf(stderr, "Success! Data written to: %s (revision %llu)\n", key.c_str(),
                  static_cast<unsigned long long>(put.value().revision));

@@ -600,6 +600,13 @@ void Node::receive_client(uint64_t connection_id, const wire::ClientRequest& req
       return;
     }
   }
+  if (const auto* del = std::get_if<wire::KvDeleteRequest>(&body)) {
+    if (del->key.empty() || del->key.size() > wire::kMaxKeyBytes) {
+      return reply_error(connection_id, request.request_id, ErrorCode::invalid_argument,
+                         std::string(del->prefix ? "a prefix" : "a key") + " must be 1 to " +
+                             std::to_string(wire::kMaxKeyBytes) + " bytes long");
+    }
+  }
   if (const auto* put = std::get_if<wire::KvPutRequest>(&body)) {
     if (put->key.empty() || put->key.size() > wire::kMaxKeyBytes) {
       return reply_error(connection_id, request.request_id, ErrorCode::invalid_argument,

@@ -224,6 +224,20 @@ Result<wire::KvPutResponse> Client::kv_put(const std::string& key, const std::st
       call(wire::KvPutRequest{key, value, "", 0}, timeout_ms));
 }
 
+Result<wire::KvPutResponse> Client::kv_put_if(const std::string& key, const std::string& value,
+                                              uint64_t mod_revision, uint32_t timeout_ms) {
+  wire::KvPutRequest request{key, value, "", 0};
+  request.cas = true;
+  request.cas_revision = mod_revision;
+  return body_or_error<wire::KvPutResponse>(call(std::move(request), timeout_ms));
+}
+
+Result<wire::KvDeleteResponse> Client::kv_delete(const std::string& key, bool prefix,
+                                                 uint32_t timeout_ms) {
+  return body_or_error<wire::KvDeleteResponse>(
+      call(wire::KvDeleteRequest{key, prefix}, timeout_ms));
+}
+
 Result<wire::MembersResponse> Client::members(uint32_t timeout_ms) {
   return body_or_error<wire::MembersResponse>(call(wire::MembersRequest{}, timeout_ms));
 }

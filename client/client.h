@@ -67,6 +67,15 @@ class Client {
                                      bool stale = false);
   Result<wire::KvPutResponse> kv_put(const std::string& key, const std::string& value,
                                      uint32_t timeout_ms);
+  // Compare-and-set: written only if the key's mod revision is `mod_revision` (0: only if the
+  // key does not exist); else ErrorCode::conflict, whose message names the current mod
+  // revision, and nothing is written.
+  Result<wire::KvPutResponse> kv_put_if(const std::string& key, const std::string& value,
+                                        uint64_t mod_revision, uint32_t timeout_ms);
+  // Deletes `key`, or with `prefix` every key that starts with it (at most
+  // state::kMaxKeysPerDelete at once). Deleting nothing is not an error: deleted == 0.
+  Result<wire::KvDeleteResponse> kv_delete(const std::string& key, bool prefix,
+                                           uint32_t timeout_ms);
   // Applied only while `token` is the fencing token of a current holder of `lock`; else
   // ErrorCode::conflict and nothing is written.
   Result<wire::KvPutResponse> kv_put_fenced(const std::string& key, const std::string& value,

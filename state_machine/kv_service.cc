@@ -1,13 +1,30 @@
 #include "state_machine/kv_service.h"
 
+#include <vector>
+
 #include "common/hash.h"
 #include "state_machine/rows.h"
 #include "wire/codec.h"
 
 namespace conclave::state {
 
-Outcome KvService::put(const std::string& key, const std::string& value) {
+Outcome KvService::put(const std::string& key, const std::string& value,
+                       std::optional<uint64_t> cas_revision) {
   auto found = entries_.find(key);
+  if (cas_revision) {
+    const uint64_t current = found == entries_.end() ? 0 : found->second.mod_revision;
+    if (current != *cas_revision) {
+      const std::string now =
+          current == 0 ? "'" + key + "' does not exist (mod revision 0)"
+                       : "'" + key + "' is at mod revision " + std::to_string(current);
+      const std::string asked = *cas_revision == 0
+                                    ? "the put asked for a key that does not exist"
+                                    : "the put asked for mod revision " +
+                                          std::to_string(*cas_revision);
+      return Outcome::error(ErrorCode::conflict,
+                            "compare failed: " + now + "; " + asked + "; nothing was written");
+    }
+  }
   const size_t old_bytes =
       found == entries_.end() ? 0 : found->second.key.size() + found->second.value.size();
   const size_t new_bytes = key.size() + value.size();
@@ -31,6 +48,32 @@ Outcome KvService::put(const std::string& key, const std::string& value) {
   total_bytes_ = total_bytes_ - old_bytes + new_bytes;
   dirty_.insert(key);
   return Outcome{ErrorCode::ok, "", wire::KvPutResponse{revision_}};
+}
+
+Outcome KvService::remove(const std::string& key, bool prefix) {
+  std::vector<std::string> doomed;
+  if (prefix) {
+    for (auto it = entries_.lower_bound(key);
+         it != entries_.end() && it->first.compare(0, key.size(), key) == 0; ++it) {
+      if (doomed.size() >= kMaxKeysPerDelete) {
+        return Outcome::error(ErrorCode::too_large,
+                              "more than " + std::to_string(kMaxKeysPerDelete) +
+                                  " keys start with '" + key +
+                                  "'; delete narrower prefixes; nothing was deleted");
+      }
+      doomed.push_back(it->first);
+    }
+  } else if (entries_.count(key) != 0) {
+    doomed.push_back(key);
+  }
+  if (!doomed.empty()) ++revision_;
+  for (const std::string& name : doomed) {
+    auto found = entries_.find(name);
+    total_bytes_ -= found->second.key.size() + found->second.value.size();
+    entries_.erase(found);
+    dirty_.insert(name);
+  }
+  return Outcome{ErrorCode::ok, "", wire::KvDeleteResponse{revision_, doomed.size()}};
 }
 
 std::optional<wire::KvEntry> KvService::get(const std::string& key) const {

@@ -20,12 +20,22 @@ namespace conclave::state {
 
 constexpr size_t kMaxKeys = 1'000'000;
 constexpr size_t kMaxTotalKvBytes = 256ull * 1024 * 1024;
+// Keys one delete may remove (a prefix delete beyond it is refused: delete narrower prefixes),
+// so that one log entry's effect, and its batch to SQLite, stay bounded.
+constexpr size_t kMaxKeysPerDelete = 100'000;
 
 class KvService {
  public:
   // Writes key = value; answers KvPutResponse{revision}. The caller has checked any fencing
-  // guard.
-  Outcome put(const std::string& key, const std::string& value);
+  // guard. With `cas_revision`, only if the key's mod revision is that (0: only if the key
+  // does not exist); otherwise ErrorCode::conflict naming the current mod revision, and
+  // nothing changes (not even the revision).
+  Outcome put(const std::string& key, const std::string& value,
+              std::optional<uint64_t> cas_revision = std::nullopt);
+  // Deletes `key`, or with `prefix` every key starting with it; answers
+  // KvDeleteResponse{revision, deleted}. One revision for the whole delete; none when nothing
+  // matched.
+  Outcome remove(const std::string& key, bool prefix);
   std::optional<wire::KvEntry> get(const std::string& key) const;
 
   uint64_t revision() const { return revision_; }

@@ -178,7 +178,10 @@ Outcome StateMachine::execute(const wire::Command& command, raft::Index index, A
                     (lock == nullptr ? " (nobody holds it)" : describe_holders(*lock)) +
                     "; the write was not applied");
           }
-          return kv_.put(op.key, op.value);
+          return kv_.put(op.key, op.value,
+                         op.cas ? std::optional<uint64_t>(op.cas_revision) : std::nullopt);
+        } else if constexpr (std::is_same_v<T, wire::DeleteCommand>) {
+          return kv_.remove(op.key, op.prefix);
         } else if constexpr (std::is_same_v<T, wire::GetCommand>) {
           return Outcome{ErrorCode::ok, "", get_response(op.key)};
         } else if constexpr (std::is_same_v<T, wire::SessionCreateCommand>) {
@@ -413,6 +416,7 @@ wire::KvGetResponse StateMachine::get_response(const std::string& key) const {
     response.value = entry->value;
     response.create_revision = entry->create_revision;
     response.mod_revision = entry->mod_revision;
+    response.version = entry->version;
   }
   return response;
 }

@@ -81,6 +81,17 @@ Result<ClientRequestBody> decode_request_body(const fbc::ClientRequest& request,
       CONCLAVE_WIRE_TRY(reader.read_string(table->guard_lock(), kMaxLockNameBytes,
                                            Where(where, "guard_lock"), body.guard_lock));
       body.guard_token = table->guard_token();
+      body.cas = table->cas();
+      body.cas_revision = table->cas_revision();
+      return ClientRequestBody(std::move(body));
+    }
+    case fbc::RequestBody::KvDeleteRequest: {
+      const auto* table = request.body_as_KvDeleteRequest();
+      if (table == nullptr) return malformed(where, "has type KvDeleteRequest but no table");
+      KvDeleteRequest body;
+      CONCLAVE_WIRE_TRY(
+          reader.read_string(table->key(), kMaxKeyBytes, Where(where, "key"), body.key));
+      body.prefix = table->prefix();
       return ClientRequestBody(std::move(body));
     }
     case fbc::RequestBody::MembersRequest:
@@ -281,12 +292,19 @@ Result<ClientResponseBody> decode_response_body(const fbc::ClientResponse& respo
           reader.read_bytes(table->value(), kMaxValueBytes, Where(where, "value"), body.value));
       body.create_revision = table->create_revision();
       body.mod_revision = table->mod_revision();
+      body.version = table->version();
       return ClientResponseBody(std::move(body));
     }
     case fbc::ResponseBody::KvPutResponse: {
       const auto* table = response.body_as_KvPutResponse();
       if (table == nullptr) return malformed(where, "has type KvPutResponse but no table");
       return ClientResponseBody(KvPutResponse{.revision = table->revision()});
+    }
+    case fbc::ResponseBody::KvDeleteResponse: {
+      const auto* table = response.body_as_KvDeleteResponse();
+      if (table == nullptr) return malformed(where, "has type KvDeleteResponse but no table");
+      return ClientResponseBody(
+          KvDeleteResponse{.revision = table->revision(), .deleted = table->deleted()});
     }
     case fbc::ResponseBody::MembersResponse: {
       const auto* table = response.body_as_MembersResponse();
@@ -332,7 +350,13 @@ std::string encode_client_request(const ClientRequest& request) {
           const auto bytes = optional_bytes(builder, value.value);
           const auto guard = optional_string(builder, value.guard_lock);
           return {fbc::RequestBody::KvPutRequest,
-                  fbc::CreateKvPutRequest(builder, key, bytes, guard, value.guard_token).Union()};
+                  fbc::CreateKvPutRequest(builder, key, bytes, guard, value.guard_token, value.cas,
+                                          value.cas_revision)
+                      .Union()};
+        } else if constexpr (std::is_same_v<T, KvDeleteRequest>) {
+          const auto key = optional_string(builder, value.key);
+          return {fbc::RequestBody::KvDeleteRequest,
+                  fbc::CreateKvDeleteRequest(builder, key, value.prefix).Union()};
         } else if constexpr (std::is_same_v<T, MembersRequest>) {
           return {fbc::RequestBody::MembersRequest, fbc::CreateMembersRequest(builder).Union()};
         } else if constexpr (std::is_same_v<T, StatusRequest>) {
@@ -388,11 +412,14 @@ std::string encode_client_response(const ClientResponse& response) {
           const auto bytes = optional_bytes(builder, value.value);
           return {fbc::ResponseBody::KvGetResponse,
                   fbc::CreateKvGetResponse(builder, value.found, bytes, value.create_revision,
-                                           value.mod_revision)
+                                           value.mod_revision, value.version)
                       .Union()};
         } else if constexpr (std::is_same_v<T, KvPutResponse>) {
           return {fbc::ResponseBody::KvPutResponse,
                   fbc::CreateKvPutResponse(builder, value.revision).Union()};
+        } else if constexpr (std::is_same_v<T, KvDeleteResponse>) {
+          return {fbc::ResponseBody::KvDeleteResponse,
+                  fbc::CreateKvDeleteResponse(builder, value.revision, value.deleted).Union()};
         } else if constexpr (std::is_same_v<T, MembersResponse>) {
           return {fbc::ResponseBody::MembersResponse, encode_members(builder, value).Union()};
         } else if constexpr (std::is_same_v<T, StatusResponse>) {

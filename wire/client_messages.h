@@ -31,7 +31,18 @@ struct KvPutRequest {
   // `guard_lock` (empty: unguarded). A stale token is refused with ErrorCode::conflict.
   std::string guard_lock;
   uint64_t guard_token = 0;
+  // Compare-and-set (`kv put -cas REV`): applied only if the key's mod revision is
+  // cas_revision (0: only if the key does not exist); otherwise refused with
+  // ErrorCode::conflict naming the key's current mod revision.
+  bool cas = false;
+  uint64_t cas_revision = 0;
   bool operator==(const KvPutRequest&) const = default;
+};
+// Deletes `key`, or with `prefix` every key that starts with it (`kv del KEY [-prefix]`).
+struct KvDeleteRequest {
+  std::string key;
+  bool prefix = false;
+  bool operator==(const KvDeleteRequest&) const = default;
 };
 struct MembersRequest {
   bool operator==(const MembersRequest&) const = default;
@@ -118,7 +129,8 @@ using ClientRequestBody =
     std::variant<KvGetRequest, KvPutRequest, MembersRequest, StatusRequest, SessionCreateRequest,
                  SessionDestroyRequest, SessionRenewRequest, SessionListRequest,
                  LockAcquireRequest, LockReleaseRequest, LockListRequest,
-                 SessionKeepaliveRequest, LockCancelRequest, RaftAdminRequest, LeaveRequest>;
+                 SessionKeepaliveRequest, LockCancelRequest, RaftAdminRequest, LeaveRequest,
+                 KvDeleteRequest>;
 
 struct ClientRequest {
   uint64_t request_id = 0;
@@ -132,11 +144,17 @@ struct KvGetResponse {
   std::string value;
   uint64_t create_revision = 0;
   uint64_t mod_revision = 0;
+  uint64_t version = 0;  // puts since the key was created (1 after the first)
   bool operator==(const KvGetResponse&) const = default;
 };
 struct KvPutResponse {
   uint64_t revision = 0;
   bool operator==(const KvPutResponse&) const = default;
+};
+struct KvDeleteResponse {
+  uint64_t revision = 0;  // the store's revision after the delete (unchanged if none matched)
+  uint64_t deleted = 0;   // keys deleted
+  bool operator==(const KvDeleteResponse&) const = default;
 };
 struct MemberInfo {
   std::string name;
@@ -270,7 +288,8 @@ struct RaftPeersResponse {
 using ClientResponseBody =
     std::variant<std::monostate, KvGetResponse, KvPutResponse, MembersResponse, StatusResponse,
                  SessionCreateResponse, SessionListResponse, LockEvent, LockListResponse,
-                 SessionKeepaliveResponse, LockCancelResponse, RaftPeersResponse>;
+                 SessionKeepaliveResponse, LockCancelResponse, RaftPeersResponse,
+                 KvDeleteResponse>;
 
 struct ClientResponse {
   uint64_t request_id = 0;

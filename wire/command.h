@@ -21,7 +21,18 @@ struct PutCommand {
   // `guard_lock` (empty: unguarded).
   std::string guard_lock;
   uint64_t guard_token = 0;
+  // Compare-and-set: applied only if the key's mod revision is cas_revision (0: only if the
+  // key does not exist).
+  bool cas = false;
+  uint64_t cas_revision = 0;
   bool operator==(const PutCommand&) const = default;
+};
+
+// Deletes `key`, or with `prefix` every key that starts with it.
+struct DeleteCommand {
+  std::string key;
+  bool prefix = false;
+  bool operator==(const DeleteCommand&) const = default;
 };
 
 // A read through the log (protocol version 1 answered gets this way; kept so that old log
@@ -107,7 +118,7 @@ struct TickCommand {
 using CommandOp = std::variant<PutCommand, GetCommand, SessionCreateCommand,
                                SessionDestroyCommand, SessionRenewCommand,
                                InvalidateNodeCommand, LockAcquireCommand, LockReleaseCommand,
-                               LockCancelCommand, TickCommand>;
+                               LockCancelCommand, TickCommand, DeleteCommand>;
 
 struct Command {
   int64_t stamp_ms = 0;       // the proposing leader's clock (state machine time source)

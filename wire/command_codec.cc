@@ -31,7 +31,13 @@ Encoded encode_op(flatbuffers::FlatBufferBuilder& builder, const CommandOp& op) 
           const auto value = optional_bytes(builder, body.value);
           const auto guard = optional_string(builder, body.guard_lock);
           return {fbc::CommandOp::PutCommand,
-                  fbc::CreatePutCommand(builder, key, value, guard, body.guard_token).Union()};
+                  fbc::CreatePutCommand(builder, key, value, guard, body.guard_token, body.cas,
+                                        body.cas_revision)
+                      .Union()};
+        } else if constexpr (std::is_same_v<T, DeleteCommand>) {
+          const auto key = optional_string(builder, body.key);
+          return {fbc::CommandOp::DeleteCommand,
+                  fbc::CreateDeleteCommand(builder, key, body.prefix).Union()};
         } else if constexpr (std::is_same_v<T, GetCommand>) {
           const auto key = optional_string(builder, body.key);
           return {fbc::CommandOp::GetCommand, fbc::CreateGetCommand(builder, key).Union()};
@@ -102,6 +108,15 @@ Result<CommandOp> decode_op(const fbc::Command& table, FieldReader& reader, cons
       CONCLAVE_WIRE_TRY(reader.read_string(put.guard_lock(), kMaxLockNameBytes,
                                            Where(where, "guard_lock"), out.guard_lock));
       out.guard_token = put.guard_token();
+      out.cas = put.cas();
+      out.cas_revision = put.cas_revision();
+      return CommandOp(std::move(out));
+    }
+    case fbc::CommandOp::DeleteCommand: {
+      CONCLAVE_OP_TABLE(del, DeleteCommand);
+      DeleteCommand out;
+      CONCLAVE_WIRE_TRY(reader.read_string(del.key(), kMaxKeyBytes, Where(where, "key"), out.key));
+      out.prefix = del.prefix();
       return CommandOp(std::move(out));
     }
     case fbc::CommandOp::GetCommand: {

@@ -52,7 +52,7 @@ TEST_CASE("a dev agent is ready in under a second and serves kv put/get through 
   CHECK(get.out == "1\n");
 
   CommandResult missing = run_cli(folder.path(), {"kv", "get", "no-such-key"});
-  CHECK(missing.exit_code == 1);
+  CHECK(missing.exit_code == 3);  // not found (README "Exit codes")
   CHECK(missing.err.find("No key exists at: no-such-key") != std::string::npos);
 
   CommandResult status = run_cli(folder.path(), {"status"});
@@ -92,6 +92,65 @@ TEST_CASE("a key or value over its limit is answered at once with an error namin
   // The connection and the agent are still fine.
   CHECK(client.value().kv_put("small", "ok", 2000).ok());
   CHECK(try_get(socket, "small") == std::optional<std::string>("ok"));
+}
+
+TEST_CASE("kv put -cas lets exactly one of 10 racing writers win; kv del; the exit codes") {
+  TempFolder folder;
+  AgentProcess agent(folder.path(), {"-dev", "-gossip-port", std::to_string(free_port()),
+                                     "-server-port", std::to_string(free_port())});
+  const std::string socket = (folder.path() / "conclave-data" / "agent.sock").string();
+  INFO(agent.log());
+  REQUIRE(wait_until(5000, [&] { return try_put(socket, "ready", "yes", 500); }) >= 0);
+  auto client = client::Client::connect(socket);
+  REQUIRE(client.ok());
+  auto first = client.value().kv_put("counter", "0", 2000);
+  REQUIRE(first.ok());
+  const std::string revision = std::to_string(first.value().revision);
+
+  // Ten CLI processes at once, each `kv put counter wI -cas REV` with the same REV.
+  std::vector<std::unique_ptr<AgentProcess>> writers;
+  for (int i = 0; i < 10; ++i) {
+    writers.push_back(AgentProcess::command(
+        folder.path(), "writer-" + std::to_string(i),
+        {"kv", "put", "counter", "w" + std::to_string(i), "-cas", revision}));
+  }
+  int winners = 0;
+  std::string winner;
+  for (int i = 0; i < 10; ++i) {
+    const int code = writers[static_cast<size_t>(i)]->wait();
+    if (code == 0) {
+      ++winners;
+      winner = "w" + std::to_string(i);
+    } else {
+      INFO(writers[static_cast<size_t>(i)]->log());
+      CHECK(code == 4);
+      CHECK(writers[static_cast<size_t>(i)]->log().find("compare failed: 'counter' is at mod "
+                                                        "revision") != std::string::npos);
+    }
+  }
+  CHECK(winners == 1);
+  CHECK(try_get(socket, "counter") == std::optional<std::string>(winner));
+
+  CHECK(run_cli(folder.path(), {"kv", "put", "fresh", "x", "-cas", "0"}).exit_code == 0);
+  const CommandResult again = run_cli(folder.path(), {"kv", "put", "fresh", "y", "-cas", "0"});
+  CHECK(again.exit_code == 4);
+  CHECK(again.err.find("already") == std::string::npos);  // it says the revision instead:
+  CHECK(again.err.find("'fresh' is at mod revision") != std::string::npos);
+
+  const CommandResult deleted = run_cli(folder.path(), {"kv", "del", "counter"});
+  CHECK(deleted.exit_code == 0);
+  CHECK(deleted.err.find("Deleted 1 key at counter") != std::string::npos);
+  const CommandResult gone = run_cli(folder.path(), {"kv", "get", "counter"});
+  CHECK(gone.exit_code == 3);  // not found
+  CHECK(gone.err.find("No key exists at: counter") != std::string::npos);
+
+  for (const char* key : {"app/a", "app/b", "apple"}) REQUIRE(try_put(socket, key, "v"));
+  const CommandResult prefix = run_cli(folder.path(), {"kv", "del", "app/", "-prefix"});
+  CHECK(prefix.exit_code == 0);
+  CHECK(prefix.err.find("Deleted 2 keys starting with app/") != std::string::npos);
+  CHECK(try_get(socket, "apple") == std::optional<std::string>("v"));
+  CHECK(run_cli(folder.path(), {"kv", "del", "nothing-here"}).exit_code == 0);
+  CHECK(run_cli(folder.path(), {"kv", "put", "k", "v", "-cas", "x"}).exit_code == 2);
 }
 
 TEST_CASE("three agents gossip, replicate, survive kill -9 of the leader and catch up after "

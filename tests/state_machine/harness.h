@@ -88,6 +88,13 @@ inline wire::PutCommand fenced_put_op(const std::string& key, const std::string&
                                       const std::string& lock, uint64_t token) {
   return wire::PutCommand{key, value, lock, token};
 }
+inline wire::PutCommand cas_put_op(const std::string& key, const std::string& value,
+                                   uint64_t mod_revision) {
+  return wire::PutCommand{key, value, "", 0, true, mod_revision};
+}
+inline wire::DeleteCommand delete_op(const std::string& key, bool prefix = false) {
+  return wire::DeleteCommand{key, prefix};
+}
 inline wire::GetCommand get_op(const std::string& key) { return wire::GetCommand{key}; }
 inline wire::SessionCreateCommand create_op(const std::string& node, uint64_t boot_id = 1,
                                             uint64_t ttl_ms = 0,
@@ -138,6 +145,9 @@ inline std::string describe(const Outcome& outcome) {
           return outcome.message.empty() ? "ok" : "ok (" + outcome.message + ")";
         } else if constexpr (std::is_same_v<T, wire::KvPutResponse>) {
           return "put revision=" + std::to_string(body.revision);
+        } else if constexpr (std::is_same_v<T, wire::KvDeleteResponse>) {
+          return "deleted " + std::to_string(body.deleted) +
+                 " revision=" + std::to_string(body.revision);
         } else if constexpr (std::is_same_v<T, wire::KvGetResponse>) {
           return "get found=" + std::to_string(body.found) + " value=" + body.value +
                  " create=" + std::to_string(body.create_revision) +

@@ -48,10 +48,11 @@ TEST_CASE("kv: the legacy GetCommand reads through the log") {
   h.put("k", "w");
   Applied read = h.leader(get_op("k"));
   CHECK(describe(read.outcome) == "get found=1 value=w create=1 mod=3");
-  CHECK(body_as<wire::KvGetResponse>(read.outcome) == wire::KvGetResponse{true, "w", 1, 3});
+  CHECK(body_as<wire::KvGetResponse>(read.outcome) == wire::KvGetResponse{true, "w", 1, 3, 2});
 
   Applied missing = h.leader(get_op("nothing"));
-  CHECK(body_as<wire::KvGetResponse>(missing.outcome) == wire::KvGetResponse{false, "", 0, 0});
+  CHECK(body_as<wire::KvGetResponse>(missing.outcome) ==
+        wire::KvGetResponse{false, "", 0, 0, 0});
   CHECK(h.sm.revision() == 3);
   CHECK(h.sm.key_count() == 2);
 }
@@ -132,4 +133,64 @@ TEST_CASE("kv: the token of an invalidated holder is refused during its lock-del
   CHECK(describe(refused.outcome) ==
         "conflict: fencing token 2 no longer holds lock 'L'; the write was not applied");
   CHECK(h.sm.revision() == 0);
+}
+
+// Compare-and-set: a put with a revision applies only if the key's mod revision is that one
+// (0: only if the key does not exist); a failed compare changes nothing, not even the store's
+// revision, and names the key's current mod revision.
+TEST_CASE("kv: compare-and-set applies on a matching mod revision only") {
+  Harness h;
+  CHECK(describe(h.leader(cas_put_op("k", "v1", 0)).outcome) == "put revision=1");
+  Applied exists = h.leader(cas_put_op("k", "again", 0));
+  CHECK(exists.outcome.code == ErrorCode::conflict);
+  CHECK(exists.outcome.message ==
+        "compare failed: 'k' is at mod revision 1; the put asked for a key that does not "
+        "exist; nothing was written");
+  h.put("other", "x");  // revision 2
+  Applied stale = h.leader(cas_put_op("k", "v2", 2));
+  CHECK(stale.outcome.code == ErrorCode::conflict);
+  CHECK(stale.outcome.message ==
+        "compare failed: 'k' is at mod revision 1; the put asked for mod revision 2; nothing "
+        "was written");
+  CHECK(h.sm.revision() == 2);
+  CHECK(entry_of(h.sm, "k") == wire::KvEntry{"k", "v1", 1, 1, 1});
+
+  CHECK(describe(h.leader(cas_put_op("k", "v2", 1)).outcome) == "put revision=3");
+  CHECK(entry_of(h.sm, "k") == wire::KvEntry{"k", "v2", 1, 3, 2});
+  // The same revision twice: the second loses (a lost update is impossible).
+  CHECK(h.leader(cas_put_op("k", "v3", 1)).outcome.code == ErrorCode::conflict);
+  Applied missing = h.leader(cas_put_op("nothing", "v", 7));
+  CHECK(missing.outcome.message ==
+        "compare failed: 'nothing' does not exist (mod revision 0); the put asked for mod "
+        "revision 7; nothing was written");
+  CHECK(h.sm.revision() == 3);
+}
+
+// Deletes: one key, or every key with a prefix, in one revision; nothing matched takes none.
+TEST_CASE("kv: delete removes a key or a prefix in one revision") {
+  Harness h;
+  for (const char* key : {"app/a", "app/b", "app/c/d", "apple", "b"}) h.put(key, "v");
+  CHECK(h.sm.revision() == 5);
+  CHECK(describe(h.leader(delete_op("b")).outcome) == "deleted 1 revision=6");
+  CHECK_FALSE(h.sm.get("b"));
+  CHECK(describe(h.leader(delete_op("b")).outcome) == "deleted 0 revision=6");
+  CHECK(describe(h.leader(delete_op("app/", true)).outcome) == "deleted 3 revision=7");
+  CHECK(h.sm.key_count() == 1);
+  REQUIRE(h.sm.get("apple"));  // "apple" does not start with "app/"
+  CHECK(describe(h.leader(delete_op("zzz", true)).outcome) == "deleted 0 revision=7");
+  // A key created again starts over: new create revision, version 1.
+  CHECK(h.put("app/a", "w") == 8);
+  CHECK(entry_of(h.sm, "app/a") == wire::KvEntry{"app/a", "w", 8, 8, 1});
+}
+
+TEST_CASE("kv: a prefix delete of more than kMaxKeysPerDelete keys is refused whole") {
+  Harness h;
+  for (size_t i = 0; i <= kMaxKeysPerDelete; ++i) h.put("p/" + std::to_string(i), "");
+  const uint64_t before = h.sm.revision();
+  Applied refused = h.leader(delete_op("p/", true));
+  CHECK(refused.outcome.code == ErrorCode::too_large);
+  CHECK(refused.outcome.message.find("delete narrower prefixes") != std::string::npos);
+  CHECK(h.sm.key_count() == kMaxKeysPerDelete + 1);
+  CHECK(h.sm.revision() == before);
+  CHECK(describe(h.leader(delete_op("p/1", true)).outcome).rfind("deleted ", 0) == 0);
 }

@@ -50,6 +50,10 @@ std::vector<ClientRequest> all_requests() {
       ClientRequest{20, 0, KvGetRequest{"k", true}},
       ClientRequest{18, 0, RaftAdminRequest{RaftAdminOp::transfer_leader, "node-b"}},
       ClientRequest{19, 0, RaftAdminRequest{RaftAdminOp::remove_peer, "00000000000000ff"}},
+      ClientRequest{21, 0, KvPutRequest{"cas", "v", "", 0, true, 0}},
+      ClientRequest{22, 0, KvPutRequest{"cas", "v", "", 0, true, UINT64_MAX}},
+      ClientRequest{23, 0, KvDeleteRequest{"config/", true}},
+      ClientRequest{24, 0, KvDeleteRequest{"k", false}},
   };
 }
 
@@ -79,7 +83,9 @@ std::vector<ClientResponse> all_responses() {
   members.members.push_back(MemberInfo{});
   return {
       ClientResponse{1, ErrorCode::ok, "", true,
-                     KvGetResponse{true, "v\0alue"s, 5, UINT64_MAX}},
+                     KvGetResponse{true, "v\0alue"s, 5, UINT64_MAX, 12}},
+      ClientResponse{30, ErrorCode::ok, "", false, KvDeleteResponse{UINT64_MAX, 3}},
+      ClientResponse{31, ErrorCode::ok, "", false, KvDeleteResponse{}},
       ClientResponse{2, ErrorCode::ok, "", false, KvGetResponse{false, "", 0, 0}},
       ClientResponse{3, ErrorCode::ok, "", false, KvPutResponse{77}},
       ClientResponse{4, ErrorCode::ok, "", false, members},
@@ -206,9 +212,9 @@ TEST_CASE("client: a request without a body, or with an unknown one, is malforme
     const auto status = fbc::CreateStatusRequest(builder);
     require_error(decode_client_request(finish(
                       builder, fbc::CreateClientRequest(builder, kProtocolVersion, 1, 0,
-                                                        static_cast<fbc::RequestBody>(16),
+                                                        static_cast<fbc::RequestBody>(17),
                                                         status.Union()))),
-                  ErrorCode::malformed, "client request: body has unknown type 16");
+                  ErrorCode::malformed, "client request: body has unknown type 17");
   }
   {
     flatbuffers::FlatBufferBuilder builder;
@@ -222,9 +228,9 @@ TEST_CASE("client: a request without a body, or with an unknown one, is malforme
     const auto put = fbc::CreateKvPutResponse(builder, 1);
     require_error(decode_client_response(finish(
                       builder, fbc::CreateClientResponse(builder, kProtocolVersion, 1, 0, 0,
-                                                         false, static_cast<fbc::ResponseBody>(12),
+                                                         false, static_cast<fbc::ResponseBody>(13),
                                                          put.Union()))),
-                  ErrorCode::malformed, "client response: body has unknown type 12");
+                  ErrorCode::malformed, "client response: body has unknown type 13");
   }
 }
 

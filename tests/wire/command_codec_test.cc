@@ -30,6 +30,10 @@ TEST_CASE("command: every op with every field set round-trips") {
   const std::vector<CommandOp> ops = {
       PutCommand{"config/a\0b"s, "\0\1\2value"s, "leader", UINT64_MAX},
       PutCommand{"", "", "", 0},
+      PutCommand{"cas", "v", "", 0, true, 0},
+      PutCommand{"cas", "v", "", 0, true, UINT64_MAX},
+      DeleteCommand{"config/", true},
+      DeleteCommand{"k", false},
       GetCommand{"config/a"},
       SessionCreateCommand{"node-d", UINT64_MAX, 30000, "cron"},
       SessionDestroyCommand{17},
@@ -131,9 +135,9 @@ TEST_CASE("command: wrong version, missing or unknown op are rejected") {
     const auto get = fbc::CreateGetCommand(builder);
     require_error(decode_command(finish(builder, fbc::CreateCommand(
                                                      builder, kProtocolVersion, 1,
-                                                     static_cast<fbc::CommandOp>(11),
+                                                     static_cast<fbc::CommandOp>(12),
                                                      get.Union()))),
-                  ErrorCode::malformed, "command: op has unknown type 11");
+                  ErrorCode::malformed, "command: op has unknown type 12");
   }
   {
     flatbuffers::FlatBufferBuilder builder;
