@@ -7,6 +7,41 @@
 
 namespace conclave::agent {
 
+namespace {
+
+nlohmann::json kv_entry_object(const wire::KvEntry& entry) {
+  return {{"key", entry.key},
+          {"value", entry.value},
+          {"create_revision", entry.create_revision},
+          {"mod_revision", entry.mod_revision},
+          {"version", entry.version}};
+}
+
+std::string dump(const nlohmann::json& value, int indent) {
+  return value.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+std::string kv_entry_json(const wire::KvEntry& entry) { return dump(kv_entry_object(entry), -1); }
+
+void print_kv_list(const std::vector<wire::KvEntry>& entries, bool values, bool json) {
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& entry : entries) out.push_back(kv_entry_object(entry));
+    std::cout << dump(out, 2) << "\n";
+    return;
+  }
+  for (const auto& entry : entries) {
+    std::fwrite(entry.key.data(), 1, entry.key.size(), stdout);
+    if (values) {
+      std::fputc('\t', stdout);
+      std::fwrite(entry.value.data(), 1, entry.value.size(), stdout);
+    }
+    std::fputc('\n', stdout);
+  }
+}
+
 void print_members(const wire::MembersResponse& members, bool json) {
   if (json) {
     nlohmann::json out = nlohmann::json::array();

@@ -2,6 +2,9 @@
 // or JSON for scripts (-format json). JSON field names are stable and snake_case.
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include "wire/client_messages.h"
 
 namespace conclave::agent {
@@ -11,5 +14,11 @@ void print_status(const wire::StatusResponse& status, bool json);
 void print_sessions(const wire::SessionListResponse& sessions, bool json);
 void print_locks(const wire::LockListResponse& locks, bool json);
 void print_raft_peers(const wire::RaftPeersResponse& peers, bool json);
+// One key as JSON: {"key", "value", "create_revision", "mod_revision", "version"}. Values
+// that are not UTF-8 text are printed with U+FFFD for the bytes JSON cannot carry (plain
+// `kv get` prints the exact bytes).
+std::string kv_entry_json(const wire::KvEntry& entry);
+// `kv ls`: keys one per line; with `values`, "KEY<TAB>VALUE"; JSON: an array of keys as above.
+void print_kv_list(const std::vector<wire::KvEntry>& entries, bool values, bool json);
 
 }  // namespace conclave::agent

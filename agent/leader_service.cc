@@ -122,7 +122,7 @@ void LeaderService::on_forward(const std::string& origin, const wire::ForwardReq
   const bool read = std::visit(
       [](const auto& value) {
         using T = std::decay_t<decltype(value)>;
-        return std::is_same_v<T, wire::KvGetRequest> ||
+        return std::is_same_v<T, wire::KvGetRequest> || std::is_same_v<T, wire::KvListRequest> ||
                std::is_same_v<T, wire::SessionListRequest> ||
                std::is_same_v<T, wire::LockListRequest> ||
                std::is_same_v<T, wire::SessionKeepaliveRequest>;
@@ -248,6 +248,8 @@ void LeaderService::serve(const PendingRead& read, const state::StateMachine& st
         using T = std::decay_t<decltype(value)>;
         if constexpr (std::is_same_v<T, wire::KvGetRequest>) {
           reply(read.waiter, ErrorCode::ok, "", state_machine.get_response(value.key));
+        } else if constexpr (std::is_same_v<T, wire::KvListRequest>) {
+          reply(read.waiter, ErrorCode::ok, "", state_machine.list_kv(value));
         } else if constexpr (std::is_same_v<T, wire::SessionListRequest>) {
           reply(read.waiter, ErrorCode::ok, "", state_machine.list_sessions());
         } else if constexpr (std::is_same_v<T, wire::LockListRequest>) {

@@ -315,6 +315,10 @@ int main(int argc, char** argv) {
   get_command->add_option("key", key, "The key")->required();
   get_command->add_flag("--detailed", detailed, "Also print the key's revisions");
   bool stale = false;
+  get_command->add_option("--format", format,
+                          "table (the value alone) or json ({\"key\", \"value\", "
+                          "\"create_revision\", \"mod_revision\", \"version\"})")
+      ->check(CLI::IsMember({"table", "json"}));
   get_command->add_flag("--stale", stale,
                         "Answer from the local server's state at once, without confirming with "
                         "the leader: fast and available without a quorum, but possibly behind");
@@ -337,6 +341,20 @@ int main(int argc, char** argv) {
                         "Fenced write with $CONCLAVE_LOCK_NAME and $CONCLAVE_LOCK_TOKEN (set by "
                         "`conclave lock` for its command)");
   add_client_options(put_command);
+  CLI::App* ls_command = kv_command->add_subcommand(
+      "ls", "List the keys that start with PREFIX (every key without one), in key order: one "
+            "per line, or with -values KEY<TAB>VALUE. A linearizable read");
+  std::string ls_prefix;
+  ls_command->add_option("prefix", ls_prefix, "The prefix");
+  bool ls_values = false;
+  ls_command->add_flag("--values", ls_values, "Print each key's value after a tab");
+  uint64_t ls_limit = 0;
+  ls_command->add_option("--limit", ls_limit, "Print at most this many keys (default: all)");
+  ls_command->add_option("--format", format,
+                         "table or json (an array of {\"key\", \"value\", "
+                         "\"create_revision\", \"mod_revision\", \"version\"})")
+      ->check(CLI::IsMember({"table", "json"}));
+  add_client_options(ls_command);
   CLI::App* del_command = kv_command->add_subcommand(
       "del", "Delete KEY, or with -prefix every key that starts with it (deleting nothing is "
              "not an error)");
@@ -453,7 +471,7 @@ int main(int argc, char** argv) {
   std::set<std::string> long_names;
   for (CLI::App* command : {&app, agent_command, members_command, leave_command,
                             status_command, get_command,
-                            put_command, del_command, lock_command, lock_ls_command,
+                            put_command, del_command, ls_command, lock_command, lock_ls_command,
                             session_ls_command,
                             bench_command, raft_peers_command, raft_transfer_command,
                             raft_remove_command}) {
@@ -600,6 +618,13 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "Error! No key exists at: %s\n", key.c_str());
       return kExitNotFound;
     }
+    if (format == "json") {
+      const wire::KvGetResponse& found = got.value();
+      const wire::KvEntry entry{key, found.value, found.create_revision, found.mod_revision,
+                                found.version};
+      std::printf("%s\n", agent::kv_entry_json(entry).c_str());
+      return kExitOk;
+    }
     std::fwrite(got.value().value.data(), 1, got.value().value.size(), stdout);
     std::fputc('\n', stdout);
     if (detailed) {
@@ -608,6 +633,28 @@ int main(int argc, char** argv) {
                   static_cast<unsigned long long>(got.value().mod_revision),
                   static_cast<unsigned long long>(got.value().version));
     }
+    return kExitOk;
+  }
+  if (ls_command->parsed()) {
+    // Page through the keys (each page a linearizable read of its own).
+    std::vector<wire::KvEntry> entries;
+    wire::KvListRequest request;
+    request.prefix = ls_prefix;
+    request.keys_only = !ls_values && format != "json";
+    while (true) {
+      if (ls_limit > 0) {
+        request.limit = static_cast<uint32_t>(
+            std::min<uint64_t>(ls_limit - entries.size(), wire::kMaxListLimit));
+      }
+      auto page = agent_client.kv_list(request, timeout_ms);
+      if (!page.ok()) return report(page.error());
+      for (auto& entry : page.value().items) entries.push_back(std::move(entry));
+      if (!page.value().more || entries.empty() || (ls_limit > 0 && entries.size() >= ls_limit)) {
+        break;
+      }
+      request.after = entries.back().key;
+    }
+    agent::print_kv_list(entries, ls_values, format == "json");
     return kExitOk;
   }
   if (del_command->parsed()) {

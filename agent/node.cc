@@ -600,6 +600,12 @@ void Node::receive_client(uint64_t connection_id, const wire::ClientRequest& req
       return;
     }
   }
+  if (const auto* list = std::get_if<wire::KvListRequest>(&body);
+      list != nullptr && list->limit > wire::kMaxListLimit) {
+    return reply_error(connection_id, request.request_id, ErrorCode::invalid_argument,
+                       "a kv list page holds at most " + std::to_string(wire::kMaxListLimit) +
+                           " keys (asked for " + std::to_string(list->limit) + ")");
+  }
   if (const auto* del = std::get_if<wire::KvDeleteRequest>(&body)) {
     if (del->key.empty() || del->key.size() > wire::kMaxKeyBytes) {
       return reply_error(connection_id, request.request_id, ErrorCode::invalid_argument,

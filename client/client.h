@@ -76,6 +76,9 @@ class Client {
   // state::kMaxKeysPerDelete at once). Deleting nothing is not an error: deleted == 0.
   Result<wire::KvDeleteResponse> kv_delete(const std::string& key, bool prefix,
                                            uint32_t timeout_ms);
+  // One page of the keys starting with `prefix` (see wire::KvListRequest): ask again with
+  // after = the last key while `more`. Linearizable.
+  Result<wire::KvListResponse> kv_list(const wire::KvListRequest& request, uint32_t timeout_ms);
   // Applied only while `token` is the fencing token of a current holder of `lock`; else
   // ErrorCode::conflict and nothing is written.
   Result<wire::KvPutResponse> kv_put_fenced(const std::string& key, const std::string& value,

@@ -1,5 +1,6 @@
 #include "state_machine/kv_service.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "common/hash.h"
@@ -74,6 +75,30 @@ Outcome KvService::remove(const std::string& key, bool prefix) {
     dirty_.insert(name);
   }
   return Outcome{ErrorCode::ok, "", wire::KvDeleteResponse{revision_, doomed.size()}};
+}
+
+wire::KvListResponse KvService::list(const wire::KvListRequest& request) const {
+  wire::KvListResponse page;
+  page.revision = revision_;
+  const size_t limit = request.limit == 0
+                           ? wire::kDefaultListLimit
+                           : std::min<size_t>(request.limit, wire::kMaxListLimit);
+  auto it = request.after.empty() || request.after < request.prefix
+                ? entries_.lower_bound(request.prefix)
+                : entries_.upper_bound(request.after);
+  size_t page_bytes = 0;
+  for (; it != entries_.end() && it->first.compare(0, request.prefix.size(), request.prefix) == 0;
+       ++it) {
+    if (page.items.size() >= limit || page_bytes >= wire::kMaxListPageBytes) {
+      page.more = true;
+      break;
+    }
+    wire::KvEntry entry = it->second;
+    if (request.keys_only) entry.value.clear();
+    page_bytes += entry.key.size() + entry.value.size();
+    page.items.push_back(std::move(entry));
+  }
+  return page;
 }
 
 std::optional<wire::KvEntry> KvService::get(const std::string& key) const {

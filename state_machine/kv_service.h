@@ -14,6 +14,7 @@
 
 #include "state_machine/outcome.h"
 #include "store/records.h"
+#include "wire/client_messages.h"
 #include "wire/state_records.h"
 
 namespace conclave::state {
@@ -37,6 +38,9 @@ class KvService {
   // matched.
   Outcome remove(const std::string& key, bool prefix);
   std::optional<wire::KvEntry> get(const std::string& key) const;
+  // One page of the keys starting with request.prefix, after request.after, in key order
+  // (wire::KvListRequest has the limits).
+  wire::KvListResponse list(const wire::KvListRequest& request) const;
 
   uint64_t revision() const { return revision_; }
   void set_revision(uint64_t revision) { revision_ = revision; }

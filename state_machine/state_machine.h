@@ -62,6 +62,9 @@ class StateMachine {
   wire::KvGetResponse get_response(const std::string& key) const;
   wire::SessionListResponse list_sessions() const;
   wire::LockListResponse list_locks(const std::string& prefix) const;
+  wire::KvListResponse list_kv(const wire::KvListRequest& request) const {
+    return kv_.list(request);
+  }
   // The ids of the sessions of `node` in boot `boot_id`.
   std::vector<uint64_t> sessions_of(const std::string& node, uint64_t boot_id) const;
   // Every (node, boot id) that owns a session, for the leader's invalidation checks.

@@ -94,6 +94,18 @@ Result<ClientRequestBody> decode_request_body(const fbc::ClientRequest& request,
       body.prefix = table->prefix();
       return ClientRequestBody(std::move(body));
     }
+    case fbc::RequestBody::KvListRequest: {
+      const auto* table = request.body_as_KvListRequest();
+      if (table == nullptr) return malformed(where, "has type KvListRequest but no table");
+      KvListRequest body;
+      CONCLAVE_WIRE_TRY(
+          reader.read_string(table->prefix(), kMaxKeyBytes, Where(where, "prefix"), body.prefix));
+      CONCLAVE_WIRE_TRY(
+          reader.read_string(table->after(), kMaxKeyBytes, Where(where, "after"), body.after));
+      body.limit = table->limit();
+      body.keys_only = table->keys_only();
+      return ClientRequestBody(std::move(body));
+    }
     case fbc::RequestBody::MembersRequest:
       if (request.body_as_MembersRequest() == nullptr) {
         return malformed(where, "has type MembersRequest but no table");
@@ -300,6 +312,32 @@ Result<ClientResponseBody> decode_response_body(const fbc::ClientResponse& respo
       if (table == nullptr) return malformed(where, "has type KvPutResponse but no table");
       return ClientResponseBody(KvPutResponse{.revision = table->revision()});
     }
+    case fbc::ResponseBody::KvListResponse: {
+      const auto* table = response.body_as_KvListResponse();
+      if (table == nullptr) return malformed(where, "has type KvListResponse but no table");
+      KvListResponse body;
+      body.more = table->more();
+      body.revision = table->revision();
+      const auto* items = table->items();
+      CONCLAVE_WIRE_TRY(detail::check_count(items, kMaxListLimit, Where(where, "items")));
+      if (items != nullptr) {
+        body.items.reserve(items->size());
+        for (flatbuffers::uoffset_t i = 0; i < items->size(); ++i) {
+          const fbc::KvItem* item = items->Get(i);
+          const Where item_where(where, "item", i);
+          KvEntry entry;
+          CONCLAVE_WIRE_TRY(reader.read_string(item->key(), kMaxKeyBytes,
+                                               Where(item_where, "key"), entry.key));
+          CONCLAVE_WIRE_TRY(reader.read_bytes(item->value(), kMaxValueBytes,
+                                              Where(item_where, "value"), entry.value));
+          entry.create_revision = item->create_revision();
+          entry.mod_revision = item->mod_revision();
+          entry.version = item->version();
+          body.items.push_back(std::move(entry));
+        }
+      }
+      return ClientResponseBody(std::move(body));
+    }
     case fbc::ResponseBody::KvDeleteResponse: {
       const auto* table = response.body_as_KvDeleteResponse();
       if (table == nullptr) return malformed(where, "has type KvDeleteResponse but no table");
@@ -357,6 +395,12 @@ std::string encode_client_request(const ClientRequest& request) {
           const auto key = optional_string(builder, value.key);
           return {fbc::RequestBody::KvDeleteRequest,
                   fbc::CreateKvDeleteRequest(builder, key, value.prefix).Union()};
+        } else if constexpr (std::is_same_v<T, KvListRequest>) {
+          const auto prefix = optional_string(builder, value.prefix);
+          const auto after = optional_string(builder, value.after);
+          return {fbc::RequestBody::KvListRequest,
+                  fbc::CreateKvListRequest(builder, prefix, after, value.limit, value.keys_only)
+                      .Union()};
         } else if constexpr (std::is_same_v<T, MembersRequest>) {
           return {fbc::RequestBody::MembersRequest, fbc::CreateMembersRequest(builder).Union()};
         } else if constexpr (std::is_same_v<T, StatusRequest>) {
@@ -417,6 +461,18 @@ std::string encode_client_response(const ClientResponse& response) {
         } else if constexpr (std::is_same_v<T, KvPutResponse>) {
           return {fbc::ResponseBody::KvPutResponse,
                   fbc::CreateKvPutResponse(builder, value.revision).Union()};
+        } else if constexpr (std::is_same_v<T, KvListResponse>) {
+          std::vector<flatbuffers::Offset<fbc::KvItem>> items;
+          items.reserve(value.items.size());
+          for (const KvEntry& entry : value.items) {
+            const auto key = optional_string(builder, entry.key);
+            const auto bytes = optional_bytes(builder, entry.value);
+            items.push_back(fbc::CreateKvItem(builder, key, bytes, entry.create_revision,
+                                              entry.mod_revision, entry.version));
+          }
+          const auto vector = builder.CreateVector(items);
+          return {fbc::ResponseBody::KvListResponse,
+                  fbc::CreateKvListResponse(builder, vector, value.more, value.revision).Union()};
         } else if constexpr (std::is_same_v<T, KvDeleteResponse>) {
           return {fbc::ResponseBody::KvDeleteResponse,
                   fbc::CreateKvDeleteResponse(builder, value.revision, value.deleted).Union()};

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "wire/state_records.h"
 
 namespace conclave::wire {
 
@@ -43,6 +44,19 @@ struct KvDeleteRequest {
   std::string key;
   bool prefix = false;
   bool operator==(const KvDeleteRequest&) const = default;
+};
+// Keys starting with `prefix`, in key order, a page at a time (`kv ls [PREFIX]`): at most
+// `limit` keys (0: kDefaultListLimit; at most kMaxListLimit) and about kMaxListPageBytes of
+// keys and values, starting after the key `after`. A linearizable read.
+constexpr uint32_t kDefaultListLimit = 1000;
+constexpr uint32_t kMaxListLimit = 10000;
+constexpr size_t kMaxListPageBytes = 2 * 1024 * 1024;
+struct KvListRequest {
+  std::string prefix;
+  std::string after;
+  uint32_t limit = 0;
+  bool keys_only = false;
+  bool operator==(const KvListRequest&) const = default;
 };
 struct MembersRequest {
   bool operator==(const MembersRequest&) const = default;
@@ -130,7 +144,7 @@ using ClientRequestBody =
                  SessionDestroyRequest, SessionRenewRequest, SessionListRequest,
                  LockAcquireRequest, LockReleaseRequest, LockListRequest,
                  SessionKeepaliveRequest, LockCancelRequest, RaftAdminRequest, LeaveRequest,
-                 KvDeleteRequest>;
+                 KvDeleteRequest, KvListRequest>;
 
 struct ClientRequest {
   uint64_t request_id = 0;
@@ -150,6 +164,12 @@ struct KvGetResponse {
 struct KvPutResponse {
   uint64_t revision = 0;
   bool operator==(const KvPutResponse&) const = default;
+};
+struct KvListResponse {
+  std::vector<KvEntry> items;  // in key order; values empty with keys_only
+  bool more = false;           // further keys match: ask again with after = the last key
+  uint64_t revision = 0;       // the store's revision this page was read at
+  bool operator==(const KvListResponse&) const = default;
 };
 struct KvDeleteResponse {
   uint64_t revision = 0;  // the store's revision after the delete (unchanged if none matched)
@@ -289,7 +309,7 @@ using ClientResponseBody =
     std::variant<std::monostate, KvGetResponse, KvPutResponse, MembersResponse, StatusResponse,
                  SessionCreateResponse, SessionListResponse, LockEvent, LockListResponse,
                  SessionKeepaliveResponse, LockCancelResponse, RaftPeersResponse,
-                 KvDeleteResponse>;
+                 KvDeleteResponse, KvListResponse>;
 
 struct ClientResponse {
   uint64_t request_id = 0;

@@ -18,6 +18,8 @@
 #include <set>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "client/client.h"
 #include "tests/process/harness.h"
 #include "wire/codec.h"
@@ -151,6 +153,90 @@ TEST_CASE("kv put -cas lets exactly one of 10 racing writers win; kv del; the ex
   CHECK(try_get(socket, "apple") == std::optional<std::string>("v"));
   CHECK(run_cli(folder.path(), {"kv", "del", "nothing-here"}).exit_code == 0);
   CHECK(run_cli(folder.path(), {"kv", "put", "k", "v", "-cas", "x"}).exit_code == 2);
+}
+
+TEST_CASE("kv ls lists a prefix in order, and every -format json output parses with the "
+          "table's fields") {
+  TempFolder folder;
+  AgentProcess agent(folder.path(), {"-dev", "-node", "solo", "-gossip-port",
+                                     std::to_string(free_port()), "-server-port",
+                                     std::to_string(free_port())});
+  const std::string socket = (folder.path() / "conclave-data" / "agent.sock").string();
+  INFO(agent.log());
+  REQUIRE(wait_until(5000, [&] { return try_put(socket, "ready", "yes", 500); }) >= 0);
+  auto client = client::Client::connect(socket);
+  REQUIRE(client.ok());
+  for (int i = 0; i < 2500; ++i) {  // more than two pages of 1,000
+    char key[32];
+    std::snprintf(key, sizeof key, "cfg/%04d", i);
+    REQUIRE(client.value().kv_put(key, "v" + std::to_string(i), 2000).ok());
+  }
+  REQUIRE(client.value().kv_put("cfh", "outside", 2000).ok());
+
+  const CommandResult keys = run_cli(folder.path(), {"kv", "ls", "cfg/"});
+  REQUIRE(keys.exit_code == 0);
+  std::vector<std::string> lines;
+  for (size_t start = 0; start < keys.out.size();) {
+    const size_t end = keys.out.find('\n', start);
+    lines.push_back(keys.out.substr(start, end - start));
+    start = end + 1;
+  }
+  REQUIRE(lines.size() == 2500);  // all pages, nothing outside the prefix
+  CHECK(lines.front() == "cfg/0000");
+  CHECK(lines.back() == "cfg/2499");
+  CHECK(std::is_sorted(lines.begin(), lines.end()));
+  const CommandResult limited = run_cli(folder.path(), {"kv", "ls", "cfg/", "-limit", "3",
+                                                        "-values"});
+  CHECK(limited.out == "cfg/0000\tv0\ncfg/0001\tv1\ncfg/0002\tv2\n");
+
+  // JSON: kv ls and kv get carry the key's fields.
+  const CommandResult listed =
+      run_cli(folder.path(), {"kv", "ls", "cfg/000", "-format", "json"});
+  REQUIRE(listed.exit_code == 0);
+  const auto list_json = nlohmann::json::parse(listed.out);
+  REQUIRE(list_json.is_array());
+  REQUIRE(list_json.size() == 10);
+  CHECK(list_json[3]["key"] == "cfg/0003");
+  CHECK(list_json[3]["value"] == "v3");
+  for (const char* field : {"create_revision", "mod_revision", "version"}) {
+    CHECK(list_json[3][field].is_number_unsigned());
+  }
+  const CommandResult got = run_cli(folder.path(), {"kv", "get", "cfg/0003", "-format", "json"});
+  REQUIRE(got.exit_code == 0);
+  const auto get_json = nlohmann::json::parse(got.out);
+  CHECK(get_json == list_json[3]);
+  const CommandResult detailed = run_cli(folder.path(), {"kv", "get", "cfg/0003", "--detailed"});
+  CHECK(detailed.out.find("mod_revision:    " + std::to_string(get_json["mod_revision"].get<uint64_t>())) !=
+        std::string::npos);
+
+  // members, status, lock ls and session ls, with a lock held by a running command.
+  auto holder = AgentProcess::command(folder.path(), "holder",
+                                      {"lock", "jobs/nightly", "--", "sleep", "30"});
+  REQUIRE(wait_until(5000, [&] {
+            return run_cli(folder.path(), {"lock", "ls"}).out.find("jobs/nightly") !=
+                   std::string::npos;
+          }) >= 0);
+  const auto members = nlohmann::json::parse(
+      run_cli(folder.path(), {"members", "-format", "json"}).out);
+  REQUIRE(members.size() == 1);
+  CHECK(members[0]["name"] == "solo");
+  CHECK(members[0]["status"] == "alive");
+  CHECK(run_cli(folder.path(), {"members"}).out.find("solo") != std::string::npos);
+  const auto status = nlohmann::json::parse(
+      run_cli(folder.path(), {"status", "-format", "json"}).out);
+  CHECK(status.is_object());
+  CHECK(status.dump().find("leader") != std::string::npos);
+  const auto locks = nlohmann::json::parse(
+      run_cli(folder.path(), {"lock", "ls", "-format", "json"}).out);
+  REQUIRE(locks.is_array());
+  REQUIRE(locks.size() == 1);
+  CHECK(locks[0].dump().find("jobs/nightly") != std::string::npos);
+  const auto sessions = nlohmann::json::parse(
+      run_cli(folder.path(), {"session", "ls", "-format", "json"}).out);
+  REQUIRE(sessions.is_array());
+  CHECK(sessions.size() >= 1);
+  holder->signal(SIGTERM);
+  holder->wait();
 }
 
 TEST_CASE("three agents gossip, replicate, survive kill -9 of the leader and catch up after "

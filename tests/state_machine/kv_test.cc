@@ -194,3 +194,49 @@ TEST_CASE("kv: a prefix delete of more than kMaxKeysPerDelete keys is refused wh
   CHECK(h.sm.revision() == before);
   CHECK(describe(h.leader(delete_op("p/1", true)).outcome).rfind("deleted ", 0) == 0);
 }
+
+// Listing: keys with a prefix in key order, a page at a time (limit, or about 2 MB of keys and
+// values), resumed after the last key; keys only on request; the store's revision with it.
+TEST_CASE("kv: list pages through the keys with a prefix") {
+  Harness h;
+  for (const char* key : {"app/c", "app/a", "app/b/x", "apple", "b"}) h.put(key, key);
+  auto keys_of = [](const wire::KvListResponse& page) {
+    std::vector<std::string> keys;
+    for (const auto& entry : page.items) keys.push_back(entry.key);
+    return keys;
+  };
+  wire::KvListRequest request;
+  request.prefix = "app/";
+  wire::KvListResponse all = h.sm.list_kv(request);
+  CHECK(keys_of(all) == std::vector<std::string>{"app/a", "app/b/x", "app/c"});
+  CHECK_FALSE(all.more);
+  CHECK(all.revision == 5);
+  CHECK(all.items[0] == wire::KvEntry{"app/a", "app/a", 2, 2, 1});
+
+  request.limit = 2;
+  wire::KvListResponse first = h.sm.list_kv(request);
+  CHECK(keys_of(first) == std::vector<std::string>{"app/a", "app/b/x"});
+  CHECK(first.more);
+  request.after = first.items.back().key;
+  wire::KvListResponse second = h.sm.list_kv(request);
+  CHECK(keys_of(second) == std::vector<std::string>{"app/c"});
+  CHECK_FALSE(second.more);
+
+  wire::KvListRequest everything;
+  everything.keys_only = true;
+  wire::KvListResponse keys = h.sm.list_kv(everything);
+  CHECK(keys_of(keys) == std::vector<std::string>{"app/a", "app/b/x", "app/c", "apple", "b"});
+  CHECK(keys.items[4].value.empty());
+  CHECK(keys.items[4].mod_revision == 5);
+
+  // A page stops at about kMaxListPageBytes of keys and values, and says there is more.
+  const std::string large(400 * 1024, 'v');
+  for (int i = 0; i < 8; ++i) h.put("big/" + std::to_string(i), large);
+  wire::KvListRequest big;
+  big.prefix = "big/";
+  wire::KvListResponse page = h.sm.list_kv(big);
+  CHECK(page.more);
+  CHECK(page.items.size() == 6);  // 6 x 400 KiB passes 2 MiB
+  big.keys_only = true;
+  CHECK(h.sm.list_kv(big).items.size() == 8);
+}

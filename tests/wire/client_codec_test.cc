@@ -54,6 +54,8 @@ std::vector<ClientRequest> all_requests() {
       ClientRequest{22, 0, KvPutRequest{"cas", "v", "", 0, true, UINT64_MAX}},
       ClientRequest{23, 0, KvDeleteRequest{"config/", true}},
       ClientRequest{24, 0, KvDeleteRequest{"k", false}},
+      ClientRequest{25, 0, KvListRequest{"config/", "config/b", 500, true}},
+      ClientRequest{26, 0, KvListRequest{}},
   };
 }
 
@@ -86,6 +88,10 @@ std::vector<ClientResponse> all_responses() {
                      KvGetResponse{true, "v\0alue"s, 5, UINT64_MAX, 12}},
       ClientResponse{30, ErrorCode::ok, "", false, KvDeleteResponse{UINT64_MAX, 3}},
       ClientResponse{31, ErrorCode::ok, "", false, KvDeleteResponse{}},
+      ClientResponse{32, ErrorCode::ok, "", false,
+                     KvListResponse{{KvEntry{"a", "\0v"s, 1, 2, 3}, KvEntry{"b", "", 4, 4, 1}},
+                                    true, UINT64_MAX}},
+      ClientResponse{33, ErrorCode::ok, "", false, KvListResponse{}},
       ClientResponse{2, ErrorCode::ok, "", false, KvGetResponse{false, "", 0, 0}},
       ClientResponse{3, ErrorCode::ok, "", false, KvPutResponse{77}},
       ClientResponse{4, ErrorCode::ok, "", false, members},
@@ -212,9 +218,9 @@ TEST_CASE("client: a request without a body, or with an unknown one, is malforme
     const auto status = fbc::CreateStatusRequest(builder);
     require_error(decode_client_request(finish(
                       builder, fbc::CreateClientRequest(builder, kProtocolVersion, 1, 0,
-                                                        static_cast<fbc::RequestBody>(17),
+                                                        static_cast<fbc::RequestBody>(18),
                                                         status.Union()))),
-                  ErrorCode::malformed, "client request: body has unknown type 17");
+                  ErrorCode::malformed, "client request: body has unknown type 18");
   }
   {
     flatbuffers::FlatBufferBuilder builder;
@@ -228,9 +234,9 @@ TEST_CASE("client: a request without a body, or with an unknown one, is malforme
     const auto put = fbc::CreateKvPutResponse(builder, 1);
     require_error(decode_client_response(finish(
                       builder, fbc::CreateClientResponse(builder, kProtocolVersion, 1, 0, 0,
-                                                         false, static_cast<fbc::ResponseBody>(13),
+                                                         false, static_cast<fbc::ResponseBody>(14),
                                                          put.Union()))),
-                  ErrorCode::malformed, "client response: body has unknown type 13");
+                  ErrorCode::malformed, "client response: body has unknown type 14");
   }
 }
 
