@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -290,6 +291,14 @@ int main(int argc, char** argv) {
   add_client_options(members_command);
   members_command->add_option("--format", format, "table or json")
       ->check(CLI::IsMember({"table", "json"}));
+  std::string status_filter;
+  members_command
+      ->add_option("--status", status_filter,
+                   "Only members in this state: alive, suspect, failed (listed as dead) or left")
+      ->check(CLI::IsMember({"alive", "suspect", "failed", "dead", "left"}));
+  std::vector<std::string> tag_filters;
+  members_command->add_option("--tag", tag_filters,
+                              "Only members with this tag (KEY=VALUE; repeat to require several)");
 
   // conclave leave
   CLI::App* leave_command = app.add_subcommand(
@@ -562,8 +571,26 @@ int main(int argc, char** argv) {
   client::Client& agent_client = connected.value();
 
   if (members_command->parsed()) {
+    std::map<std::string, std::string> wanted_tags;
+    for (const std::string& filter : tag_filters) {
+      const size_t equals = filter.find('=');
+      if (equals == std::string::npos || equals == 0) {
+        std::fprintf(stderr, "Error: -tag %s: expected KEY=VALUE\n", filter.c_str());
+        return kExitUsage;
+      }
+      wanted_tags[filter.substr(0, equals)] = filter.substr(equals + 1);
+    }
     auto members = agent_client.members(timeout_ms);
     if (!members.ok()) return report(members.error());
+    const std::string wanted_state = status_filter == "failed" ? "dead" : status_filter;
+    std::erase_if(members.value().members, [&](const wire::MemberInfo& member) {
+      if (!wanted_state.empty() && member.state != wanted_state) return true;
+      for (const auto& [key, value] : wanted_tags) {
+        auto tag = member.tags.find(key);
+        if (tag == member.tags.end() || tag->second != value) return true;
+      }
+      return false;
+    });
     agent::print_members(members.value(), format == "json");
     return kExitOk;
   }

@@ -317,6 +317,25 @@ TEST_CASE("-tag key=value shows in `conclave members` everywhere, and a changed 
   const CommandResult json =
       run_cli(folder.path(), {"members", "--socket", observer.socket, "-format", "json"});
   CHECK(json.out.find("\"role\": \"web\"") != std::string::npos);
+  // Filters: by tag (all must match) and by state.
+  const CommandResult web = run_cli(
+      folder.path(), {"members", "--socket", observer.socket, "-tag", "role=web", "-tag",
+                      "zone=eu-1a"});
+  CHECK(web.exit_code == 0);
+  CHECK(web.out.find("tagged") != std::string::npos);
+  CHECK(web.out.find("observer") == std::string::npos);
+  const CommandResult none = run_cli(
+      folder.path(), {"members", "--socket", observer.socket, "-tag", "role=db"});
+  CHECK(none.out.find("tagged") == std::string::npos);
+  const CommandResult alive = run_cli(
+      folder.path(), {"members", "--socket", observer.socket, "-status", "alive"});
+  CHECK(alive.out.find("observer") != std::string::npos);
+  CHECK(alive.out.find("tagged") != std::string::npos);
+  const CommandResult failed = run_cli(
+      folder.path(), {"members", "--socket", observer.socket, "-status", "failed"});
+  CHECK(failed.out.find("tagged") == std::string::npos);
+  CHECK(run_cli(folder.path(), {"members", "--socket", observer.socket, "-tag", "novalue"})
+            .exit_code == 2);
 
   // The same agent restarted with another tag: its new record replaces the old everywhere.
   tagged.process->signal(SIGTERM);
