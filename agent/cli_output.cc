@@ -25,6 +25,54 @@ std::string dump(const nlohmann::json& value, int indent) {
 
 std::string kv_entry_json(const wire::KvEntry& entry) { return dump(kv_entry_object(entry), -1); }
 
+void print_txn(const wire::KvTxnResponse& response, bool json) {
+  if (json) {
+    nlohmann::json results = nlohmann::json::array();
+    for (const wire::TxnOpResult& result : response.results) {
+      switch (result.type) {
+        case wire::TxnOpType::put:
+          results.push_back({{"type", "put"}, {"revision", result.revision}});
+          break;
+        case wire::TxnOpType::del:
+          results.push_back({{"type", "delete"}, {"deleted", result.deleted}});
+          break;
+        case wire::TxnOpType::get: {
+          nlohmann::json get =
+              result.found ? kv_entry_object(result.entry) : nlohmann::json::object();
+          get["type"] = "get";
+          get["found"] = result.found;
+          results.push_back(std::move(get));
+          break;
+        }
+      }
+    }
+    const nlohmann::json out = {{"succeeded", response.succeeded},
+                                {"revision", response.revision},
+                                {"results", std::move(results)}};
+    std::cout << dump(out, -1) << "\n";
+    return;
+  }
+  std::printf("%s\n", response.succeeded ? "SUCCESS" : "FAILURE");
+  for (const wire::TxnOpResult& result : response.results) {
+    switch (result.type) {
+      case wire::TxnOpType::put:
+        std::printf("OK revision %llu\n", static_cast<unsigned long long>(result.revision));
+        break;
+      case wire::TxnOpType::del:
+        std::printf("deleted %llu\n", static_cast<unsigned long long>(result.deleted));
+        break;
+      case wire::TxnOpType::get:
+        if (result.found) {
+          std::fwrite(result.entry.value.data(), 1, result.entry.value.size(), stdout);
+          std::fputc('\n', stdout);
+        } else {
+          std::printf("(not found)\n");
+        }
+        break;
+    }
+  }
+}
+
 void print_kv_list(const std::vector<wire::KvEntry>& entries, bool values, bool json) {
   if (json) {
     nlohmann::json out = nlohmann::json::array();

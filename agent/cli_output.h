@@ -18,6 +18,11 @@ void print_raft_peers(const wire::RaftPeersResponse& peers, bool json);
 // that are not UTF-8 text are printed with U+FFFD for the bytes JSON cannot carry (plain
 // `kv get` prints the exact bytes).
 std::string kv_entry_json(const wire::KvEntry& entry);
+// `kv txn`: SUCCESS or FAILURE, then one line per operation ("OK revision N", "deleted N",
+// a get's value or "(not found)"); JSON: {"succeeded", "revision", "results": [{"type":
+// "put", "revision"} | {"type": "delete", "deleted"} | {"type": "get", "found", and the key's
+// fields when found}]}.
+void print_txn(const wire::KvTxnResponse& response, bool json);
 // `kv ls`: keys one per line; with `values`, "KEY<TAB>VALUE"; JSON: an array of keys as above.
 void print_kv_list(const std::vector<wire::KvEntry>& entries, bool values, bool json);
 

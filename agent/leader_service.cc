@@ -1,6 +1,7 @@
 #include "agent/leader_service.h"
 
 #include <algorithm>
+#include <set>
 #include <type_traits>
 
 #include "agent/lock_timing.h"
@@ -21,6 +22,26 @@ constexpr int64_t kPendingSlackMs = 1000;
 std::string key_error(const std::string& key) {
   if (key.empty() || key.size() > wire::kMaxKeyBytes) {
     return "a key must be 1 to " + std::to_string(wire::kMaxKeyBytes) + " bytes long";
+  }
+  return "";
+}
+
+// Why a transaction is refused before it is proposed ("" when it is fine): a key out of
+// bounds, or a key written twice in one branch (its outcome would depend on the order).
+std::string txn_error(const wire::KvTxnRequest& txn) {
+  for (const wire::TxnCompare& compare : txn.compares) {
+    if (std::string error = key_error(compare.key); !error.empty()) return error;
+  }
+  for (const auto* branch : {&txn.success, &txn.failure}) {
+    std::set<std::string> written;
+    for (const wire::TxnOp& op : *branch) {
+      if (std::string error = key_error(op.key); !error.empty()) return error;
+      const bool writes_one_key =
+          op.type == wire::TxnOpType::put || (op.type == wire::TxnOpType::del && !op.prefix);
+      if (writes_one_key && !written.insert(op.key).second) {
+        return "the transaction writes '" + op.key + "' twice in one branch";
+      }
+    }
   }
   return "";
 }
@@ -178,6 +199,9 @@ void LeaderService::on_forward(const std::string& origin, const wire::ForwardReq
         } else if constexpr (std::is_same_v<T, wire::KvDeleteRequest>) {
           invalid = key_error(value.key);
           command.op = wire::DeleteCommand{value.key, value.prefix};
+        } else if constexpr (std::is_same_v<T, wire::KvTxnRequest>) {
+          invalid = txn_error(value);
+          command.op = wire::TxnCommand{value};
         } else if constexpr (std::is_same_v<T, wire::SessionCreateRequest>) {
           command.op = wire::SessionCreateCommand{origin, request.client_id, value.ttl_ms,
                                                   value.description};

@@ -21,6 +21,7 @@
 
 #include "agent/bench_command.h"
 #include "agent/cli_output.h"
+#include "agent/txn_text.h"
 #include "agent/config.h"
 #include "agent/duration.h"
 #include "agent/lock_command.h"
@@ -350,6 +351,25 @@ int main(int argc, char** argv) {
                         "Fenced write with $CONCLAVE_LOCK_NAME and $CONCLAVE_LOCK_TOKEN (set by "
                         "`conclave lock` for its command)");
   add_client_options(put_command);
+  CLI::App* txn_command = kv_command->add_subcommand(
+      "txn",
+      "Run a transaction read from stdin, atomically: if every comparison holds the `then:` "
+      "operations, else the `else:` ones. Exit 0 if the comparisons held, 4 if not.\n\n"
+      "  if:\n"
+      "    mod(\"config/a\") = 7          # value | version | create | mod; = != < >\n"
+      "    value(\"config/b\") != \"x\"\n"
+      "  then:\n"
+      "    put config/a \"new value\"\n"
+      "    del config/tmp/ -prefix\n"
+      "    get config/a\n"
+      "  else:\n"
+      "    get config/a\n\n"
+      "Words are bare or \"double-quoted\" (escapes \\\" \\\\ \\n \\t); # starts a comment. "
+      "A missing key has no value and version and revisions 0. Prints SUCCESS or FAILURE, "
+      "then a line per operation");
+  txn_command->add_option("--format", format, "table or json")
+      ->check(CLI::IsMember({"table", "json"}));
+  add_client_options(txn_command);
   CLI::App* ls_command = kv_command->add_subcommand(
       "ls", "List the keys that start with PREFIX (every key without one), in key order: one "
             "per line, or with -values KEY<TAB>VALUE. A linearizable read");
@@ -480,7 +500,8 @@ int main(int argc, char** argv) {
   std::set<std::string> long_names;
   for (CLI::App* command : {&app, agent_command, members_command, leave_command,
                             status_command, get_command,
-                            put_command, del_command, ls_command, lock_command, lock_ls_command,
+                            put_command, del_command, ls_command, txn_command, lock_command,
+                            lock_ls_command,
                             session_ls_command,
                             bench_command, raft_peers_command, raft_transfer_command,
                             raft_remove_command}) {
@@ -661,6 +682,19 @@ int main(int argc, char** argv) {
                   static_cast<unsigned long long>(got.value().version));
     }
     return kExitOk;
+  }
+  if (txn_command->parsed()) {
+    const std::string text((std::istreambuf_iterator<char>(std::cin)),
+                           std::istreambuf_iterator<char>());
+    auto txn = agent::parse_txn(text);
+    if (!txn.ok()) {
+      std::fprintf(stderr, "Error: %s\n", txn.error().message.c_str());
+      return kExitUsage;
+    }
+    auto done = agent_client.kv_txn(txn.value(), timeout_ms);
+    if (!done.ok()) return report(done.error());
+    agent::print_txn(done.value(), format == "json");
+    return done.value().succeeded ? kExitOk : kExitConflict;
   }
   if (ls_command->parsed()) {
     // Page through the keys (each page a linearizable read of its own).

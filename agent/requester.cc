@@ -10,6 +10,7 @@ bool is_write(const wire::ClientRequestBody& body) {
       [](const auto& value) {
         using T = std::decay_t<decltype(value)>;
         return std::is_same_v<T, wire::KvPutRequest> || std::is_same_v<T, wire::KvDeleteRequest> ||
+               std::is_same_v<T, wire::KvTxnRequest> ||
                std::is_same_v<T, wire::SessionCreateRequest> ||
                std::is_same_v<T, wire::SessionDestroyRequest> ||
                std::is_same_v<T, wire::SessionRenewRequest> ||

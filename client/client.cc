@@ -238,6 +238,10 @@ Result<wire::KvDeleteResponse> Client::kv_delete(const std::string& key, bool pr
       call(wire::KvDeleteRequest{key, prefix}, timeout_ms));
 }
 
+Result<wire::KvTxnResponse> Client::kv_txn(const wire::KvTxnRequest& txn, uint32_t timeout_ms) {
+  return body_or_error<wire::KvTxnResponse>(call(txn, timeout_ms));
+}
+
 Result<wire::KvListResponse> Client::kv_list(const wire::KvListRequest& request,
                                              uint32_t timeout_ms) {
   return body_or_error<wire::KvListResponse>(call(request, timeout_ms));

@@ -76,6 +76,9 @@ class Client {
   // state::kMaxKeysPerDelete at once). Deleting nothing is not an error: deleted == 0.
   Result<wire::KvDeleteResponse> kv_delete(const std::string& key, bool prefix,
                                            uint32_t timeout_ms);
+  // A transaction (see wire::KvTxnRequest); `succeeded` says which branch ran. Refused whole
+  // (nothing written) for a key written twice in a branch or a store limit.
+  Result<wire::KvTxnResponse> kv_txn(const wire::KvTxnRequest& txn, uint32_t timeout_ms);
   // One page of the keys starting with `prefix` (see wire::KvListRequest): ask again with
   // after = the last key while `more`. Linearizable.
   Result<wire::KvListResponse> kv_list(const wire::KvListRequest& request, uint32_t timeout_ms);

@@ -51,30 +51,140 @@ Outcome KvService::put(const std::string& key, const std::string& value,
   return Outcome{ErrorCode::ok, "", wire::KvPutResponse{revision_}};
 }
 
-Outcome KvService::remove(const std::string& key, bool prefix) {
+Result<std::vector<std::string>> KvService::keys_to_delete(const std::string& key,
+                                                            bool prefix) const {
   std::vector<std::string> doomed;
-  if (prefix) {
-    for (auto it = entries_.lower_bound(key);
-         it != entries_.end() && it->first.compare(0, key.size(), key) == 0; ++it) {
-      if (doomed.size() >= kMaxKeysPerDelete) {
-        return Outcome::error(ErrorCode::too_large,
-                              "more than " + std::to_string(kMaxKeysPerDelete) +
-                                  " keys start with '" + key +
-                                  "'; delete narrower prefixes; nothing was deleted");
-      }
-      doomed.push_back(it->first);
-    }
-  } else if (entries_.count(key) != 0) {
-    doomed.push_back(key);
+  if (!prefix) {
+    if (entries_.count(key) != 0) doomed.push_back(key);
+    return doomed;
   }
-  if (!doomed.empty()) ++revision_;
-  for (const std::string& name : doomed) {
-    auto found = entries_.find(name);
+  for (auto it = entries_.lower_bound(key);
+       it != entries_.end() && it->first.compare(0, key.size(), key) == 0; ++it) {
+    if (doomed.size() >= kMaxKeysPerDelete) {
+      return make_error(ErrorCode::too_large,
+                        "more than " + std::to_string(kMaxKeysPerDelete) + " keys start with '" +
+                            key + "'; delete narrower prefixes; nothing was deleted");
+    }
+    doomed.push_back(it->first);
+  }
+  return doomed;
+}
+
+void KvService::set_entry(const std::string& key, std::optional<wire::KvEntry> entry) {
+  auto found = entries_.find(key);
+  if (found != entries_.end()) {
     total_bytes_ -= found->second.key.size() + found->second.value.size();
     entries_.erase(found);
-    dirty_.insert(name);
   }
-  return Outcome{ErrorCode::ok, "", wire::KvDeleteResponse{revision_, doomed.size()}};
+  if (entry) {
+    total_bytes_ += entry->key.size() + entry->value.size();
+    entries_.emplace(key, std::move(*entry));
+  }
+  dirty_.insert(key);
+}
+
+Outcome KvService::remove(const std::string& key, bool prefix) {
+  Result<std::vector<std::string>> doomed = keys_to_delete(key, prefix);
+  if (!doomed.ok()) return Outcome::error(doomed.error().code, doomed.error().message);
+  if (!doomed.value().empty()) ++revision_;
+  for (const std::string& name : doomed.value()) set_entry(name, std::nullopt);
+  return Outcome{ErrorCode::ok, "", wire::KvDeleteResponse{revision_, doomed.value().size()}};
+}
+
+bool KvService::holds(const wire::TxnCompare& compare) const {
+  auto found = entries_.find(compare.key);
+  if (compare.target == wire::TxnTarget::value) {
+    // A missing key has no value: only "not equal" holds.
+    if (found == entries_.end()) return compare.op == wire::TxnCompareOp::not_equal;
+    const int order = found->second.value.compare(compare.value);
+    switch (compare.op) {
+      case wire::TxnCompareOp::equal: return order == 0;
+      case wire::TxnCompareOp::not_equal: return order != 0;
+      case wire::TxnCompareOp::less: return order < 0;
+      case wire::TxnCompareOp::greater: return order > 0;
+    }
+    return false;
+  }
+  uint64_t actual = 0;  // a missing key: version and revisions 0
+  if (found != entries_.end()) {
+    switch (compare.target) {
+      case wire::TxnTarget::version: actual = found->second.version; break;
+      case wire::TxnTarget::create_revision: actual = found->second.create_revision; break;
+      case wire::TxnTarget::mod_revision: actual = found->second.mod_revision; break;
+      case wire::TxnTarget::value: break;
+    }
+  }
+  switch (compare.op) {
+    case wire::TxnCompareOp::equal: return actual == compare.number;
+    case wire::TxnCompareOp::not_equal: return actual != compare.number;
+    case wire::TxnCompareOp::less: return actual < compare.number;
+    case wire::TxnCompareOp::greater: return actual > compare.number;
+  }
+  return false;
+}
+
+Outcome KvService::txn(const wire::KvTxnRequest& txn) {
+  wire::KvTxnResponse response;
+  response.succeeded = std::all_of(txn.compares.begin(), txn.compares.end(),
+                                   [&](const wire::TxnCompare& compare) { return holds(compare); });
+  const std::vector<wire::TxnOp>& ops = response.succeeded ? txn.success : txn.failure;
+  std::set<std::string> written;
+  for (const wire::TxnOp& op : ops) {
+    if (op.type == wire::TxnOpType::get || (op.type == wire::TxnOpType::del && op.prefix)) continue;
+    if (!written.insert(op.key).second) {
+      return Outcome::error(ErrorCode::invalid_argument,
+                            "the transaction writes '" + op.key + "' twice; nothing was written");
+    }
+  }
+  // Apply in order, remembering what each key was, so that a failure part-way (a limit) puts
+  // everything back: a transaction applies whole or not at all.
+  const uint64_t revision = revision_ + 1;
+  std::vector<std::pair<std::string, std::optional<wire::KvEntry>>> undo;
+  auto change = [&](const std::string& key, std::optional<wire::KvEntry> entry) {
+    auto found = entries_.find(key);
+    undo.emplace_back(key, found == entries_.end() ? std::nullopt
+                                                   : std::optional<wire::KvEntry>(found->second));
+    set_entry(key, std::move(entry));
+  };
+  auto roll_back = [&](ErrorCode code, std::string message) {
+    for (auto it = undo.rbegin(); it != undo.rend(); ++it) set_entry(it->first, it->second);
+    return Outcome::error(code, std::move(message) + "; nothing was written");
+  };
+  for (const wire::TxnOp& op : ops) {
+    wire::TxnOpResult result;
+    result.type = op.type;
+    if (op.type == wire::TxnOpType::get) {
+      if (auto found = entries_.find(op.key); found != entries_.end()) {
+        result.found = true;
+        result.entry = found->second;
+      }
+    } else if (op.type == wire::TxnOpType::put) {
+      auto found = entries_.find(op.key);
+      if (found == entries_.end() && entries_.size() >= kMaxKeys) {
+        return roll_back(ErrorCode::too_large, "the kv store holds its limit of " +
+                                                   std::to_string(kMaxKeys) + " keys");
+      }
+      wire::KvEntry entry = found == entries_.end()
+                                ? wire::KvEntry{op.key, op.value, revision, revision, 1}
+                                : wire::KvEntry{op.key, op.value, found->second.create_revision,
+                                                revision, found->second.version + 1};
+      change(op.key, std::move(entry));
+      if (total_bytes_ > kMaxTotalKvBytes) {
+        return roll_back(ErrorCode::too_large, "the kv store would exceed its limit of " +
+                                                   std::to_string(kMaxTotalKvBytes) + " bytes");
+      }
+      result.revision = revision;
+    } else {
+      Result<std::vector<std::string>> doomed = keys_to_delete(op.key, op.prefix);
+      if (!doomed.ok()) return roll_back(doomed.error().code, doomed.error().message);
+      for (const std::string& name : doomed.value()) change(name, std::nullopt);
+      result.deleted = doomed.value().size();
+    }
+    response.results.push_back(std::move(result));
+  }
+  if (!undo.empty()) revision_ = revision;
+  response.revision = revision_;
+  return Outcome{ErrorCode::ok, "", std::move(response)};
 }
 
 wire::KvListResponse KvService::list(const wire::KvListRequest& request) const {

@@ -33,6 +33,10 @@ class KvService {
   // nothing changes (not even the revision).
   Outcome put(const std::string& key, const std::string& value,
               std::optional<uint64_t> cas_revision = std::nullopt);
+  // A transaction (wire::KvTxnRequest): the comparisons decide the branch; its operations run
+  // in order (a get sees the puts before it), all at one new revision if any writes, or not
+  // at all if one fails (a limit, a key written twice): answers KvTxnResponse.
+  Outcome txn(const wire::KvTxnRequest& txn);
   // Deletes `key`, or with `prefix` every key starting with it; answers
   // KvDeleteResponse{revision, deleted}. One revision for the whole delete; none when nothing
   // matched.
@@ -53,6 +57,12 @@ class KvService {
   void hash_into(uint64_t& hash) const;
 
  private:
+  bool holds(const wire::TxnCompare& compare) const;
+  // Keys a delete of `key` (with `prefix`) removes, or an error past kMaxKeysPerDelete.
+  Result<std::vector<std::string>> keys_to_delete(const std::string& key, bool prefix) const;
+  // Sets or removes one key (std::nullopt), keeping total_bytes_ and dirty_ in step.
+  void set_entry(const std::string& key, std::optional<wire::KvEntry> entry);
+
   std::map<std::string, wire::KvEntry> entries_;
   size_t total_bytes_ = 0;
   uint64_t revision_ = 0;

@@ -182,6 +182,8 @@ Outcome StateMachine::execute(const wire::Command& command, raft::Index index, A
                          op.cas ? std::optional<uint64_t>(op.cas_revision) : std::nullopt);
         } else if constexpr (std::is_same_v<T, wire::DeleteCommand>) {
           return kv_.remove(op.key, op.prefix);
+        } else if constexpr (std::is_same_v<T, wire::TxnCommand>) {
+          return kv_.txn(op.txn);
         } else if constexpr (std::is_same_v<T, wire::GetCommand>) {
           return Outcome{ErrorCode::ok, "", get_response(op.key)};
         } else if constexpr (std::is_same_v<T, wire::SessionCreateCommand>) {

@@ -17,10 +17,10 @@ using detail::Where;
 
 namespace {
 
-// Requests hold at most a couple of tables.
+// Requests hold at most a couple of tables; a transaction one per comparison and operation.
 const detail::VerifyLimits kRequestLimits{.max_bytes = kMaxFrameBytes,
                                           .max_depth = 16,
-                                          .max_tables = 16};
+                                          .max_tables = 16 + kMaxTxnCompares + 2 * kMaxTxnOps};
 // A members response legitimately holds one table per member.
 // A members response holds one table per member; a lock list one per lock, holder and waiter.
 const detail::VerifyLimits kResponseLimits{.max_bytes = kMaxFrameBytes,
@@ -52,6 +52,107 @@ bool is_known_error_code(int32_t raw) {
       return true;
   }
   return false;
+}
+
+// ---- transactions ----
+
+flatbuffers::Offset<fbc::KvItem> encode_item(flatbuffers::FlatBufferBuilder& builder,
+                                             const KvEntry& entry) {
+  const auto key = optional_string(builder, entry.key);
+  const auto bytes = optional_bytes(builder, entry.value);
+  return fbc::CreateKvItem(builder, key, bytes, entry.create_revision, entry.mod_revision,
+                           entry.version);
+}
+
+Result<KvEntry> decode_item(const fbc::KvItem& item, FieldReader& reader, const Where& where) {
+  KvEntry entry;
+  CONCLAVE_WIRE_TRY(reader.read_string(item.key(), kMaxKeyBytes, Where(where, "key"), entry.key));
+  CONCLAVE_WIRE_TRY(
+      reader.read_bytes(item.value(), kMaxValueBytes, Where(where, "value"), entry.value));
+  entry.create_revision = item.create_revision();
+  entry.mod_revision = item.mod_revision();
+  entry.version = item.version();
+  return entry;
+}
+
+flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fbc::TxnOp>>> encode_txn_ops(
+    flatbuffers::FlatBufferBuilder& builder, const std::vector<TxnOp>& ops) {
+  std::vector<flatbuffers::Offset<fbc::TxnOp>> encoded;
+  for (const TxnOp& op : ops) {
+    const auto key = optional_string(builder, op.key);
+    const auto value = optional_bytes(builder, op.value);
+    encoded.push_back(
+        fbc::CreateTxnOp(builder, static_cast<uint8_t>(op.type), key, value, op.prefix));
+  }
+  return builder.CreateVector(encoded);
+}
+
+flatbuffers::Offset<fbc::KvTxnRequest> encode_txn(flatbuffers::FlatBufferBuilder& builder,
+                                                  const KvTxnRequest& txn) {
+  std::vector<flatbuffers::Offset<fbc::TxnCompare>> compares;
+  for (const TxnCompare& compare : txn.compares) {
+    const auto key = optional_string(builder, compare.key);
+    const auto value = optional_bytes(builder, compare.value);
+    compares.push_back(fbc::CreateTxnCompare(builder, key, static_cast<uint8_t>(compare.target),
+                                             static_cast<uint8_t>(compare.op), value,
+                                             compare.number));
+  }
+  const auto compare_vector = builder.CreateVector(compares);
+  const auto success = encode_txn_ops(builder, txn.success);
+  const auto failure = encode_txn_ops(builder, txn.failure);
+  return fbc::CreateKvTxnRequest(builder, compare_vector, success, failure);
+}
+
+Status decode_txn_ops(const flatbuffers::Vector<flatbuffers::Offset<fbc::TxnOp>>* ops,
+                      FieldReader& reader, const Where& where, std::vector<TxnOp>& out) {
+  CONCLAVE_WIRE_TRY(detail::check_count(ops, kMaxTxnOps, where));
+  if (ops == nullptr) return Status();
+  for (flatbuffers::uoffset_t i = 0; i < ops->size(); ++i) {
+    const fbc::TxnOp* table = ops->Get(i);
+    const Where op_where(where, "op", i);
+    if (table->type() > static_cast<uint8_t>(TxnOpType::get)) {
+      return malformed(op_where, "has unknown type " + std::to_string(table->type()));
+    }
+    TxnOp op;
+    op.type = static_cast<TxnOpType>(table->type());
+    CONCLAVE_WIRE_TRY(reader.read_string(table->key(), kMaxKeyBytes, Where(op_where, "key"), op.key));
+    CONCLAVE_WIRE_TRY(
+        reader.read_bytes(table->value(), kMaxValueBytes, Where(op_where, "value"), op.value));
+    op.prefix = table->prefix();
+    out.push_back(std::move(op));
+  }
+  return Status();
+}
+
+Result<KvTxnRequest> decode_txn(const fbc::KvTxnRequest& table, FieldReader& reader,
+                                const Where& where) {
+  KvTxnRequest txn;
+  const auto* compares = table.compares();
+  CONCLAVE_WIRE_TRY(detail::check_count(compares, kMaxTxnCompares, Where(where, "compares")));
+  if (compares != nullptr) {
+    for (flatbuffers::uoffset_t i = 0; i < compares->size(); ++i) {
+      const fbc::TxnCompare* entry = compares->Get(i);
+      const Where compare_where(where, "compare", i);
+      if (entry->target() > static_cast<uint8_t>(TxnTarget::mod_revision)) {
+        return malformed(compare_where, "has unknown target " + std::to_string(entry->target()));
+      }
+      if (entry->op() > static_cast<uint8_t>(TxnCompareOp::greater)) {
+        return malformed(compare_where, "has unknown operator " + std::to_string(entry->op()));
+      }
+      TxnCompare compare;
+      CONCLAVE_WIRE_TRY(reader.read_string(entry->key(), kMaxKeyBytes,
+                                           Where(compare_where, "key"), compare.key));
+      compare.target = static_cast<TxnTarget>(entry->target());
+      compare.op = static_cast<TxnCompareOp>(entry->op());
+      CONCLAVE_WIRE_TRY(reader.read_bytes(entry->value(), kMaxValueBytes,
+                                          Where(compare_where, "value"), compare.value));
+      compare.number = entry->number();
+      txn.compares.push_back(std::move(compare));
+    }
+  }
+  CONCLAVE_WIRE_TRY(decode_txn_ops(table.success(), reader, Where(where, "success"), txn.success));
+  CONCLAVE_WIRE_TRY(decode_txn_ops(table.failure(), reader, Where(where, "failure"), txn.failure));
+  return txn;
 }
 
 // ---- request bodies ----
@@ -93,6 +194,13 @@ Result<ClientRequestBody> decode_request_body(const fbc::ClientRequest& request,
           reader.read_string(table->key(), kMaxKeyBytes, Where(where, "key"), body.key));
       body.prefix = table->prefix();
       return ClientRequestBody(std::move(body));
+    }
+    case fbc::RequestBody::KvTxnRequest: {
+      const auto* table = request.body_as_KvTxnRequest();
+      if (table == nullptr) return malformed(where, "has type KvTxnRequest but no table");
+      Result<KvTxnRequest> txn = decode_txn(*table, reader, where);
+      if (!txn.ok()) return txn.error();
+      return ClientRequestBody(std::move(txn).value());
     }
     case fbc::RequestBody::KvListRequest: {
       const auto* table = request.body_as_KvListRequest();
@@ -312,6 +420,36 @@ Result<ClientResponseBody> decode_response_body(const fbc::ClientResponse& respo
       if (table == nullptr) return malformed(where, "has type KvPutResponse but no table");
       return ClientResponseBody(KvPutResponse{.revision = table->revision()});
     }
+    case fbc::ResponseBody::KvTxnResponse: {
+      const auto* table = response.body_as_KvTxnResponse();
+      if (table == nullptr) return malformed(where, "has type KvTxnResponse but no table");
+      KvTxnResponse body;
+      body.succeeded = table->succeeded();
+      body.revision = table->revision();
+      const auto* results = table->results();
+      CONCLAVE_WIRE_TRY(detail::check_count(results, kMaxTxnOps, Where(where, "results")));
+      if (results != nullptr) {
+        for (flatbuffers::uoffset_t i = 0; i < results->size(); ++i) {
+          const fbc::TxnOpResult* entry = results->Get(i);
+          const Where result_where(where, "result", i);
+          if (entry->type() > static_cast<uint8_t>(TxnOpType::get)) {
+            return malformed(result_where, "has unknown type " + std::to_string(entry->type()));
+          }
+          TxnOpResult result;
+          result.type = static_cast<TxnOpType>(entry->type());
+          result.revision = entry->revision();
+          result.deleted = entry->deleted();
+          result.found = entry->found();
+          if (result.found && entry->item() != nullptr) {  // only a found get has one
+            Result<KvEntry> item = decode_item(*entry->item(), reader, result_where);
+            if (!item.ok()) return item.error();
+            result.entry = std::move(item).value();
+          }
+          body.results.push_back(std::move(result));
+        }
+      }
+      return ClientResponseBody(std::move(body));
+    }
     case fbc::ResponseBody::KvListResponse: {
       const auto* table = response.body_as_KvListResponse();
       if (table == nullptr) return malformed(where, "has type KvListResponse but no table");
@@ -395,6 +533,8 @@ std::string encode_client_request(const ClientRequest& request) {
           const auto key = optional_string(builder, value.key);
           return {fbc::RequestBody::KvDeleteRequest,
                   fbc::CreateKvDeleteRequest(builder, key, value.prefix).Union()};
+        } else if constexpr (std::is_same_v<T, KvTxnRequest>) {
+          return {fbc::RequestBody::KvTxnRequest, encode_txn(builder, value).Union()};
         } else if constexpr (std::is_same_v<T, KvListRequest>) {
           const auto prefix = optional_string(builder, value.prefix);
           const auto after = optional_string(builder, value.after);
@@ -461,6 +601,18 @@ std::string encode_client_response(const ClientResponse& response) {
         } else if constexpr (std::is_same_v<T, KvPutResponse>) {
           return {fbc::ResponseBody::KvPutResponse,
                   fbc::CreateKvPutResponse(builder, value.revision).Union()};
+        } else if constexpr (std::is_same_v<T, KvTxnResponse>) {
+          std::vector<flatbuffers::Offset<fbc::TxnOpResult>> results;
+          for (const TxnOpResult& result : value.results) {
+            const auto item = result.found ? encode_item(builder, result.entry) : 0;
+            results.push_back(fbc::CreateTxnOpResult(builder, static_cast<uint8_t>(result.type),
+                                                     result.revision, result.deleted,
+                                                     result.found, item));
+          }
+          const auto vector = builder.CreateVector(results);
+          return {fbc::ResponseBody::KvTxnResponse,
+                  fbc::CreateKvTxnResponse(builder, value.succeeded, value.revision, vector)
+                      .Union()};
         } else if constexpr (std::is_same_v<T, KvListResponse>) {
           std::vector<flatbuffers::Offset<fbc::KvItem>> items;
           items.reserve(value.items.size());

@@ -45,6 +45,37 @@ struct KvDeleteRequest {
   bool prefix = false;
   bool operator==(const KvDeleteRequest&) const = default;
 };
+// A transaction (`kv txn`): if every comparison holds, the `success` operations run, else the
+// `failure` ones, atomically and at one revision (none if nothing is written). At most
+// kMaxTxnCompares comparisons and kMaxTxnOps operations per branch; a key written twice in
+// one branch is refused. Enum values are on the wire: append only.
+enum class TxnTarget : uint8_t { value = 0, version = 1, create_revision = 2, mod_revision = 3 };
+enum class TxnCompareOp : uint8_t { equal = 0, not_equal = 1, less = 2, greater = 3 };
+enum class TxnOpType : uint8_t { put = 0, del = 1, get = 2 };
+constexpr size_t kMaxTxnCompares = 128;
+constexpr size_t kMaxTxnOps = 128;
+struct TxnCompare {
+  std::string key;
+  TxnTarget target = TxnTarget::value;
+  TxnCompareOp op = TxnCompareOp::equal;
+  std::string value;    // TxnTarget::value (a missing key compares as no value at all)
+  uint64_t number = 0;  // the other targets (0 for a missing key)
+  bool operator==(const TxnCompare&) const = default;
+};
+struct TxnOp {
+  TxnOpType type = TxnOpType::get;
+  std::string key;
+  std::string value;    // put
+  bool prefix = false;  // del
+  bool operator==(const TxnOp&) const = default;
+};
+struct KvTxnRequest {
+  std::vector<TxnCompare> compares;
+  std::vector<TxnOp> success;
+  std::vector<TxnOp> failure;
+  bool operator==(const KvTxnRequest&) const = default;
+};
+
 // Keys starting with `prefix`, in key order, a page at a time (`kv ls [PREFIX]`): at most
 // `limit` keys (0: kDefaultListLimit; at most kMaxListLimit) and about kMaxListPageBytes of
 // keys and values, starting after the key `after`. A linearizable read.
@@ -144,7 +175,7 @@ using ClientRequestBody =
                  SessionDestroyRequest, SessionRenewRequest, SessionListRequest,
                  LockAcquireRequest, LockReleaseRequest, LockListRequest,
                  SessionKeepaliveRequest, LockCancelRequest, RaftAdminRequest, LeaveRequest,
-                 KvDeleteRequest, KvListRequest>;
+                 KvDeleteRequest, KvListRequest, KvTxnRequest>;
 
 struct ClientRequest {
   uint64_t request_id = 0;
@@ -170,6 +201,20 @@ struct KvListResponse {
   bool more = false;           // further keys match: ask again with after = the last key
   uint64_t revision = 0;       // the store's revision this page was read at
   bool operator==(const KvListResponse&) const = default;
+};
+struct TxnOpResult {
+  TxnOpType type = TxnOpType::get;
+  uint64_t revision = 0;  // put
+  uint64_t deleted = 0;   // del
+  bool found = false;     // get
+  KvEntry entry;          // get, when found
+  bool operator==(const TxnOpResult&) const = default;
+};
+struct KvTxnResponse {
+  bool succeeded = false;  // every comparison held
+  uint64_t revision = 0;   // the store's revision after the transaction
+  std::vector<TxnOpResult> results;  // one per operation of the branch that ran
+  bool operator==(const KvTxnResponse&) const = default;
 };
 struct KvDeleteResponse {
   uint64_t revision = 0;  // the store's revision after the delete (unchanged if none matched)
@@ -309,7 +354,7 @@ using ClientResponseBody =
     std::variant<std::monostate, KvGetResponse, KvPutResponse, MembersResponse, StatusResponse,
                  SessionCreateResponse, SessionListResponse, LockEvent, LockListResponse,
                  SessionKeepaliveResponse, LockCancelResponse, RaftPeersResponse,
-                 KvDeleteResponse, KvListResponse>;
+                 KvDeleteResponse, KvListResponse, KvTxnResponse>;
 
 struct ClientResponse {
   uint64_t request_id = 0;

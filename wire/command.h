@@ -12,6 +12,8 @@
 #include <string>
 #include <variant>
 
+#include "wire/client_messages.h"
+
 namespace conclave::wire {
 
 struct PutCommand {
@@ -26,6 +28,12 @@ struct PutCommand {
   bool cas = false;
   uint64_t cas_revision = 0;
   bool operator==(const PutCommand&) const = default;
+};
+
+// A transaction (wire::KvTxnRequest: comparisons, then the success or failure operations).
+struct TxnCommand {
+  KvTxnRequest txn;
+  bool operator==(const TxnCommand&) const = default;
 };
 
 // Deletes `key`, or with `prefix` every key that starts with it.
@@ -118,7 +126,7 @@ struct TickCommand {
 using CommandOp = std::variant<PutCommand, GetCommand, SessionCreateCommand,
                                SessionDestroyCommand, SessionRenewCommand,
                                InvalidateNodeCommand, LockAcquireCommand, LockReleaseCommand,
-                               LockCancelCommand, TickCommand, DeleteCommand>;
+                               LockCancelCommand, TickCommand, DeleteCommand, TxnCommand>;
 
 struct Command {
   int64_t stamp_ms = 0;       // the proposing leader's clock (state machine time source)

@@ -34,6 +34,10 @@ Encoded encode_op(flatbuffers::FlatBufferBuilder& builder, const CommandOp& op) 
                   fbc::CreatePutCommand(builder, key, value, guard, body.guard_token, body.cas,
                                         body.cas_revision)
                       .Union()};
+        } else if constexpr (std::is_same_v<T, TxnCommand>) {
+          const auto request =
+              optional_bytes(builder, encode_client_request(ClientRequest{0, 0, body.txn}));
+          return {fbc::CommandOp::TxnCommand, fbc::CreateTxnCommand(builder, request).Union()};
         } else if constexpr (std::is_same_v<T, DeleteCommand>) {
           const auto key = optional_string(builder, body.key);
           return {fbc::CommandOp::DeleteCommand,
@@ -111,6 +115,17 @@ Result<CommandOp> decode_op(const fbc::Command& table, FieldReader& reader, cons
       out.cas = put.cas();
       out.cas_revision = put.cas_revision();
       return CommandOp(std::move(out));
+    }
+    case fbc::CommandOp::TxnCommand: {
+      CONCLAVE_OP_TABLE(txn, TxnCommand);
+      std::string request;
+      CONCLAVE_WIRE_TRY(
+          reader.read_bytes(txn.request(), kMaxFrameBytes, Where(where, "request"), request));
+      Result<ClientRequest> decoded = decode_client_request(request);
+      if (!decoded.ok()) return decoded.error();
+      auto* body = std::get_if<KvTxnRequest>(&decoded.value().body);
+      if (body == nullptr) return malformed(where, "holds a request that is not a transaction");
+      return CommandOp(TxnCommand{std::move(*body)});
     }
     case fbc::CommandOp::DeleteCommand: {
       CONCLAVE_OP_TABLE(del, DeleteCommand);

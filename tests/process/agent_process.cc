@@ -24,14 +24,15 @@ std::string read_file(const std::filesystem::path& path) {
 }
 
 pid_t spawn(const std::filesystem::path& folder, const std::vector<std::string>& args,
-            const std::filesystem::path& out_path, const std::filesystem::path& err_path) {
+            const std::filesystem::path& out_path, const std::filesystem::path& err_path,
+            const std::filesystem::path& in_path = "/dev/null") {
   const pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
     if (chdir(folder.c_str()) != 0) _exit(126);
     const int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     const int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    const int in = open("/dev/null", O_RDONLY);
+    const int in = open(in_path.c_str(), O_RDONLY);
     dup2(in, 0);
     dup2(out, 1);
     dup2(err, 2);
@@ -96,12 +97,18 @@ int free_port() {
   throw std::runtime_error("no free port found");
 }
 
-CommandResult run_cli(const std::filesystem::path& folder, const std::vector<std::string>& args) {
+CommandResult run_cli(const std::filesystem::path& folder, const std::vector<std::string>& args,
+                      const std::optional<std::string>& input) {
   static int counter = 0;
   const std::filesystem::path out = folder / ("cli-" + std::to_string(++counter) + ".out");
   const std::filesystem::path err = folder / ("cli-" + std::to_string(counter) + ".err");
+  std::filesystem::path in = "/dev/null";
+  if (input) {
+    in = folder / ("cli-" + std::to_string(counter) + ".in");
+    std::ofstream(in, std::ios::binary) << *input;
+  }
   CommandResult result;
-  result.exit_code = wait_for(spawn(folder, args, out, err));
+  result.exit_code = wait_for(spawn(folder, args, out, err, in));
   result.out = read_file(out);
   result.err = read_file(err);
   return result;

@@ -37,8 +37,10 @@ struct CommandResult {
   std::string err;
 };
 
-// Runs `conclave ARGS...` in `folder` (with $CONCLAVE_SOCKET cleared) and waits.
-CommandResult run_cli(const std::filesystem::path& folder, const std::vector<std::string>& args);
+// Runs `conclave ARGS...` in `folder` (with $CONCLAVE_SOCKET cleared) and waits; stdin is
+// `input` (empty when not given).
+CommandResult run_cli(const std::filesystem::path& folder, const std::vector<std::string>& args,
+                      const std::optional<std::string>& input = std::nullopt);
 
 class AgentProcess {
  public:

@@ -239,6 +239,46 @@ TEST_CASE("kv ls lists a prefix in order, and every -format json output parses w
   holder->wait();
 }
 
+TEST_CASE("kv txn reads a transaction from stdin and applies one branch atomically") {
+  TempFolder folder;
+  AgentProcess agent(folder.path(), {"-dev", "-gossip-port", std::to_string(free_port()),
+                                     "-server-port", std::to_string(free_port())});
+  const std::string socket = (folder.path() / "conclave-data" / "agent.sock").string();
+  INFO(agent.log());
+  REQUIRE(wait_until(5000, [&] { return try_put(socket, "ready", "yes", 500); }) >= 0);
+  REQUIRE(try_put(socket, "config/a", "1"));
+  auto got = try_connect(socket)->kv_get("config/a", 1000);
+  REQUIRE(got.ok());
+  const std::string mod = std::to_string(got.value().mod_revision);
+  const std::string txn = "if:\n  mod(\"config/a\") = " + mod +
+                          "\nthen:\n  put config/a 2\n  put config/b \"two words\"\n"
+                          "  get config/a\nelse:\n  get config/a\n";
+  const CommandResult first = run_cli(folder.path(), {"kv", "txn"}, txn);
+  INFO(first.err);
+  CHECK(first.exit_code == 0);
+  CHECK(first.out.rfind("SUCCESS\nOK revision ", 0) == 0);
+  CHECK(first.out.find("\n2\n") != std::string::npos);  // the get sees the put before it
+  CHECK(try_get(socket, "config/b") == std::optional<std::string>("two words"));
+  // The same transaction again: its comparison fails, the else branch runs, exit 4.
+  const CommandResult second = run_cli(folder.path(), {"kv", "txn", "-format", "json"}, txn);
+  CHECK(second.exit_code == 4);
+  const auto json = nlohmann::json::parse(second.out);
+  CHECK(json["succeeded"] == false);
+  REQUIRE(json["results"].size() == 1);
+  CHECK(json["results"][0]["type"] == "get");
+  CHECK(json["results"][0]["value"] == "2");
+  // A mistake in the text is a usage error naming the line; nothing is sent.
+  const CommandResult bad = run_cli(folder.path(), {"kv", "txn"}, "then:\n  put onlykey\n");
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("transaction line 2") != std::string::npos);
+  // A key written twice in one branch is refused by the agent, nothing written.
+  const CommandResult twice =
+      run_cli(folder.path(), {"kv", "txn"}, "then:\n put x 1\n put x 2\n");
+  CHECK(twice.exit_code == 1);
+  CHECK(twice.err.find("writes 'x' twice") != std::string::npos);
+  CHECK_FALSE(try_get(socket, "x").has_value());
+}
+
 TEST_CASE("three agents gossip, replicate, survive kill -9 of the leader and catch up after "
           "restart") {
   TempFolder folder;

@@ -96,6 +96,12 @@ inline wire::DeleteCommand delete_op(const std::string& key, bool prefix = false
   return wire::DeleteCommand{key, prefix};
 }
 inline wire::GetCommand get_op(const std::string& key) { return wire::GetCommand{key}; }
+inline wire::TxnCommand txn_op(std::vector<wire::TxnCompare> compares,
+                               std::vector<wire::TxnOp> success,
+                               std::vector<wire::TxnOp> failure = {}) {
+  return wire::TxnCommand{wire::KvTxnRequest{std::move(compares), std::move(success),
+                                             std::move(failure)}};
+}
 inline wire::SessionCreateCommand create_op(const std::string& node, uint64_t boot_id = 1,
                                             uint64_t ttl_ms = 0,
                                             const std::string& description = "") {

@@ -240,3 +240,103 @@ TEST_CASE("kv: list pages through the keys with a prefix") {
   big.keys_only = true;
   CHECK(h.sm.list_kv(big).items.size() == 8);
 }
+
+namespace {
+
+wire::TxnCompare compare_of(const std::string& key, wire::TxnTarget target,
+                            wire::TxnCompareOp op, uint64_t number, std::string value = "") {
+  return wire::TxnCompare{key, target, op, std::move(value), number};
+}
+wire::TxnOp put_of(const std::string& key, const std::string& value) {
+  return wire::TxnOp{wire::TxnOpType::put, key, value, false};
+}
+wire::TxnOp get_of(const std::string& key) {
+  return wire::TxnOp{wire::TxnOpType::get, key, "", false};
+}
+wire::TxnOp del_of(const std::string& key, bool prefix = false) {
+  return wire::TxnOp{wire::TxnOpType::del, key, "", prefix};
+}
+
+}  // namespace
+
+// A transaction: the comparisons choose the branch; its operations apply in order at one
+// revision; the answer has one result per operation.
+TEST_CASE("kv: a transaction runs the success branch when every comparison holds") {
+  Harness h;
+  h.put("config/a", "1");     // revision 1
+  h.put("config/tmp/x", "t");  // 2
+  h.put("config/tmp/y", "t");  // 3
+  Applied applied = h.leader(txn_op(
+      {compare_of("config/a", wire::TxnTarget::mod_revision, wire::TxnCompareOp::equal, 1),
+       compare_of("config/a", wire::TxnTarget::value, wire::TxnCompareOp::equal, 0, "1"),
+       compare_of("missing", wire::TxnTarget::version, wire::TxnCompareOp::equal, 0),
+       compare_of("missing", wire::TxnTarget::value, wire::TxnCompareOp::not_equal, 0, "")},
+      {put_of("config/a", "2"), put_of("config/b", "new"), del_of("config/tmp/", true),
+       get_of("config/a"), get_of("config/tmp/x")},
+      {get_of("config/a")}));
+  REQUIRE(applied.outcome.code == ErrorCode::ok);
+  const auto& response = body_as<wire::KvTxnResponse>(applied.outcome);
+  CHECK(response.succeeded);
+  CHECK(response.revision == 4);  // one revision for the whole transaction
+  REQUIRE(response.results.size() == 5);
+  CHECK(response.results[0].revision == 4);
+  CHECK(response.results[1].revision == 4);
+  CHECK(response.results[2].deleted == 2);
+  CHECK(response.results[3].found);  // a get sees the put before it
+  CHECK(response.results[3].entry == wire::KvEntry{"config/a", "2", 1, 4, 2});
+  CHECK_FALSE(response.results[4].found);
+  CHECK(entry_of(h.sm, "config/b") == wire::KvEntry{"config/b", "new", 4, 4, 1});
+  CHECK(h.sm.revision() == 4);
+}
+
+TEST_CASE("kv: a transaction whose comparison fails runs the failure branch") {
+  Harness h;
+  h.put("k", "v");  // revision 1
+  Applied applied = h.leader(txn_op(
+      {compare_of("k", wire::TxnTarget::mod_revision, wire::TxnCompareOp::greater, 1)},
+      {put_of("k", "changed")}, {get_of("k")}));
+  const auto& response = body_as<wire::KvTxnResponse>(applied.outcome);
+  CHECK_FALSE(response.succeeded);
+  CHECK(response.revision == 1);  // nothing written: no new revision
+  REQUIRE(response.results.size() == 1);
+  CHECK(response.results[0].entry.value == "v");
+  CHECK(entry_of(h.sm, "k").value == "v");
+  // Each operator and target, against key k (value "v", version 1, create 1, mod 1).
+  auto holds = [&](wire::TxnCompare compare) {
+    Applied run = h.leader(txn_op({std::move(compare)}, {}, {}));
+    return body_as<wire::KvTxnResponse>(run.outcome).succeeded;
+  };
+  using wire::TxnCompareOp;
+  using wire::TxnTarget;
+  CHECK(holds(compare_of("k", TxnTarget::value, TxnCompareOp::less, 0, "w")));
+  CHECK_FALSE(holds(compare_of("k", TxnTarget::value, TxnCompareOp::greater, 0, "w")));
+  CHECK(holds(compare_of("k", TxnTarget::version, TxnCompareOp::equal, 1)));
+  CHECK(holds(compare_of("k", TxnTarget::create_revision, TxnCompareOp::not_equal, 5)));
+  CHECK(holds(compare_of("k", TxnTarget::mod_revision, TxnCompareOp::less, 2)));
+  CHECK_FALSE(holds(compare_of("none", TxnTarget::value, TxnCompareOp::equal, 0, "")));
+  CHECK(holds(compare_of("none", TxnTarget::create_revision, TxnCompareOp::equal, 0)));
+}
+
+TEST_CASE("kv: a transaction that writes a key twice, or passes a limit, writes nothing") {
+  Harness h;
+  h.put("k", "v");
+  Applied twice = h.leader(txn_op({}, {put_of("a", "1"), put_of("a", "2")}));
+  CHECK(twice.outcome.code == ErrorCode::invalid_argument);
+  CHECK(twice.outcome.message == "the transaction writes 'a' twice; nothing was written");
+  CHECK_FALSE(h.sm.get("a"));
+  // Over the store's byte limit part-way: the earlier put and delete are undone. (A command is
+  // at most one 4 MiB frame, so fill the store to 2 MiB below its limit first.)
+  const std::string large(wire::kMaxValueBytes, 'x');
+  const size_t fill = (kMaxTotalKvBytes - 2 * 1024 * 1024) / wire::kMaxValueBytes - 1;
+  for (size_t i = 0; i < fill; ++i) h.put("fill/" + std::to_string(i), large);
+  std::vector<wire::TxnOp> ops = {put_of("first", "1"), del_of("k")};
+  for (int i = 0; i < 6; ++i) ops.push_back(put_of("big/" + std::to_string(i), large));
+  const uint64_t before = h.sm.revision();
+  Applied full = h.leader(txn_op({}, ops));
+  CHECK(full.outcome.code == ErrorCode::too_large);
+  CHECK(full.outcome.message.find("nothing was written") != std::string::npos);
+  CHECK_FALSE(h.sm.get("first"));
+  REQUIRE(h.sm.get("k"));
+  CHECK_FALSE(h.sm.get("big/0"));
+  CHECK(h.sm.revision() == before);
+}

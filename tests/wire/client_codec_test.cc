@@ -56,6 +56,15 @@ std::vector<ClientRequest> all_requests() {
       ClientRequest{24, 0, KvDeleteRequest{"k", false}},
       ClientRequest{25, 0, KvListRequest{"config/", "config/b", 500, true}},
       ClientRequest{26, 0, KvListRequest{}},
+      ClientRequest{27, 0,
+                    KvTxnRequest{{TxnCompare{"a", TxnTarget::mod_revision, TxnCompareOp::less,
+                                             "", UINT64_MAX},
+                                  TxnCompare{"b", TxnTarget::value, TxnCompareOp::not_equal,
+                                             "\0x"s, 0}},
+                                 {TxnOp{TxnOpType::put, "a", "v\0"s, false},
+                                  TxnOp{TxnOpType::del, "p/", "", true}},
+                                 {TxnOp{TxnOpType::get, "a", "", false}}}},
+      ClientRequest{28, 0, KvTxnRequest{}},
   };
 }
 
@@ -92,6 +101,14 @@ std::vector<ClientResponse> all_responses() {
                      KvListResponse{{KvEntry{"a", "\0v"s, 1, 2, 3}, KvEntry{"b", "", 4, 4, 1}},
                                     true, UINT64_MAX}},
       ClientResponse{33, ErrorCode::ok, "", false, KvListResponse{}},
+      ClientResponse{34, ErrorCode::ok, "", false,
+                     KvTxnResponse{true, 9,
+                                   {TxnOpResult{TxnOpType::put, 9, 0, false, {}},
+                                    TxnOpResult{TxnOpType::del, 0, 3, false, {}},
+                                    TxnOpResult{TxnOpType::get, 0, 0, true,
+                                                KvEntry{"a", "v", 1, 9, 2}},
+                                    TxnOpResult{TxnOpType::get, 0, 0, false, {}}}}},
+      ClientResponse{35, ErrorCode::ok, "", false, KvTxnResponse{}},
       ClientResponse{2, ErrorCode::ok, "", false, KvGetResponse{false, "", 0, 0}},
       ClientResponse{3, ErrorCode::ok, "", false, KvPutResponse{77}},
       ClientResponse{4, ErrorCode::ok, "", false, members},
@@ -218,9 +235,9 @@ TEST_CASE("client: a request without a body, or with an unknown one, is malforme
     const auto status = fbc::CreateStatusRequest(builder);
     require_error(decode_client_request(finish(
                       builder, fbc::CreateClientRequest(builder, kProtocolVersion, 1, 0,
-                                                        static_cast<fbc::RequestBody>(18),
+                                                        static_cast<fbc::RequestBody>(19),
                                                         status.Union()))),
-                  ErrorCode::malformed, "client request: body has unknown type 18");
+                  ErrorCode::malformed, "client request: body has unknown type 19");
   }
   {
     flatbuffers::FlatBufferBuilder builder;
@@ -234,9 +251,9 @@ TEST_CASE("client: a request without a body, or with an unknown one, is malforme
     const auto put = fbc::CreateKvPutResponse(builder, 1);
     require_error(decode_client_response(finish(
                       builder, fbc::CreateClientResponse(builder, kProtocolVersion, 1, 0, 0,
-                                                         false, static_cast<fbc::ResponseBody>(14),
+                                                         false, static_cast<fbc::ResponseBody>(15),
                                                          put.Union()))),
-                  ErrorCode::malformed, "client response: body has unknown type 14");
+                  ErrorCode::malformed, "client response: body has unknown type 15");
   }
 }
 

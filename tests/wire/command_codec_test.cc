@@ -34,6 +34,9 @@ TEST_CASE("command: every op with every field set round-trips") {
       PutCommand{"cas", "v", "", 0, true, UINT64_MAX},
       DeleteCommand{"config/", true},
       DeleteCommand{"k", false},
+      TxnCommand{KvTxnRequest{{TxnCompare{"a", TxnTarget::version, TxnCompareOp::equal, "", 3}},
+                              {TxnOp{TxnOpType::put, "a", "v", false}},
+                              {}}},
       GetCommand{"config/a"},
       SessionCreateCommand{"node-d", UINT64_MAX, 30000, "cron"},
       SessionDestroyCommand{17},
@@ -135,9 +138,9 @@ TEST_CASE("command: wrong version, missing or unknown op are rejected") {
     const auto get = fbc::CreateGetCommand(builder);
     require_error(decode_command(finish(builder, fbc::CreateCommand(
                                                      builder, kProtocolVersion, 1,
-                                                     static_cast<fbc::CommandOp>(12),
+                                                     static_cast<fbc::CommandOp>(13),
                                                      get.Union()))),
-                  ErrorCode::malformed, "command: op has unknown type 12");
+                  ErrorCode::malformed, "command: op has unknown type 13");
   }
   {
     flatbuffers::FlatBufferBuilder builder;
