@@ -90,18 +90,43 @@ void print_kv_list(const std::vector<wire::KvEntry>& entries, bool values, bool 
   }
 }
 
+namespace {
+
+nlohmann::json member_object(const wire::MemberInfo& member) {
+  return {{"name", member.name},
+          {"address", member.address},
+          {"status", member.state},
+          {"role", member.role},
+          {"rpc_address", member.rpc_address},
+          {"incarnation", member.incarnation},
+          {"tags", member.tags}};
+}
+
+std::string tags_text(const wire::MemberInfo& member) {
+  std::string text;
+  for (const auto& [key, value] : member.tags) {
+    text += (text.empty() ? "" : ",") + key + "=" + value;
+  }
+  return text;
+}
+
+}  // namespace
+
+void print_member_event(const std::string& type, const wire::MemberInfo& member, bool json) {
+  if (json) {
+    nlohmann::json out = member_object(member);
+    out["type"] = type;
+    std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+    return;
+  }
+  std::cout << type << " " << member.name << " " << member.address << " " << member.state << " "
+            << member.role << " " << tags_text(member) << std::endl;
+}
+
 void print_members(const wire::MembersResponse& members, bool json) {
   if (json) {
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& member : members.members) {
-      out.push_back({{"name", member.name},
-                     {"address", member.address},
-                     {"status", member.state},
-                     {"role", member.role},
-                     {"rpc_address", member.rpc_address},
-                     {"incarnation", member.incarnation},
-                     {"tags", member.tags}});
-    }
+    for (const auto& member : members.members) out.push_back(member_object(member));
     std::cout << out.dump(2) << "\n";
     return;
   }
@@ -110,13 +135,6 @@ void print_members(const wire::MembersResponse& members, bool json) {
     name_width = std::max(name_width, member.name.size());
     address_width = std::max(address_width, member.address.size());
   }
-  auto tags_of = [](const wire::MemberInfo& member) {
-    std::string text;
-    for (const auto& [key, value] : member.tags) {
-      text += (text.empty() ? "" : ",") + key + "=" + value;
-    }
-    return text;
-  };
   size_t rpc_width = 11;
   for (const auto& member : members.members) {
     rpc_width = std::max(rpc_width, member.rpc_address.size());
@@ -128,7 +146,7 @@ void print_members(const wire::MembersResponse& members, bool json) {
     std::printf("%-*s  %-*s  %-7s  %-6s  %-*s  %s\n", static_cast<int>(name_width),
                 member.name.c_str(), static_cast<int>(address_width), member.address.c_str(),
                 member.state.c_str(), member.role.c_str(), static_cast<int>(rpc_width),
-                member.rpc_address.c_str(), tags_of(member).c_str());
+                member.rpc_address.c_str(), tags_text(member).c_str());
   }
 }
 

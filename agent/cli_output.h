@@ -10,6 +10,10 @@
 namespace conclave::agent {
 
 void print_members(const wire::MembersResponse& members, bool json);
+// `members -watch`: one line per member of the snapshot ("member") and per change after it:
+// "TYPE NAME ADDRESS STATUS ROLE TAGS"; JSON: one object per line, the member's fields as in
+// `members -format json` plus "type".
+void print_member_event(const std::string& type, const wire::MemberInfo& member, bool json);
 void print_status(const wire::StatusResponse& status, bool json);
 void print_sessions(const wire::SessionListResponse& sessions, bool json);
 void print_locks(const wire::LockListResponse& locks, bool json);

@@ -300,6 +300,12 @@ int main(int argc, char** argv) {
   std::vector<std::string> tag_filters;
   members_command->add_option("--tag", tag_filters,
                               "Only members with this tag (KEY=VALUE; repeat to require several)");
+  bool members_watch = false;
+  members_command->add_flag(
+      "--watch", members_watch,
+      "Stream this agent's membership events until interrupted: first one `member` line per "
+      "member now, then joined, updated, suspect, failed, left and reaped as gossip sees them "
+      "(one JSON object per line with -format json). The filters apply to the events too");
 
   // conclave leave
   CLI::App* leave_command = app.add_subcommand(
@@ -601,17 +607,33 @@ int main(int argc, char** argv) {
       }
       wanted_tags[filter.substr(0, equals)] = filter.substr(equals + 1);
     }
-    auto members = agent_client.members(timeout_ms);
-    if (!members.ok()) return report(members.error());
     const std::string wanted_state = status_filter == "failed" ? "dead" : status_filter;
-    std::erase_if(members.value().members, [&](const wire::MemberInfo& member) {
+    auto filtered_out = [&](const wire::MemberInfo& member) {
       if (!wanted_state.empty() && member.state != wanted_state) return true;
       for (const auto& [key, value] : wanted_tags) {
         auto tag = member.tags.find(key);
         if (tag == member.tags.end() || tag->second != value) return true;
       }
       return false;
-    });
+    };
+    if (members_watch) {
+      auto snapshot = agent_client.members_watch(timeout_ms);
+      if (!snapshot.ok()) return report(snapshot.error());
+      for (const auto& member : snapshot.value().members) {
+        if (!filtered_out(member)) agent::print_member_event("member", member, format == "json");
+      }
+      for (;;) {
+        auto event = agent_client.next_member_event(60'000);
+        if (!event.ok()) return report(event.error());
+        if (event.value() && !filtered_out(event.value()->member)) {
+          agent::print_member_event(event.value()->type, event.value()->member,
+                                    format == "json");
+        }
+      }
+    }
+    auto members = agent_client.members(timeout_ms);
+    if (!members.ok()) return report(members.error());
+    std::erase_if(members.value().members, filtered_out);
     agent::print_members(members.value(), format == "json");
     return kExitOk;
   }

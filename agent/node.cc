@@ -170,6 +170,22 @@ void Node::refresh_members(int64_t now_ms) {
     }
     servers_changed = true;
     known_members_dirty_ = true;
+    if (!member_watchers_.empty()) {
+      const char* type = "updated";
+      switch (event.type) {
+        case gossip::EventType::joined: type = "joined"; break;
+        case gossip::EventType::updated: type = "updated"; break;
+        case gossip::EventType::suspected: type = "suspect"; break;
+        case gossip::EventType::failed: type = "failed"; break;
+        case gossip::EventType::left: type = "left"; break;
+        case gossip::EventType::reaped: type = "reaped"; break;
+      }
+      const wire::MemberEvent change{type, member_info(member)};
+      for (const auto& [watcher, request_id] : member_watchers_) {
+        client_replies_.push_back(ClientReply{
+            watcher, wire::ClientResponse{request_id, ErrorCode::ok, "", true, change}});
+      }
+    }
     membership_events_.push_back(std::move(event));
   }
   if (!servers_changed) return;
@@ -187,6 +203,18 @@ void Node::refresh_members(int64_t now_ms) {
     servers.push_back(member.name);
   }
   requester_.set_servers(std::move(servers));
+}
+
+wire::MemberInfo Node::member_info(const gossip::Member& member) const {
+  auto meta = member_meta_.find(member.name);
+  const bool known = meta != member_meta_.end();
+  return wire::MemberInfo{member.name,
+                          member.address,
+                          gossip::member_state_name(member.state),
+                          known ? wire::node_role_name(meta->second.role) : "unknown",
+                          known ? meta->second.rpc_address : "",
+                          member.incarnation,
+                          known ? meta->second.tags : std::map<std::string, std::string>{}};
 }
 
 void Node::adopt_cluster_id(int64_t now_ms) {
@@ -545,19 +573,23 @@ void Node::receive_client(uint64_t connection_id, const wire::ClientRequest& req
   now_ms_ = now_ms;
   ++counters_.client_requests;
   const wire::ClientRequestBody& body = request.body;
-  if (std::holds_alternative<wire::MembersRequest>(body)) {
+  if (std::holds_alternative<wire::MembersRequest>(body) ||
+      std::holds_alternative<wire::MembersWatchRequest>(body)) {
+    const bool watch = std::holds_alternative<wire::MembersWatchRequest>(body);
+    if (watch && member_watchers_.count(connection_id) == 0 &&
+        member_watchers_.size() >= kMaxMemberWatchers) {
+      return reply_error(connection_id, request.request_id, ErrorCode::too_large,
+                         "this agent already serves " + std::to_string(kMaxMemberWatchers) +
+                             " members -watch clients");
+    }
     wire::MembersResponse members;
     for (const gossip::Member& member : gossip_->members()) {
-      auto meta = member_meta_.find(member.name);
-      const bool known = meta != member_meta_.end();
-      members.members.push_back(wire::MemberInfo{
-          member.name, member.address, gossip::member_state_name(member.state),
-          known ? wire::node_role_name(meta->second.role) : "unknown",
-          known ? meta->second.rpc_address : "", member.incarnation,
-          known ? meta->second.tags : std::map<std::string, std::string>{}});
+      members.members.push_back(member_info(member));
     }
+    // A watch starts with the members now; every change after it follows (refresh_members).
+    if (watch) member_watchers_[connection_id] = request.request_id;
     client_replies_.push_back(ClientReply{
-        connection_id, wire::ClientResponse{request.request_id, ErrorCode::ok, "", false,
+        connection_id, wire::ClientResponse{request.request_id, ErrorCode::ok, "", watch,
                                             members}});
     return;
   }
@@ -646,6 +678,7 @@ void Node::receive_client(uint64_t connection_id, const wire::ClientRequest& req
 
 void Node::client_disconnected(uint64_t connection_id, int64_t now_ms) {
   now_ms_ = now_ms;
+  member_watchers_.erase(connection_id);
   requester_.abandon_connection(connection_id);
   local_sessions_.connection_closed(connection_id, now_ms, requester_);
   route(now_ms);

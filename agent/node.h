@@ -277,6 +277,8 @@ class Node {
   // Decoded gossip metadata of every member (by name), refreshed from membership events.
   std::map<std::string, wire::NodeMeta> member_meta_;
   std::vector<gossip::Event> membership_events_;  // for take_membership_events()
+  // A member as `conclave members` shows it (role, RPC address and tags from its metadata).
+  wire::MemberInfo member_info(const gossip::Member& member) const;
   bool leave_requested_ = false;
   bool servers_dirty_ = true;  // the servers the Requester may use need recomputing
 
@@ -316,6 +318,9 @@ class Node {
   std::vector<gossip::Outgoing> gossip_out_;
   std::vector<PeerSend> peer_sends_;
   std::vector<ClientReply> client_replies_;
+  // `members -watch` clients: connection id -> the request id their events answer.
+  static constexpr size_t kMaxMemberWatchers = 256;
+  std::map<uint64_t, uint64_t> member_watchers_;
   std::vector<state::LockGrant> applied_grants_;
   std::optional<raft::LogStart> log_start_to_save_;  // a compaction, for the next batch
   std::optional<raft::Ready> outstanding_ready_;

@@ -251,6 +251,22 @@ Result<wire::MembersResponse> Client::members(uint32_t timeout_ms) {
   return body_or_error<wire::MembersResponse>(call(wire::MembersRequest{}, timeout_ms));
 }
 
+Result<wire::MembersResponse> Client::members_watch(uint32_t timeout_ms) {
+  return body_or_error<wire::MembersResponse>(call(wire::MembersWatchRequest{}, timeout_ms));
+}
+
+Result<std::optional<wire::MemberEvent>> Client::next_member_event(uint32_t timeout_ms) {
+  const int64_t deadline_ms = monotonic_ms() + timeout_ms;
+  for (;;) {
+    auto response = read_one(deadline_ms);
+    if (!response.ok()) return response.error();
+    if (!response.value()) return std::optional<wire::MemberEvent>();
+    if (auto* event = std::get_if<wire::MemberEvent>(&response.value()->body)) {
+      return std::optional<wire::MemberEvent>(std::move(*event));
+    }
+  }
+}
+
 Result<wire::StatusResponse> Client::status(uint32_t timeout_ms) {
   return body_or_error<wire::StatusResponse>(call(wire::StatusRequest{}, timeout_ms));
 }

@@ -88,6 +88,12 @@ class Client {
                                             const std::string& lock, uint64_t token,
                                             uint32_t timeout_ms);
   Result<wire::MembersResponse> members(uint32_t timeout_ms);
+  // Starts a membership watch on this connection (give the watch a connection of its own):
+  // answers the members now; every change the agent's gossip sees after that arrives through
+  // next_member_event, in the order the agent saw them, until the connection closes.
+  Result<wire::MembersResponse> members_watch(uint32_t timeout_ms);
+  // The next membership change of the watch, or nullopt when none came within timeout_ms.
+  Result<std::optional<wire::MemberEvent>> next_member_event(uint32_t timeout_ms);
   Result<wire::StatusResponse> status(uint32_t timeout_ms);
   // Asks the local agent to leave the cluster gracefully and stop (as SIGTERM does). Answered
   // as soon as the leave has begun; the agent exits within a few seconds.

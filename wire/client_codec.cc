@@ -195,6 +195,11 @@ Result<ClientRequestBody> decode_request_body(const fbc::ClientRequest& request,
       body.prefix = table->prefix();
       return ClientRequestBody(std::move(body));
     }
+    case fbc::RequestBody::MembersWatchRequest:
+      if (request.body_as_MembersWatchRequest() == nullptr) {
+        return malformed(where, "has type MembersWatchRequest but no table");
+      }
+      return ClientRequestBody(MembersWatchRequest{});
     case fbc::RequestBody::KvTxnRequest: {
       const auto* table = request.body_as_KvTxnRequest();
       if (table == nullptr) return malformed(where, "has type KvTxnRequest but no table");
@@ -248,26 +253,29 @@ Result<ClientRequestBody> decode_request_body(const fbc::ClientRequest& request,
 
 // ---- response bodies ----
 
+flatbuffers::Offset<fbc::MemberInfo> encode_member(flatbuffers::FlatBufferBuilder& builder,
+                                                   const MemberInfo& member) {
+  const auto name = optional_string(builder, member.name);
+  const auto address = optional_string(builder, member.address);
+  const auto state = optional_string(builder, member.state);
+  const auto role = optional_string(builder, member.role);
+  const auto rpc_address = optional_string(builder, member.rpc_address);
+  std::vector<flatbuffers::Offset<fbc::MemberTag>> tags;
+  for (const auto& [key, value] : member.tags) {
+    const auto key_offset = builder.CreateString(key);
+    const auto value_offset = builder.CreateString(value);
+    tags.push_back(fbc::CreateMemberTag(builder, key_offset, value_offset));
+  }
+  const auto tags_vector = tags.empty() ? 0 : builder.CreateVector(tags);
+  return fbc::CreateMemberInfo(builder, name, address, state, role, rpc_address,
+                               member.incarnation, tags_vector);
+}
+
 flatbuffers::Offset<fbc::MembersResponse> encode_members(flatbuffers::FlatBufferBuilder& builder,
                                                          const MembersResponse& body) {
   std::vector<flatbuffers::Offset<fbc::MemberInfo>> members;
   members.reserve(body.members.size());
-  for (const MemberInfo& member : body.members) {
-    const auto name = optional_string(builder, member.name);
-    const auto address = optional_string(builder, member.address);
-    const auto state = optional_string(builder, member.state);
-    const auto role = optional_string(builder, member.role);
-    const auto rpc_address = optional_string(builder, member.rpc_address);
-    std::vector<flatbuffers::Offset<fbc::MemberTag>> tags;
-    for (const auto& [key, value] : member.tags) {
-      const auto key_offset = builder.CreateString(key);
-      const auto value_offset = builder.CreateString(value);
-      tags.push_back(fbc::CreateMemberTag(builder, key_offset, value_offset));
-    }
-    const auto tags_vector = tags.empty() ? 0 : builder.CreateVector(tags);
-    members.push_back(fbc::CreateMemberInfo(builder, name, address, state, role, rpc_address,
-                                            member.incarnation, tags_vector));
-  }
+  for (const MemberInfo& member : body.members) members.push_back(encode_member(builder, member));
   const auto members_vector = members.empty() ? 0 : builder.CreateVector(members);
   return fbc::CreateMembersResponse(builder, members_vector);
 }
@@ -305,6 +313,34 @@ flatbuffers::Offset<fbc::StatusResponse> encode_status(flatbuffers::FlatBufferBu
                                    server_id, cluster_id, raft_report, learners_vector);
 }
 
+Status decode_member(const fbc::MemberInfo& member, FieldReader& reader,
+                     const Where& member_where, MemberInfo& out) {
+  CONCLAVE_WIRE_TRY(reader.read_string(member.name(), gossip::kMaxNameBytes,
+                                       Where(member_where, "name"), out.name));
+  CONCLAVE_WIRE_TRY(reader.read_string(member.address(), gossip::kMaxAddressBytes,
+                                       Where(member_where, "address"), out.address));
+  CONCLAVE_WIRE_TRY(reader.read_string(member.state(), kMaxWordBytes,
+                                       Where(member_where, "state"), out.state));
+  CONCLAVE_WIRE_TRY(reader.read_string(member.role(), kMaxWordBytes,
+                                       Where(member_where, "role"), out.role));
+  CONCLAVE_WIRE_TRY(reader.read_string(member.rpc_address(), gossip::kMaxAddressBytes,
+                                       Where(member_where, "rpc_address"), out.rpc_address));
+  out.incarnation = member.incarnation();
+  const auto* tags = member.tags();
+  CONCLAVE_WIRE_TRY(detail::check_count(tags, kMaxTags, Where(member_where, "tags")));
+  if (tags == nullptr) return Status();
+  for (flatbuffers::uoffset_t t = 0; t < tags->size(); ++t) {
+    std::string key;
+    std::string value;
+    CONCLAVE_WIRE_TRY(reader.read_string(tags->Get(t)->key(), kMaxTagKeyBytes,
+                                         Where(member_where, "tag key"), key));
+    CONCLAVE_WIRE_TRY(reader.read_string(tags->Get(t)->value(), kMaxTagValueBytes,
+                                         Where(member_where, "tag value"), value));
+    out.tags[std::move(key)] = std::move(value);
+  }
+  return Status();
+}
+
 Result<MembersResponse> decode_members(const fbc::MembersResponse& table, FieldReader& reader,
                                        const Where& where) {
   MembersResponse body;
@@ -314,32 +350,8 @@ Result<MembersResponse> decode_members(const fbc::MembersResponse& table, FieldR
   if (members == nullptr) return body;
   body.members.resize(members->size());
   for (flatbuffers::uoffset_t i = 0; i < members->size(); ++i) {
-    const fbc::MemberInfo* member = members->Get(i);
-    MemberInfo& out = body.members[i];
-    const Where member_where(where, "member", i);
-    CONCLAVE_WIRE_TRY(reader.read_string(member->name(), gossip::kMaxNameBytes,
-                                         Where(member_where, "name"), out.name));
-    CONCLAVE_WIRE_TRY(reader.read_string(member->address(), gossip::kMaxAddressBytes,
-                                         Where(member_where, "address"), out.address));
-    CONCLAVE_WIRE_TRY(reader.read_string(member->state(), kMaxWordBytes,
-                                         Where(member_where, "state"), out.state));
-    CONCLAVE_WIRE_TRY(reader.read_string(member->role(), kMaxWordBytes,
-                                         Where(member_where, "role"), out.role));
-    CONCLAVE_WIRE_TRY(reader.read_string(member->rpc_address(), gossip::kMaxAddressBytes,
-                                         Where(member_where, "rpc_address"), out.rpc_address));
-    out.incarnation = member->incarnation();
-    const auto* tags = member->tags();
-    CONCLAVE_WIRE_TRY(detail::check_count(tags, kMaxTags, Where(member_where, "tags")));
-    if (tags == nullptr) continue;
-    for (flatbuffers::uoffset_t t = 0; t < tags->size(); ++t) {
-      std::string key;
-      std::string value;
-      CONCLAVE_WIRE_TRY(reader.read_string(tags->Get(t)->key(), kMaxTagKeyBytes,
-                                           Where(member_where, "tag key"), key));
-      CONCLAVE_WIRE_TRY(reader.read_string(tags->Get(t)->value(), kMaxTagValueBytes,
-                                           Where(member_where, "tag value"), value));
-      out.tags[std::move(key)] = std::move(value);
-    }
+    CONCLAVE_WIRE_TRY(
+        decode_member(*members->Get(i), reader, Where(where, "member", i), body.members[i]));
   }
   return body;
 }
@@ -419,6 +431,18 @@ Result<ClientResponseBody> decode_response_body(const fbc::ClientResponse& respo
       const auto* table = response.body_as_KvPutResponse();
       if (table == nullptr) return malformed(where, "has type KvPutResponse but no table");
       return ClientResponseBody(KvPutResponse{.revision = table->revision()});
+    }
+    case fbc::ResponseBody::MemberEvent: {
+      const auto* table = response.body_as_MemberEvent();
+      if (table == nullptr) return malformed(where, "has type MemberEvent but no table");
+      MemberEvent event;
+      CONCLAVE_WIRE_TRY(
+          reader.read_string(table->type(), kMaxWordBytes, Where(where, "type"), event.type));
+      if (table->member() != nullptr) {
+        CONCLAVE_WIRE_TRY(
+            decode_member(*table->member(), reader, Where(where, "member"), event.member));
+      }
+      return ClientResponseBody(std::move(event));
     }
     case fbc::ResponseBody::KvTxnResponse: {
       const auto* table = response.body_as_KvTxnResponse();
@@ -533,6 +557,9 @@ std::string encode_client_request(const ClientRequest& request) {
           const auto key = optional_string(builder, value.key);
           return {fbc::RequestBody::KvDeleteRequest,
                   fbc::CreateKvDeleteRequest(builder, key, value.prefix).Union()};
+        } else if constexpr (std::is_same_v<T, MembersWatchRequest>) {
+          return {fbc::RequestBody::MembersWatchRequest,
+                  fbc::CreateMembersWatchRequest(builder).Union()};
         } else if constexpr (std::is_same_v<T, KvTxnRequest>) {
           return {fbc::RequestBody::KvTxnRequest, encode_txn(builder, value).Union()};
         } else if constexpr (std::is_same_v<T, KvListRequest>) {
@@ -601,6 +628,11 @@ std::string encode_client_response(const ClientResponse& response) {
         } else if constexpr (std::is_same_v<T, KvPutResponse>) {
           return {fbc::ResponseBody::KvPutResponse,
                   fbc::CreateKvPutResponse(builder, value.revision).Union()};
+        } else if constexpr (std::is_same_v<T, MemberEvent>) {
+          const auto type = optional_string(builder, value.type);
+          const auto member = encode_member(builder, value.member);
+          return {fbc::ResponseBody::MemberEvent,
+                  fbc::CreateMemberEvent(builder, type, member).Union()};
         } else if constexpr (std::is_same_v<T, KvTxnResponse>) {
           std::vector<flatbuffers::Offset<fbc::TxnOpResult>> results;
           for (const TxnOpResult& result : value.results) {

@@ -76,6 +76,11 @@ struct KvTxnRequest {
   bool operator==(const KvTxnRequest&) const = default;
 };
 
+// `members -watch` (see MemberEvent below).
+struct MembersWatchRequest {
+  bool operator==(const MembersWatchRequest&) const = default;
+};
+
 // Keys starting with `prefix`, in key order, a page at a time (`kv ls [PREFIX]`): at most
 // `limit` keys (0: kDefaultListLimit; at most kMaxListLimit) and about kMaxListPageBytes of
 // keys and values, starting after the key `after`. A linearizable read.
@@ -175,7 +180,7 @@ using ClientRequestBody =
                  SessionDestroyRequest, SessionRenewRequest, SessionListRequest,
                  LockAcquireRequest, LockReleaseRequest, LockListRequest,
                  SessionKeepaliveRequest, LockCancelRequest, RaftAdminRequest, LeaveRequest,
-                 KvDeleteRequest, KvListRequest, KvTxnRequest>;
+                 KvDeleteRequest, KvListRequest, KvTxnRequest, MembersWatchRequest>;
 
 struct ClientRequest {
   uint64_t request_id = 0;
@@ -234,6 +239,13 @@ struct MemberInfo {
 struct MembersResponse {
   std::vector<MemberInfo> members;
   bool operator==(const MembersResponse&) const = default;
+};
+// One change in the local agent's gossip view, streamed to a `members -watch` (more = true)
+// after the MembersResponse snapshot that starts the watch.
+struct MemberEvent {
+  std::string type;  // joined | updated | suspect | failed | left | reaped
+  MemberInfo member;
+  bool operator==(const MemberEvent&) const = default;
 };
 struct Counter {
   std::string name;
@@ -354,7 +366,7 @@ using ClientResponseBody =
     std::variant<std::monostate, KvGetResponse, KvPutResponse, MembersResponse, StatusResponse,
                  SessionCreateResponse, SessionListResponse, LockEvent, LockListResponse,
                  SessionKeepaliveResponse, LockCancelResponse, RaftPeersResponse,
-                 KvDeleteResponse, KvListResponse, KvTxnResponse>;
+                 KvDeleteResponse, KvListResponse, KvTxnResponse, MemberEvent>;
 
 struct ClientResponse {
   uint64_t request_id = 0;

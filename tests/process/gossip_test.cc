@@ -2,6 +2,8 @@
 // watched through the client library as `conclave members` shows them.
 #include <catch2/catch.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <csignal>
 #include <map>
@@ -428,6 +430,54 @@ TEST_CASE("a joiner gets the whole member list over TCP, even when every datagra
   auto status = try_status(joiner.socket);
   REQUIRE(status);
   CHECK(counter(*status, "gossip_tcp_syncs_received") > 0);
+}
+
+}  // namespace conclave::testing
+
+namespace conclave::testing {
+
+TEST_CASE("conclave members -watch reports a kill -9 as failed and the restart as joined") {
+  TempFolder folder;
+  std::vector<ClusterAgent> agents;
+  agents.push_back(start_agent(folder.path(), "w1", "127.0.0.101", false, {}));
+  agents.push_back(start_agent(folder.path(), "w2", "127.0.0.102", false,
+                               {agents.front().gossip_address()}));
+  agents.push_back(start_agent(folder.path(), "w3", "127.0.0.103", false,
+                               {agents.front().gossip_address()}));
+  std::vector<ClusterAgent*> all = pointers(agents);
+  REQUIRE(wait_until_all_alive(all, 5000));
+  auto watcher = AgentProcess::command(
+      folder.path(), "watch", {"members", "-watch", "-format", "json", "--socket",
+                               agents.front().socket});
+  INFO(watcher->log());
+  // Each line is one JSON object; the watch starts with the three members.
+  auto lines_with = [&](const std::string& type, const std::string& name) {
+    size_t count = 0;
+    const std::string log = watcher->log();
+    size_t start = 0;
+    while (start < log.size()) {
+      size_t end = log.find('\n', start);
+      if (end == std::string::npos) break;  // a line still being written
+      const auto event = nlohmann::json::parse(log.substr(start, end - start), nullptr, false);
+      if (!event.is_discarded() && event.value("type", "") == type &&
+          event.value("name", "") == name) {
+        ++count;
+      }
+      start = end + 1;
+    }
+    return count;
+  };
+  REQUIRE(wait_until(3000, [&] {
+            return lines_with("member", "w1") == 1 && lines_with("member", "w2") == 1 &&
+                   lines_with("member", "w3") == 1;
+          }) >= 0);
+  ClusterAgent& victim = agents.back();
+  victim.process->kill9();
+  CHECK(wait_until(5000, [&] { return lines_with("failed", "w3") == 1; }) >= 0);
+  victim.process->start();  // its original command
+  CHECK(wait_until(5000, [&] { return lines_with("joined", "w3") >= 1; }) >= 0);
+  CHECK(lines_with("failed", "w1") == 0);
+  CHECK(lines_with("failed", "w2") == 0);
 }
 
 }  // namespace conclave::testing

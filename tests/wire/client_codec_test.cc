@@ -65,6 +65,7 @@ std::vector<ClientRequest> all_requests() {
                                   TxnOp{TxnOpType::del, "p/", "", true}},
                                  {TxnOp{TxnOpType::get, "a", "", false}}}},
       ClientRequest{28, 0, KvTxnRequest{}},
+      ClientRequest{29, 0, MembersWatchRequest{}},
   };
 }
 
@@ -109,6 +110,10 @@ std::vector<ClientResponse> all_responses() {
                                                 KvEntry{"a", "v", 1, 9, 2}},
                                     TxnOpResult{TxnOpType::get, 0, 0, false, {}}}}},
       ClientResponse{35, ErrorCode::ok, "", false, KvTxnResponse{}},
+      ClientResponse{36, ErrorCode::ok, "", true,
+                     MemberEvent{"failed", MemberInfo{"node-b", "10.0.0.2:7946", "dead", "client",
+                                                      "10.0.0.2:7947", 9, {{"zone", "a"}}}}},
+      ClientResponse{37, ErrorCode::ok, "", true, MemberEvent{}},
       ClientResponse{2, ErrorCode::ok, "", false, KvGetResponse{false, "", 0, 0}},
       ClientResponse{3, ErrorCode::ok, "", false, KvPutResponse{77}},
       ClientResponse{4, ErrorCode::ok, "", false, members},
@@ -235,9 +240,9 @@ TEST_CASE("client: a request without a body, or with an unknown one, is malforme
     const auto status = fbc::CreateStatusRequest(builder);
     require_error(decode_client_request(finish(
                       builder, fbc::CreateClientRequest(builder, kProtocolVersion, 1, 0,
-                                                        static_cast<fbc::RequestBody>(19),
+                                                        static_cast<fbc::RequestBody>(20),
                                                         status.Union()))),
-                  ErrorCode::malformed, "client request: body has unknown type 19");
+                  ErrorCode::malformed, "client request: body has unknown type 20");
   }
   {
     flatbuffers::FlatBufferBuilder builder;
@@ -251,9 +256,9 @@ TEST_CASE("client: a request without a body, or with an unknown one, is malforme
     const auto put = fbc::CreateKvPutResponse(builder, 1);
     require_error(decode_client_response(finish(
                       builder, fbc::CreateClientResponse(builder, kProtocolVersion, 1, 0, 0,
-                                                         false, static_cast<fbc::ResponseBody>(15),
+                                                         false, static_cast<fbc::ResponseBody>(16),
                                                          put.Union()))),
-                  ErrorCode::malformed, "client response: body has unknown type 15");
+                  ErrorCode::malformed, "client response: body has unknown type 16");
   }
 }
 
