@@ -15,6 +15,7 @@
 #include "agent/log_limiter.h"
 #include "agent/node_driver.h"
 #include "agent/peer_transport.h"
+#include "agent/service_notify.h"
 #include "store/store.h"
 #include "wire/codec.h"
 
@@ -248,6 +249,12 @@ int Runtime::Impl::set_up() {
     for (const std::string& seed : options.node.join_addresses) seeds += " " + seed;
     spdlog::info("joining through:{}", seeds);
   }
+  // Type=notify units: the client socket listens, so the agent serves from here on.
+  if (Status notified = notify_service_manager("READY=1\nSTATUS=serving on " +
+                                              options.socket_path);
+      !notified.ok()) {
+    spdlog::warn("{}", notified.error().message);
+  }
   return 0;
 }
 
@@ -270,6 +277,7 @@ void Runtime::Impl::stop(int code) {
   if (stopping) return;
   stopping = true;
   exit_code = code;
+  (void)notify_service_manager("STOPPING=1");  // best effort: we are going either way
   if (!handles_open) return;
   if (peers) peers->close_all();
   if (clients) clients->close_all();

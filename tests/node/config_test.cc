@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <fstream>
+
 #include "agent/config.h"
 
 using namespace conclave;
@@ -101,4 +103,39 @@ TEST_CASE("reap_after is a duration string in the file") {
   auto wrong = parse_config_text("reap_after = 48\n", "agent.toml");
   REQUIRE_FALSE(wrong.ok());
   CHECK_THAT(wrong.error().message, Catch::Contains("reap_after"));
+}
+
+// examples/agent.toml documents every key the agent reads: it parses, and sets each one.
+TEST_CASE("the sample examples/agent.toml parses and sets every known key") {
+  const std::string path = std::string(CONCLAVE_SOURCE_ROOT) + "/examples/agent.toml";
+  auto loaded = agent::load_config_file(path);
+  INFO((loaded.ok() ? std::string() : loaded.error().message));
+  REQUIRE(loaded.ok());
+  const agent::AgentConfig& config = loaded.value();
+  CHECK(config.dev.has_value());
+  CHECK(config.server.has_value());
+  CHECK(config.node_name.has_value());
+  CHECK(config.bootstrap_expect.has_value());
+  CHECK(config.data_dir.has_value());
+  CHECK(config.bind_addr.has_value());
+  CHECK(config.gossip_port.has_value());
+  CHECK(config.server_port.has_value());
+  CHECK(config.socket_path.has_value());
+  CHECK(config.join.has_value());
+  CHECK(config.log_level.has_value());
+  CHECK(config.profile.has_value());
+  CHECK(config.autopilot_dead_server.has_value());
+  CHECK(config.autopilot_min_voters.has_value());
+  CHECK(config.lease_reads.has_value());
+  CHECK(config.tags.has_value());
+  CHECK(config.reap_after.has_value());
+  // Every key the agent knows is in the sample (the list above must grow with them).
+  std::ifstream file(path);
+  const std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  for (const std::string& key : agent::known_config_keys()) {
+    const std::string last = key.substr(key.find('.') == std::string::npos ? 0 : key.find('.') + 1);
+    INFO(key);
+    CHECK((text.find("\n" + last + " = ") != std::string::npos ||
+           text.find("\n[" + key + "]") != std::string::npos));
+  }
 }

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -277,6 +278,42 @@ TEST_CASE("kv txn reads a transaction from stdin and applies one branch atomical
   CHECK(twice.exit_code == 1);
   CHECK(twice.err.find("writes 'x' twice") != std::string::npos);
   CHECK_FALSE(try_get(socket, "x").has_value());
+}
+
+TEST_CASE("under systemd (Type=notify) the agent sends READY=1 once it answers clients") {
+  TempFolder folder;
+  // Stand in for systemd: a datagram socket named in $NOTIFY_SOCKET.
+  const std::string notify_path = (folder.path() / "notify.sock").string();
+  const int fd = ::socket(AF_UNIX, SOCK_DGRAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, notify_path.c_str(), sizeof(address.sun_path) - 1);
+  REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0);
+  ::setenv("NOTIFY_SOCKET", notify_path.c_str(), 1);
+  AgentProcess agent(folder.path(), {"-dev", "-gossip-port", std::to_string(free_port()),
+                                     "-server-port", std::to_string(free_port())});
+  ::unsetenv("NOTIFY_SOCKET");
+  INFO(agent.log());
+  pollfd ready{fd, POLLIN, 0};
+  REQUIRE(::poll(&ready, 1, 5000) == 1);
+  char message[256] = {};
+  const ssize_t got = ::recv(fd, message, sizeof(message) - 1, 0);
+  REQUIRE(got > 0);
+  CHECK(std::string(message).rfind("READY=1\n", 0) == 0);
+  // Ready means answering: a request right now gets an answer (a write may still be told
+  // there is no leader yet, in so many words; it succeeds once the dev agent has elected
+  // itself).
+  const std::string socket = (folder.path() / "conclave-data" / "agent.sock").string();
+  CHECK(try_status(socket).has_value());
+  CHECK(wait_until(5000, [&] { return try_put(socket, "after-ready", "1", 500); }) >= 0);
+  agent.signal(SIGTERM);
+  CHECK(agent.wait() == 0);
+  REQUIRE(::poll(&ready, 1, 2000) == 1);
+  const ssize_t stopping = ::recv(fd, message, sizeof(message) - 1, 0);
+  REQUIRE(stopping > 0);
+  CHECK(std::string(message, static_cast<size_t>(stopping)) == "STOPPING=1");
+  ::close(fd);
 }
 
 TEST_CASE("three agents gossip, replicate, survive kill -9 of the leader and catch up after "
