@@ -25,6 +25,20 @@ std::string dump(const nlohmann::json& value, int indent) {
 
 std::string kv_entry_json(const wire::KvEntry& entry) { return dump(kv_entry_object(entry), -1); }
 
+void print_kv_event(const wire::KvEvent& event, bool json) {
+  const bool put = event.type == wire::KvEventType::put;
+  if (json) {
+    nlohmann::json out = kv_entry_object(event.entry);
+    out["type"] = put ? "put" : "delete";
+    if (!put) out.erase("value");
+    std::cout << dump(out, -1) << std::endl;
+    return;
+  }
+  std::cout << (put ? "PUT " : "DELETE ") << event.entry.key;
+  if (put) std::cout << " " << event.entry.value;
+  std::cout << " (rev " << event.entry.mod_revision << ")" << std::endl;
+}
+
 void print_txn(const wire::KvTxnResponse& response, bool json) {
   if (json) {
     nlohmann::json results = nlohmann::json::array();

@@ -27,6 +27,10 @@ std::string kv_entry_json(const wire::KvEntry& entry);
 // "put", "revision"} | {"type": "delete", "deleted"} | {"type": "get", "found", and the key's
 // fields when found}]}.
 void print_txn(const wire::KvTxnResponse& response, bool json);
+// `kv watch`: one line per change, "PUT KEY VALUE" or "DELETE KEY" (with the revision: "PUT
+// KEY VALUE (rev N)"); JSON: one object per line, the key's fields plus "type": "put" or
+// "delete" (a delete: its mod_revision is the delete's revision).
+void print_kv_event(const wire::KvEvent& event, bool json);
 // `kv ls`: keys one per line; with `values`, "KEY<TAB>VALUE"; JSON: an array of keys as above.
 void print_kv_list(const std::vector<wire::KvEntry>& entries, bool values, bool json);
 

@@ -81,9 +81,11 @@ void LeaderService::on_deposed(const std::string& new_leader) {
   };
   for (const auto& [context, read] : pending_reads_) answer_read(read);
   for (const PendingRead& read : confirmed_reads_) answer_read(read);
+  for (const ParkedWatch& watch : parked_watches_) answer_read(watch.read);
   pending_writes_.clear();
   pending_reads_.clear();
   confirmed_reads_.clear();
+  parked_watches_.clear();
 }
 
 int64_t LeaderService::stamp_ms(int64_t now_ms, const state::StateMachine& state_machine) {
@@ -133,6 +135,7 @@ void LeaderService::on_forward(const std::string& origin, const wire::ForwardReq
                                int64_t now_ms, raft::RawNode& raft,
                                const state::StateMachine& state_machine) {
   ++counters_.forwards_received;
+  now_ms_ = now_ms;
   last_contact_ms_[origin] = now_ms;
   last_contact_by_boot_ms_[{origin, request.client_id}] = now_ms;
   const Waiter waiter{origin, request.forward_id,
@@ -144,6 +147,7 @@ void LeaderService::on_forward(const std::string& origin, const wire::ForwardReq
       [](const auto& value) {
         using T = std::decay_t<decltype(value)>;
         return std::is_same_v<T, wire::KvGetRequest> || std::is_same_v<T, wire::KvListRequest> ||
+               std::is_same_v<T, wire::KvWatchRequest> ||
                std::is_same_v<T, wire::SessionListRequest> ||
                std::is_same_v<T, wire::LockListRequest> ||
                std::is_same_v<T, wire::SessionKeepaliveRequest>;
@@ -274,6 +278,9 @@ void LeaderService::serve(const PendingRead& read, const state::StateMachine& st
           reply(read.waiter, ErrorCode::ok, "", state_machine.get_response(value.key));
         } else if constexpr (std::is_same_v<T, wire::KvListRequest>) {
           reply(read.waiter, ErrorCode::ok, "", state_machine.list_kv(value));
+        } else if constexpr (std::is_same_v<T, wire::KvWatchRequest>) {
+          serve_watch(read, value, state_machine, true,
+                      now_ms_ + std::min<int64_t>(value.wait_ms, wire::kMaxWatchWaitMs));
         } else if constexpr (std::is_same_v<T, wire::SessionListRequest>) {
           reply(read.waiter, ErrorCode::ok, "", state_machine.list_sessions());
         } else if constexpr (std::is_same_v<T, wire::LockListRequest>) {
@@ -287,7 +294,33 @@ void LeaderService::serve(const PendingRead& read, const state::StateMachine& st
       read.body);
 }
 
+void LeaderService::serve_watch(const PendingRead& read, const wire::KvWatchRequest& watch,
+                                const state::StateMachine& state_machine, bool may_park,
+                                int64_t answer_by_ms) {
+  Result<wire::KvWatchResponse> answer = state_machine.watch_kv(watch);
+  if (!answer.ok()) {
+    return reply(read.waiter, answer.error().code, answer.error().message);
+  }
+  if (answer.value().events.empty() && may_park && answer_by_ms > now_ms_ &&
+      parked_watches_.size() < kMaxParkedWatches) {
+    // Parked from where it has looked up to: "from the next change" (0) means the next
+    // change after now, not after whenever it is looked at again.
+    ParkedWatch parked{read, answer_by_ms};
+    std::get<wire::KvWatchRequest>(parked.read.body).from_revision =
+        answer.value().watch_revision + 1;
+    parked_watches_.push_back(std::move(parked));
+    return;
+  }
+  reply(read.waiter, ErrorCode::ok, "", std::move(answer).value());
+}
+
 void LeaderService::serve_reads(const state::StateMachine& state_machine) {
+  // Parked watches first: anything applied since may be what they wait for.
+  std::vector<ParkedWatch> parked = std::exchange(parked_watches_, {});
+  for (ParkedWatch& watch : parked) {
+    serve_watch(watch.read, std::get<wire::KvWatchRequest>(watch.read.body), state_machine,
+                true, watch.answer_by_ms);
+  }
   auto ready = std::partition(confirmed_reads_.begin(), confirmed_reads_.end(),
                               [&](const PendingRead& read) {
                                 return read.index > state_machine.applied_index();
@@ -300,6 +333,13 @@ void LeaderService::tick(int64_t now_ms, raft::RawNode& raft,
                          const state::StateMachine& state_machine,
                          const std::map<std::string, MemberView>& members) {
   if (!active_) return;
+  now_ms_ = now_ms;
+  // Watches whose wait is over get what there is (nothing, and how far they looked).
+  std::vector<ParkedWatch> parked = std::exchange(parked_watches_, {});
+  for (ParkedWatch& watch : parked) {
+    serve_watch(watch.read, std::get<wire::KvWatchRequest>(watch.read.body), state_machine,
+                watch.answer_by_ms > now_ms, watch.answer_by_ms);
+  }
   const int64_t stamp = stamp_ms(now_ms, state_machine);
   if (auto due = state_machine.next_deadline_ms();
       due && *due <= stamp &&

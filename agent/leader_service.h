@@ -101,6 +101,11 @@ class LeaderService {
   bool owned_by_origin(uint64_t session, const std::string& origin, uint64_t client_id,
                        const state::StateMachine& state_machine, const Waiter& waiter);
   void serve(const PendingRead& read, const state::StateMachine& state_machine);
+  // Answers a confirmed watch if it has something to report, or it may wait no longer;
+  // otherwise parks it. `may_park`: false when its wait is over.
+  void serve_watch(const PendingRead& read, const wire::KvWatchRequest& watch,
+                   const state::StateMachine& state_machine, bool may_park,
+                   int64_t answer_by_ms);
 
   std::string self_name_;
   bool active_ = false;
@@ -113,6 +118,15 @@ class LeaderService {
   std::map<RequestKey, Waiter> pending_writes_;
   std::map<uint64_t, PendingRead> pending_reads_;   // by ReadIndex context
   std::vector<PendingRead> confirmed_reads_;
+  // Watches with nothing to report yet: answered by the first change they match (after any
+  // apply) or, with what there is (nothing), when wait_ms is up (tick).
+  struct ParkedWatch {
+    PendingRead read;
+    int64_t answer_by_ms = 0;
+  };
+  static constexpr size_t kMaxParkedWatches = 4096;
+  std::vector<ParkedWatch> parked_watches_;
+  int64_t now_ms_ = 0;  // the latest time on_forward or tick was given
   uint64_t next_read_context_ = 1;
   int64_t last_tick_proposed_ms_ = -1;
   std::map<std::pair<std::string, uint64_t>, int64_t> invalidation_proposed_ms_;

@@ -376,6 +376,24 @@ int main(int argc, char** argv) {
   txn_command->add_option("--format", format, "table or json")
       ->check(CLI::IsMember({"table", "json"}));
   add_client_options(txn_command);
+  CLI::App* watch_command = kv_command->add_subcommand(
+      "watch",
+      "Print every change to KEY (or, with -prefix, to every key starting with it) as it "
+      "happens, one line per change, in revision order, until interrupted: `PUT KEY VALUE (rev "
+      "N)` or `DELETE KEY (rev N)`, or one JSON object per line. From -from-rev N it starts "
+      "with the changes since that revision (if still kept: the recent history is bounded). "
+      "It follows leader changes and agent restarts without missing or repeating a change");
+  std::string watch_key;
+  watch_command->add_option("key", watch_key, "The key, or the prefix with -prefix");
+  bool watch_prefix = false;
+  watch_command->add_flag("--prefix", watch_prefix, "Watch every key that starts with KEY");
+  uint64_t watch_from = 0;
+  watch_command->add_option("--from-rev", watch_from,
+                            "Start with the changes at this revision and after (default: the "
+                            "next change)");
+  watch_command->add_option("--format", format, "table or json")
+      ->check(CLI::IsMember({"table", "json"}));
+  add_client_options(watch_command);
   CLI::App* ls_command = kv_command->add_subcommand(
       "ls", "List the keys that start with PREFIX (every key without one), in key order: one "
             "per line, or with -values KEY<TAB>VALUE. A linearizable read");
@@ -506,7 +524,8 @@ int main(int argc, char** argv) {
   std::set<std::string> long_names;
   for (CLI::App* command : {&app, agent_command, members_command, leave_command,
                             status_command, get_command,
-                            put_command, del_command, ls_command, txn_command, lock_command,
+                            put_command, del_command, ls_command, txn_command, watch_command,
+                            lock_command,
                             lock_ls_command,
                             session_ls_command,
                             bench_command, raft_peers_command, raft_transfer_command,
@@ -704,6 +723,45 @@ int main(int argc, char** argv) {
                   static_cast<unsigned long long>(got.value().version));
     }
     return kExitOk;
+  }
+  if (watch_command->parsed()) {
+    // Long polls, each from the revision after the last one seen: a leader change or an
+    // agent restart in between loses nothing and repeats nothing.
+    wire::KvWatchRequest request{watch_key, watch_prefix, watch_from, 10'000, 0};
+    std::optional<client::Client> reconnected;
+    client::Client* watcher = &agent_client;
+    std::string last_problem;
+    for (;;) {
+      auto answer = watcher->kv_watch(request, 15'000);
+      if (answer.ok()) {
+        last_problem.clear();
+        for (const wire::KvEvent& event : answer.value().events) {
+          agent::print_kv_event(event, format == "json");
+        }
+        request.from_revision = answer.value().watch_revision + 1;
+        continue;
+      }
+      if (answer.error().code == ErrorCode::not_found ||
+          answer.error().code == ErrorCode::invalid_argument) {
+        return report(answer.error());
+      }
+      if (answer.error().message != last_problem) {
+        std::fprintf(stderr, "watch: %s; retrying\n", answer.error().message.c_str());
+        last_problem = answer.error().message;
+      }
+      ::usleep(200 * 1000);
+      if (answer.error().code == ErrorCode::unavailable) {
+        // The agent closed the connection (restarting?): connect again.
+        auto path = client::find_socket(socket);
+        if (path.ok()) {
+          auto fresh = client::Client::connect(path.value());
+          if (fresh.ok()) {
+            reconnected.emplace(std::move(fresh).value());
+            watcher = &*reconnected;
+          }
+        }
+      }
+    }
   }
   if (txn_command->parsed()) {
     const std::string text((std::istreambuf_iterator<char>(std::cin)),

@@ -638,6 +638,22 @@ void Node::receive_client(uint64_t connection_id, const wire::ClientRequest& req
                        "a kv list page holds at most " + std::to_string(wire::kMaxListLimit) +
                            " keys (asked for " + std::to_string(list->limit) + ")");
   }
+  if (const auto* watch = std::get_if<wire::KvWatchRequest>(&body)) {
+    std::string invalid;
+    if (!watch->prefix && watch->key.empty()) {
+      invalid = "a watch needs a key (or -prefix, where an empty prefix watches every key)";
+    } else if (watch->wait_ms > wire::kMaxWatchWaitMs) {
+      invalid = "a watch waits at most " + std::to_string(wire::kMaxWatchWaitMs) + " ms";
+    } else if (watch->max_events > wire::kMaxWatchEvents) {
+      invalid = "a watch answer holds at most " + std::to_string(wire::kMaxWatchEvents) +
+                " events";
+    } else if (request.timeout_ms != 0 && request.timeout_ms <= watch->wait_ms) {
+      invalid = "the request timeout must exceed the watch's wait";
+    }
+    if (!invalid.empty()) {
+      return reply_error(connection_id, request.request_id, ErrorCode::invalid_argument, invalid);
+    }
+  }
   if (const auto* del = std::get_if<wire::KvDeleteRequest>(&body)) {
     if (del->key.empty() || del->key.size() > wire::kMaxKeyBytes) {
       return reply_error(connection_id, request.request_id, ErrorCode::invalid_argument,

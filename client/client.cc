@@ -242,6 +242,11 @@ Result<wire::KvTxnResponse> Client::kv_txn(const wire::KvTxnRequest& txn, uint32
   return body_or_error<wire::KvTxnResponse>(call(txn, timeout_ms));
 }
 
+Result<wire::KvWatchResponse> Client::kv_watch(const wire::KvWatchRequest& request,
+                                               uint32_t timeout_ms) {
+  return body_or_error<wire::KvWatchResponse>(call(request, timeout_ms));
+}
+
 Result<wire::KvListResponse> Client::kv_list(const wire::KvListRequest& request,
                                              uint32_t timeout_ms) {
   return body_or_error<wire::KvListResponse>(call(request, timeout_ms));

@@ -79,6 +79,11 @@ class Client {
   // A transaction (see wire::KvTxnRequest); `succeeded` says which branch ran. Refused whole
   // (nothing written) for a key written twice in a branch or a store limit.
   Result<wire::KvTxnResponse> kv_txn(const wire::KvTxnRequest& txn, uint32_t timeout_ms);
+  // One step of a watch (see wire::KvWatchRequest): the changes from request.from_revision on,
+  // waiting up to request.wait_ms for one; `timeout_ms` must exceed wait_ms. Ask again from
+  // watch_revision + 1 (also after an error other than not_found, e.g. a leader change).
+  Result<wire::KvWatchResponse> kv_watch(const wire::KvWatchRequest& request,
+                                         uint32_t timeout_ms);
   // One page of the keys starting with `prefix` (see wire::KvListRequest): ask again with
   // after = the last key while `more`. Linearizable.
   Result<wire::KvListResponse> kv_list(const wire::KvListRequest& request, uint32_t timeout_ms);

@@ -48,6 +48,7 @@ Outcome KvService::put(const std::string& key, const std::string& value,
   }
   total_bytes_ = total_bytes_ - old_bytes + new_bytes;
   dirty_.insert(key);
+  history_.record(wire::KvEvent{wire::KvEventType::put, entries_.at(key)});
   return Outcome{ErrorCode::ok, "", wire::KvPutResponse{revision_}};
 }
 
@@ -87,7 +88,10 @@ Outcome KvService::remove(const std::string& key, bool prefix) {
   Result<std::vector<std::string>> doomed = keys_to_delete(key, prefix);
   if (!doomed.ok()) return Outcome::error(doomed.error().code, doomed.error().message);
   if (!doomed.value().empty()) ++revision_;
-  for (const std::string& name : doomed.value()) set_entry(name, std::nullopt);
+  for (const std::string& name : doomed.value()) {
+    set_entry(name, std::nullopt);
+    history_.record(wire::KvEvent{wire::KvEventType::del, wire::KvEntry{name, "", 0, revision_, 0}});
+  }
   return Outcome{ErrorCode::ok, "", wire::KvDeleteResponse{revision_, doomed.value().size()}};
 }
 
@@ -140,10 +144,14 @@ Outcome KvService::txn(const wire::KvTxnRequest& txn) {
   // everything back: a transaction applies whole or not at all.
   const uint64_t revision = revision_ + 1;
   std::vector<std::pair<std::string, std::optional<wire::KvEntry>>> undo;
+  std::vector<wire::KvEvent> changes;  // for the history, once the whole transaction holds
   auto change = [&](const std::string& key, std::optional<wire::KvEntry> entry) {
     auto found = entries_.find(key);
     undo.emplace_back(key, found == entries_.end() ? std::nullopt
                                                    : std::optional<wire::KvEntry>(found->second));
+    changes.push_back(entry ? wire::KvEvent{wire::KvEventType::put, *entry}
+                            : wire::KvEvent{wire::KvEventType::del,
+                                            wire::KvEntry{key, "", 0, revision, 0}});
     set_entry(key, std::move(entry));
   };
   auto roll_back = [&](ErrorCode code, std::string message) {
@@ -183,6 +191,7 @@ Outcome KvService::txn(const wire::KvTxnRequest& txn) {
     response.results.push_back(std::move(result));
   }
   if (!undo.empty()) revision_ = revision;
+  for (wire::KvEvent& event : changes) history_.record(std::move(event));
   response.revision = revision_;
   return Outcome{ErrorCode::ok, "", std::move(response)};
 }

@@ -12,6 +12,7 @@
 #include <set>
 #include <string>
 
+#include "state_machine/kv_history.h"
 #include "state_machine/outcome.h"
 #include "store/records.h"
 #include "wire/client_messages.h"
@@ -47,7 +48,15 @@ class KvService {
   wire::KvListResponse list(const wire::KvListRequest& request) const;
 
   uint64_t revision() const { return revision_; }
-  void set_revision(uint64_t revision) { revision_ = revision; }
+  // On restore: the store is at `revision`, and its change history starts after it.
+  void set_revision(uint64_t revision) {
+    revision_ = revision;
+    history_.reset(revision);
+  }
+  // The changes since a revision, for a watch (state_machine/kv_history.h).
+  Result<wire::KvWatchResponse> watch(const wire::KvWatchRequest& request) const {
+    return history_.since(request, revision_);
+  }
   size_t key_count() const { return entries_.size(); }
 
   Status restore(const store::StateRow& row);
@@ -63,6 +72,7 @@ class KvService {
   // Sets or removes one key (std::nullopt), keeping total_bytes_ and dirty_ in step.
   void set_entry(const std::string& key, std::optional<wire::KvEntry> entry);
 
+  KvHistory history_;
   std::map<std::string, wire::KvEntry> entries_;
   size_t total_bytes_ = 0;
   uint64_t revision_ = 0;

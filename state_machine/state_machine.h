@@ -65,6 +65,9 @@ class StateMachine {
   wire::KvListResponse list_kv(const wire::KvListRequest& request) const {
     return kv_.list(request);
   }
+  Result<wire::KvWatchResponse> watch_kv(const wire::KvWatchRequest& request) const {
+    return kv_.watch(request);
+  }
   // The ids of the sessions of `node` in boot `boot_id`.
   std::vector<uint64_t> sessions_of(const std::string& node, uint64_t boot_id) const;
   // Every (node, boot id) that owns a session, for the leader's invalidation checks.

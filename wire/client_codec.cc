@@ -195,6 +195,18 @@ Result<ClientRequestBody> decode_request_body(const fbc::ClientRequest& request,
       body.prefix = table->prefix();
       return ClientRequestBody(std::move(body));
     }
+    case fbc::RequestBody::KvWatchRequest: {
+      const auto* table = request.body_as_KvWatchRequest();
+      if (table == nullptr) return malformed(where, "has type KvWatchRequest but no table");
+      KvWatchRequest body;
+      CONCLAVE_WIRE_TRY(
+          reader.read_string(table->key(), kMaxKeyBytes, Where(where, "key"), body.key));
+      body.prefix = table->prefix();
+      body.from_revision = table->from_revision();
+      body.wait_ms = table->wait_ms();
+      body.max_events = table->max_events();
+      return ClientRequestBody(std::move(body));
+    }
     case fbc::RequestBody::MembersWatchRequest:
       if (request.body_as_MembersWatchRequest() == nullptr) {
         return malformed(where, "has type MembersWatchRequest but no table");
@@ -432,6 +444,33 @@ Result<ClientResponseBody> decode_response_body(const fbc::ClientResponse& respo
       if (table == nullptr) return malformed(where, "has type KvPutResponse but no table");
       return ClientResponseBody(KvPutResponse{.revision = table->revision()});
     }
+    case fbc::ResponseBody::KvWatchResponse: {
+      const auto* table = response.body_as_KvWatchResponse();
+      if (table == nullptr) return malformed(where, "has type KvWatchResponse but no table");
+      KvWatchResponse body;
+      body.watch_revision = table->watch_revision();
+      body.oldest_revision = table->oldest_revision();
+      const auto* events = table->events();
+      CONCLAVE_WIRE_TRY(detail::check_count(events, kMaxWatchEvents, Where(where, "events")));
+      if (events != nullptr) {
+        for (flatbuffers::uoffset_t i = 0; i < events->size(); ++i) {
+          const fbc::KvEvent* entry = events->Get(i);
+          const Where event_where(where, "event", i);
+          if (entry->type() > static_cast<uint8_t>(KvEventType::del)) {
+            return malformed(event_where, "has unknown type " + std::to_string(entry->type()));
+          }
+          KvEvent event;
+          event.type = static_cast<KvEventType>(entry->type());
+          if (entry->item() != nullptr) {
+            Result<KvEntry> item = decode_item(*entry->item(), reader, event_where);
+            if (!item.ok()) return item.error();
+            event.entry = std::move(item).value();
+          }
+          body.events.push_back(std::move(event));
+        }
+      }
+      return ClientResponseBody(std::move(body));
+    }
     case fbc::ResponseBody::MemberEvent: {
       const auto* table = response.body_as_MemberEvent();
       if (table == nullptr) return malformed(where, "has type MemberEvent but no table");
@@ -557,6 +596,12 @@ std::string encode_client_request(const ClientRequest& request) {
           const auto key = optional_string(builder, value.key);
           return {fbc::RequestBody::KvDeleteRequest,
                   fbc::CreateKvDeleteRequest(builder, key, value.prefix).Union()};
+        } else if constexpr (std::is_same_v<T, KvWatchRequest>) {
+          const auto key = optional_string(builder, value.key);
+          return {fbc::RequestBody::KvWatchRequest,
+                  fbc::CreateKvWatchRequest(builder, key, value.prefix, value.from_revision,
+                                            value.wait_ms, value.max_events)
+                      .Union()};
         } else if constexpr (std::is_same_v<T, MembersWatchRequest>) {
           return {fbc::RequestBody::MembersWatchRequest,
                   fbc::CreateMembersWatchRequest(builder).Union()};
@@ -628,6 +673,17 @@ std::string encode_client_response(const ClientResponse& response) {
         } else if constexpr (std::is_same_v<T, KvPutResponse>) {
           return {fbc::ResponseBody::KvPutResponse,
                   fbc::CreateKvPutResponse(builder, value.revision).Union()};
+        } else if constexpr (std::is_same_v<T, KvWatchResponse>) {
+          std::vector<flatbuffers::Offset<fbc::KvEvent>> events;
+          for (const KvEvent& event : value.events) {
+            events.push_back(fbc::CreateKvEvent(builder, static_cast<uint8_t>(event.type),
+                                                encode_item(builder, event.entry)));
+          }
+          const auto vector = builder.CreateVector(events);
+          return {fbc::ResponseBody::KvWatchResponse,
+                  fbc::CreateKvWatchResponse(builder, vector, value.watch_revision,
+                                             value.oldest_revision)
+                      .Union()};
         } else if constexpr (std::is_same_v<T, MemberEvent>) {
           const auto type = optional_string(builder, value.type);
           const auto member = encode_member(builder, value.member);

@@ -76,6 +76,24 @@ struct KvTxnRequest {
   bool operator==(const KvTxnRequest&) const = default;
 };
 
+// One step of `kv watch KEY|PREFIX [-prefix] [-from-rev N]`: the changes at revisions from
+// `from_revision` on (0: from the next change), in revision order, at most max_events (0:
+// kDefaultWatchEvents); the leader waits up to wait_ms (at most kMaxWatchWaitMs) for one.
+// Ask again from watch_revision + 1: that way a watch sees every change once, in order,
+// across leader changes and reconnections. A revision older than the history kept is
+// refused with not_found naming the oldest available.
+constexpr uint32_t kDefaultWatchEvents = 1000;
+constexpr uint32_t kMaxWatchEvents = 10000;
+constexpr uint32_t kMaxWatchWaitMs = 30000;
+struct KvWatchRequest {
+  std::string key;
+  bool prefix = false;
+  uint64_t from_revision = 0;
+  uint32_t wait_ms = 0;
+  uint32_t max_events = 0;
+  bool operator==(const KvWatchRequest&) const = default;
+};
+
 // `members -watch` (see MemberEvent below).
 struct MembersWatchRequest {
   bool operator==(const MembersWatchRequest&) const = default;
@@ -180,7 +198,8 @@ using ClientRequestBody =
                  SessionDestroyRequest, SessionRenewRequest, SessionListRequest,
                  LockAcquireRequest, LockReleaseRequest, LockListRequest,
                  SessionKeepaliveRequest, LockCancelRequest, RaftAdminRequest, LeaveRequest,
-                 KvDeleteRequest, KvListRequest, KvTxnRequest, MembersWatchRequest>;
+                 KvDeleteRequest, KvListRequest, KvTxnRequest, MembersWatchRequest,
+                 KvWatchRequest>;
 
 struct ClientRequest {
   uint64_t request_id = 0;
@@ -220,6 +239,18 @@ struct KvTxnResponse {
   uint64_t revision = 0;   // the store's revision after the transaction
   std::vector<TxnOpResult> results;  // one per operation of the branch that ran
   bool operator==(const KvTxnResponse&) const = default;
+};
+enum class KvEventType : uint8_t { put = 0, del = 1 };
+struct KvEvent {
+  KvEventType type = KvEventType::put;
+  KvEntry entry;  // a delete: key, and mod_revision = the delete's revision
+  bool operator==(const KvEvent&) const = default;
+};
+struct KvWatchResponse {
+  std::vector<KvEvent> events;   // revision order
+  uint64_t watch_revision = 0;   // every change up to here was looked at
+  uint64_t oldest_revision = 0;  // the oldest revision a watch can still start from
+  bool operator==(const KvWatchResponse&) const = default;
 };
 struct KvDeleteResponse {
   uint64_t revision = 0;  // the store's revision after the delete (unchanged if none matched)
@@ -366,7 +397,8 @@ using ClientResponseBody =
     std::variant<std::monostate, KvGetResponse, KvPutResponse, MembersResponse, StatusResponse,
                  SessionCreateResponse, SessionListResponse, LockEvent, LockListResponse,
                  SessionKeepaliveResponse, LockCancelResponse, RaftPeersResponse,
-                 KvDeleteResponse, KvListResponse, KvTxnResponse, MemberEvent>;
+                 KvDeleteResponse, KvListResponse, KvTxnResponse, MemberEvent,
+                 KvWatchResponse>;
 
 struct ClientResponse {
   uint64_t request_id = 0;

@@ -340,3 +340,31 @@ TEST_CASE("kv: a transaction that writes a key twice, or passes a limit, writes 
   CHECK_FALSE(h.sm.get("big/0"));
   CHECK(h.sm.revision() == before);
 }
+
+// Watches read the history the store's changes leave: puts, deletes and transactions, each
+// at its revision; a restore starts the history afresh.
+TEST_CASE("kv: every change is in the watch history, at its revision") {
+  Harness h;
+  h.put("w/a", "1");                                  // 1
+  h.leader(delete_op("w/a"));                         // 2
+  h.leader(txn_op({}, {put_of("w/b", "2"), put_of("w/c", "3")}));  // 3
+  h.leader(cas_put_op("w/b", "x", 1));                // refused: nothing recorded
+  h.put("other", "o");                                // 4
+  auto answer = h.sm.watch_kv(wire::KvWatchRequest{"w/", true, 1, 0, 0});
+  REQUIRE(answer.ok());
+  const auto& events = answer.value().events;
+  REQUIRE(events.size() == 4);
+  CHECK(events[0] == wire::KvEvent{wire::KvEventType::put, wire::KvEntry{"w/a", "1", 1, 1, 1}});
+  CHECK(events[1] == wire::KvEvent{wire::KvEventType::del, wire::KvEntry{"w/a", "", 0, 2, 0}});
+  CHECK(events[2].entry == wire::KvEntry{"w/b", "2", 3, 3, 1});
+  CHECK(events[3].entry == wire::KvEntry{"w/c", "3", 3, 3, 1});
+  CHECK(answer.value().watch_revision == 4);
+
+  // A machine restored from these rows keeps changes from the restored revision on.
+  StateMachine restored;
+  REQUIRE(restored.restore(h.sm.snapshot_rows(), h.sm.applied_index()).ok());
+  auto old = restored.watch_kv(wire::KvWatchRequest{"w/", true, 1, 0, 0});
+  REQUIRE_FALSE(old.ok());
+  CHECK(old.error().message.find("the oldest revision a watch can start from is 5") !=
+        std::string::npos);
+}

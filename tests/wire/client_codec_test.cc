@@ -66,6 +66,8 @@ std::vector<ClientRequest> all_requests() {
                                  {TxnOp{TxnOpType::get, "a", "", false}}}},
       ClientRequest{28, 0, KvTxnRequest{}},
       ClientRequest{29, 0, MembersWatchRequest{}},
+      ClientRequest{30, 0, KvWatchRequest{"w/", true, UINT64_MAX, 30000, 10}},
+      ClientRequest{31, 0, KvWatchRequest{}},
   };
 }
 
@@ -114,6 +116,11 @@ std::vector<ClientResponse> all_responses() {
                      MemberEvent{"failed", MemberInfo{"node-b", "10.0.0.2:7946", "dead", "client",
                                                       "10.0.0.2:7947", 9, {{"zone", "a"}}}}},
       ClientResponse{37, ErrorCode::ok, "", true, MemberEvent{}},
+      ClientResponse{38, ErrorCode::ok, "", false,
+                     KvWatchResponse{{KvEvent{KvEventType::put, KvEntry{"w/a", "1", 1, 5, 2}},
+                                      KvEvent{KvEventType::del, KvEntry{"w/b", "", 0, 6, 0}}},
+                                     6, 1}},
+      ClientResponse{39, ErrorCode::ok, "", false, KvWatchResponse{}},
       ClientResponse{2, ErrorCode::ok, "", false, KvGetResponse{false, "", 0, 0}},
       ClientResponse{3, ErrorCode::ok, "", false, KvPutResponse{77}},
       ClientResponse{4, ErrorCode::ok, "", false, members},
@@ -240,9 +247,9 @@ TEST_CASE("client: a request without a body, or with an unknown one, is malforme
     const auto status = fbc::CreateStatusRequest(builder);
     require_error(decode_client_request(finish(
                       builder, fbc::CreateClientRequest(builder, kProtocolVersion, 1, 0,
-                                                        static_cast<fbc::RequestBody>(20),
+                                                        static_cast<fbc::RequestBody>(21),
                                                         status.Union()))),
-                  ErrorCode::malformed, "client request: body has unknown type 20");
+                  ErrorCode::malformed, "client request: body has unknown type 21");
   }
   {
     flatbuffers::FlatBufferBuilder builder;
@@ -256,9 +263,9 @@ TEST_CASE("client: a request without a body, or with an unknown one, is malforme
     const auto put = fbc::CreateKvPutResponse(builder, 1);
     require_error(decode_client_response(finish(
                       builder, fbc::CreateClientResponse(builder, kProtocolVersion, 1, 0, 0,
-                                                         false, static_cast<fbc::ResponseBody>(16),
+                                                         false, static_cast<fbc::ResponseBody>(17),
                                                          put.Union()))),
-                  ErrorCode::malformed, "client response: body has unknown type 16");
+                  ErrorCode::malformed, "client response: body has unknown type 17");
   }
 }
 
