@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs the example scripts as a user would, against real agents, and checks what they print.
-#   tests/examples/examples_test.sh SOURCE_DIR CONCLAVE_BINARY
+#   tests/examples/examples_test.sh SOURCE_DIR CONCLAVE_BINARY CONFIG_WATCH_BINARY
 set -euo pipefail
 source_dir=$1
 export CONCLAVE=$2
+config_watch=$3
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -33,6 +34,29 @@ out=$("$source_dir/examples/lock-cron.sh" --socket "$socket" 2>&1) || fail "lock
 echo "$out"
 [[ $out == *"running the job with fencing token "* ]] || fail "the job did not run"
 "$CONCLAVE" kv get jobs/nightly-report/last-run --socket "$socket" >/dev/null || fail "no fenced write"
+
+echo "== examples/config_watch.cc: the current config, then each change within 100 ms"
+"$CONCLAVE" kv put app/config/color blue --socket "$socket" 2>/dev/null
+"$config_watch" app/config/ "$socket" >"$work/config.out" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q "^watching" "$work/config.out" && break; sleep 0.02; done
+grep -q "^applied app/config/color=blue" "$work/config.out" || fail "no initial config: $(cat "$work/config.out")"
+worst=0
+for value in green red yellow; do
+  "$CONCLAVE" kv put app/config/color "$value" --socket "$socket" 2>/dev/null
+  put_done=$(date +%s%N)
+  until grep -q "^applied app/config/color=$value" "$work/config.out"; do
+    (( ($(date +%s%N) - put_done) / 1000000 < 2000 )) || fail "the change to $value never came"
+    sleep 0.002
+  done
+  took_ms=$(( ($(date +%s%N) - put_done) / 1000000 ))
+  echo "config_watch applied $value ${took_ms} ms after the put returned"
+  (( took_ms > worst )) && worst=$took_ms
+done
+(( worst <= 100 )) || fail "config_watch took ${worst} ms (more than 100)"
+"$CONCLAVE" kv del app/config/color --socket "$socket" 2>/dev/null
+for _ in $(seq 100); do grep -q "^removed app/config/color" "$work/config.out" && break; sleep 0.01; done
+grep -q "^removed app/config/color" "$work/config.out" || fail "the delete never came"
 
 echo "== examples/on-peer-failure.sh"
 p=$(port); q=$(port)
