@@ -545,17 +545,17 @@ struct Gossip::State {
       apply_update(update, now_ms);
     }
     if (sync.is_reply || leaving) return;
-    // Answer after merging, so the reply already carries our refutations. A sender we now
-    // know (its own record leads its list) is answered over TCP when enabled, so a joiner
-    // gets our whole list in one frame; otherwise back where the datagram came from.
+    // Answer after merging, so the reply already carries our refutations. A push that came
+    // over TCP is answered over TCP. A datagram push (a join) is answered with datagrams, and
+    // also over TCP when enabled and the sender (its own record leads its list) is now known:
+    // the datagrams arrive at once unless one is lost; the frame arrives whole, unless our
+    // connection to the sender is still backing off from a partition (seen: a restarted
+    // server learned a just-healed member 13 s late when only the frame was sent).
     const Member* sender = sender_name.empty() ? nullptr : table.find(sender_name);
     const bool sender_live = sender != nullptr && (sender->state == MemberState::alive ||
                                                    sender->state == MemberState::suspect);
-    if (options.tcp_push_pull && sender_live) {
-      send_sync(sender->address, true, sender->name);
-    } else if (!over_tcp) {
-      send_sync(from_address, true);
-    }
+    if (!over_tcp) send_sync(from_address, true);
+    if (options.tcp_push_pull && sender_live) send_sync(sender->address, true, sender->name);
   }
 
   // ---- timers --------------------------------------------------------------------------

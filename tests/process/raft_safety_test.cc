@@ -181,7 +181,7 @@ TEST_CASE("a server whose data folder was replaced never loses an acknowledged w
 
     // The old leader and the lagging follower elect a leader; the write is there.
     std::optional<std::string> read;
-    wait_until(15000, [&] {
+    const int64_t read_ms = wait_until(15000, [&] {
       read = try_get(lagging->socket, "x");
       return read.has_value();
     });
@@ -205,6 +205,14 @@ TEST_CASE("a server whose data folder was replaced never loses an acknowledged w
       return listed && status->applied_index > 0;
     });
     CHECK(member_ms >= 0);
+    // The first read after the crash comes within seconds, not after TCP back-off: the
+    // restarted server learns the healed member from the datagram answer to its join (it took
+    // 12-14 s in 3 of 10 trials when that answer went only over TCP).
+    if (read_ms > 5000) std::printf("slow trial, logs:\n%s\n", all_logs(agents).c_str());
+    CHECK(read_ms <= 5000);
+    std::printf("replaced disk, trial %d: the write read back after %lld ms, the new server a "
+                "member after %lld ms more\n",
+                trial, static_cast<long long>(read_ms), static_cast<long long>(member_ms));
     for (const ClusterAgent& agent : agents) CHECK(agent.process->running());
     check_no_invariant_abort(agents);
     check_one_leader_per_term(agents);
