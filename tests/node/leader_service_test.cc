@@ -121,3 +121,85 @@ TEST_CASE("leader service: an agent gossip never lists loses its sessions after 
   CHECK(h.invalidations(kUnknownOwnerGraceMs + 1, unknown) ==
         std::vector<wire::SessionEndReason>{wire::SessionEndReason::node_unknown});
 }
+
+namespace {
+
+// Confirms every pending ReadIndex read (one voter: at once) and serves what is servable.
+void confirm_reads(Harness& h) {
+  std::vector<raft::ReadState> reads;
+  while (h.raft.has_ready()) {
+    raft::Ready ready = h.raft.ready();
+    reads.insert(reads.end(), ready.read_states.begin(), ready.read_states.end());
+    h.raft.advance(ready);
+  }
+  h.leader.on_read_states(reads);
+  h.leader.serve_reads(h.state_machine);
+}
+
+wire::ForwardRequest watch_request(uint64_t forward_id, uint64_t from_revision) {
+  wire::ForwardRequest forward;
+  forward.forward_id = forward_id;
+  forward.client_id = 9;
+  forward.timeout_ms = 15000;
+  forward.request.body = wire::KvWatchRequest{"w/", true, from_revision, 5000, 0};
+  return forward;
+}
+
+const wire::KvWatchResponse& watch_answer(const LeaderService::Reply& reply) {
+  REQUIRE(reply.response.response.error_code == ErrorCode::ok);
+  return std::get<wire::KvWatchResponse>(reply.response.response.body);
+}
+
+}  // namespace
+
+TEST_CASE("leader service: a watch with nothing yet waits for the next matching change") {
+  Harness h;
+  // "From the next change" (0): nothing yet, so the watch waits...
+  h.leader.on_forward("c1", watch_request(1, 0), 1000, h.raft, h.state_machine);
+  confirm_reads(h);
+  CHECK(h.leader.take_replies().empty());
+  // ...through changes it does not match...
+  wire::Command other;
+  other.op = wire::PutCommand{"other", "x", "", 0};
+  h.state_machine.apply(raft::Entry{1, h.state_machine.applied_index() + 1,
+                                    wire::encode_command(other)});
+  h.leader.serve_reads(h.state_machine);
+  CHECK(h.leader.take_replies().empty());
+  // ...and is answered by the first one it matches, applied after it began (revision 2: the
+  // watch looked up to revision 0 when it began, so "the next change" stays pinned there).
+  wire::Command put;
+  put.op = wire::PutCommand{"w/a", "1", "", 0};
+  h.state_machine.apply(raft::Entry{1, h.state_machine.applied_index() + 1,
+                                    wire::encode_command(put)});
+  h.leader.serve_reads(h.state_machine);
+  auto replies = h.leader.take_replies();
+  REQUIRE(replies.size() == 1);
+  CHECK(replies[0].to == "c1");
+  const wire::KvWatchResponse& answer = watch_answer(replies[0]);
+  REQUIRE(answer.events.size() == 1);
+  CHECK(answer.events[0].entry.key == "w/a");
+  CHECK(answer.events[0].entry.mod_revision == 2);
+  CHECK(answer.watch_revision == 2);
+
+  // A watch whose wait runs out gets what there is: nothing, and how far it looked.
+  h.leader.on_forward("c1", watch_request(2, 3), 2000, h.raft, h.state_machine);
+  confirm_reads(h);
+  const std::map<std::string, MemberView> members = {
+      {"s1", MemberView{gossip::MemberState::alive, 1}},
+      {"d", MemberView{gossip::MemberState::alive, 5}}};
+  h.leader.tick(6999, h.raft, h.state_machine, members);
+  CHECK(h.leader.take_replies().empty());
+  h.leader.tick(7000, h.raft, h.state_machine, members);
+  replies = h.leader.take_replies();
+  REQUIRE(replies.size() == 1);
+  CHECK(watch_answer(replies[0]).events.empty());
+  CHECK(watch_answer(replies[0]).watch_revision == 2);
+
+  // Deposed: a waiting watch is told to ask the new leader.
+  h.leader.on_forward("c1", watch_request(3, 3), 8000, h.raft, h.state_machine);
+  confirm_reads(h);
+  h.leader.on_deposed("s2");
+  replies = h.leader.take_replies();
+  REQUIRE(replies.size() == 1);
+  CHECK(replies[0].response.response.error_code == ErrorCode::not_leader);
+}
