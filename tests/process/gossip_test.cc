@@ -453,17 +453,12 @@ TEST_CASE("conclave members -watch reports a kill -9 as failed and the restart a
   // Each line is one JSON object; the watch starts with the three members.
   auto lines_with = [&](const std::string& type, const std::string& name) {
     size_t count = 0;
-    const std::string log = watcher->log();
-    size_t start = 0;
-    while (start < log.size()) {
-      size_t end = log.find('\n', start);
-      if (end == std::string::npos) break;  // a line still being written
-      const auto event = nlohmann::json::parse(log.substr(start, end - start), nullptr, false);
+    for (const std::string& text : complete_lines(watcher->log())) {
+      const auto event = nlohmann::json::parse(text, nullptr, false);
       if (!event.is_discarded() && event.value("type", "") == type &&
           event.value("name", "") == name) {
         ++count;
       }
-      start = end + 1;
     }
     return count;
   };

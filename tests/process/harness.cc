@@ -249,6 +249,17 @@ void LoopbackFirewall::cut(const std::string& a, const std::string& b) {
   run_iptables("iptables -w -A " + chain_ + " -s " + b + " -d " + a + " -j DROP");
 }
 
+std::vector<std::string> complete_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  for (size_t start = 0; start < text.size();) {
+    const size_t end = text.find('\n', start);
+    if (end == std::string::npos) break;
+    lines.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return lines;
+}
+
 void LoopbackFirewall::cut_udp(const std::string& a, const std::string& b) {
   cut_udp_one_way(a, b);
   cut_udp_one_way(b, a);

@@ -111,6 +111,10 @@ ClusterAgent* other_than(std::vector<ClusterAgent>& agents, const std::string& n
 std::string wait_for_agreed_leader(const std::vector<ClusterAgent*>& agents, int64_t limit_ms);
 std::vector<ClusterAgent*> pointers(std::vector<ClusterAgent>& agents);
 
+// The complete lines of `text` (each ended by '\n'), without the newline; a last line without
+// one is left out (a process may still be writing it).
+std::vector<std::string> complete_lines(const std::string& text);
+
 // Drops every packet from or to chosen loopback addresses, in a chain of its own that is
 // removed again when the object goes (also when a test fails).
 class LoopbackFirewall {

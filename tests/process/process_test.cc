@@ -29,6 +29,31 @@
 using namespace conclave;
 using namespace conclave::testing;
 
+namespace {
+
+// A dev agent on free ports in `folder` (socket under conclave-data/), ready for writes.
+struct ReadyDevAgent {
+  std::unique_ptr<AgentProcess> process;
+  std::string socket;
+};
+
+ReadyDevAgent start_ready_dev_agent(const std::filesystem::path& folder,
+                                    const std::vector<std::string>& extra_args = {}) {
+  std::vector<std::string> args = {"-dev", "-gossip-port", std::to_string(free_port()),
+                                   "-server-port", std::to_string(free_port())};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  ReadyDevAgent agent{std::make_unique<AgentProcess>(folder, args),
+                      (folder / "conclave-data" / "agent.sock").string()};
+  const int64_t ready_ms =
+      wait_until(5000, [&] { return try_put(agent.socket, "ready", "yes", 500); });
+  INFO(agent.process->log());
+  REQUIRE(ready_ms >= 0);
+  return agent;
+}
+
+}  // namespace
+
+
 TEST_CASE("a dev agent is ready in under a second and serves kv put/get through the CLI") {
   TempFolder folder;
   const int gossip_port = free_port();
@@ -68,11 +93,8 @@ TEST_CASE("a dev agent is ready in under a second and serves kv put/get through 
 
 TEST_CASE("a key or value over its limit is answered at once with an error naming the limit") {
   TempFolder folder;
-  AgentProcess agent(folder.path(), {"-dev", "-gossip-port", std::to_string(free_port()),
-                                     "-server-port", std::to_string(free_port())});
-  const std::string socket = (folder.path() / "conclave-data" / "agent.sock").string();
-  INFO(agent.log());
-  REQUIRE(wait_until(5000, [&] { return try_put(socket, "ready", "yes", 500); }) >= 0);
+  const ReadyDevAgent agent = start_ready_dev_agent(folder.path());
+  const std::string& socket = agent.socket;
 
   // A 600 KB value through the client library (what `kv put KEY -` sends): refused, answered.
   auto client = client::Client::connect(socket);
@@ -99,11 +121,8 @@ TEST_CASE("a key or value over its limit is answered at once with an error namin
 
 TEST_CASE("kv put -cas lets exactly one of 10 racing writers win; kv del; the exit codes") {
   TempFolder folder;
-  AgentProcess agent(folder.path(), {"-dev", "-gossip-port", std::to_string(free_port()),
-                                     "-server-port", std::to_string(free_port())});
-  const std::string socket = (folder.path() / "conclave-data" / "agent.sock").string();
-  INFO(agent.log());
-  REQUIRE(wait_until(5000, [&] { return try_put(socket, "ready", "yes", 500); }) >= 0);
+  const ReadyDevAgent agent = start_ready_dev_agent(folder.path());
+  const std::string& socket = agent.socket;
   auto client = client::Client::connect(socket);
   REQUIRE(client.ok());
   auto first = client.value().kv_put("counter", "0", 2000);
@@ -159,12 +178,8 @@ TEST_CASE("kv put -cas lets exactly one of 10 racing writers win; kv del; the ex
 TEST_CASE("kv ls lists a prefix in order, and every -format json output parses with the "
           "table's fields") {
   TempFolder folder;
-  AgentProcess agent(folder.path(), {"-dev", "-node", "solo", "-gossip-port",
-                                     std::to_string(free_port()), "-server-port",
-                                     std::to_string(free_port())});
-  const std::string socket = (folder.path() / "conclave-data" / "agent.sock").string();
-  INFO(agent.log());
-  REQUIRE(wait_until(5000, [&] { return try_put(socket, "ready", "yes", 500); }) >= 0);
+  const ReadyDevAgent agent = start_ready_dev_agent(folder.path(), {"-node", "solo"});
+  const std::string& socket = agent.socket;
   auto client = client::Client::connect(socket);
   REQUIRE(client.ok());
   for (int i = 0; i < 2500; ++i) {  // more than two pages of 1,000
@@ -176,12 +191,7 @@ TEST_CASE("kv ls lists a prefix in order, and every -format json output parses w
 
   const CommandResult keys = run_cli(folder.path(), {"kv", "ls", "cfg/"});
   REQUIRE(keys.exit_code == 0);
-  std::vector<std::string> lines;
-  for (size_t start = 0; start < keys.out.size();) {
-    const size_t end = keys.out.find('\n', start);
-    lines.push_back(keys.out.substr(start, end - start));
-    start = end + 1;
-  }
+  const std::vector<std::string> lines = complete_lines(keys.out);
   REQUIRE(lines.size() == 2500);  // all pages, nothing outside the prefix
   CHECK(lines.front() == "cfg/0000");
   CHECK(lines.back() == "cfg/2499");
@@ -242,11 +252,8 @@ TEST_CASE("kv ls lists a prefix in order, and every -format json output parses w
 
 TEST_CASE("kv txn reads a transaction from stdin and applies one branch atomically") {
   TempFolder folder;
-  AgentProcess agent(folder.path(), {"-dev", "-gossip-port", std::to_string(free_port()),
-                                     "-server-port", std::to_string(free_port())});
-  const std::string socket = (folder.path() / "conclave-data" / "agent.sock").string();
-  INFO(agent.log());
-  REQUIRE(wait_until(5000, [&] { return try_put(socket, "ready", "yes", 500); }) >= 0);
+  const ReadyDevAgent agent = start_ready_dev_agent(folder.path());
+  const std::string& socket = agent.socket;
   REQUIRE(try_put(socket, "config/a", "1"));
   auto got = try_connect(socket)->kv_get("config/a", 1000);
   REQUIRE(got.ok());
@@ -351,14 +358,9 @@ TEST_CASE("a watcher on a client agent sees each put of a 1,000-put burst once, 
   // Every put arrives once, in revision order, keys in the order written.
   auto events = [&] {
     std::vector<nlohmann::json> parsed;
-    const std::string log = watcher->log();
-    size_t start = 0;
-    while (start < log.size()) {
-      const size_t end = log.find('\n', start);
-      if (end == std::string::npos) break;
-      auto line = nlohmann::json::parse(log.substr(start, end - start), nullptr, false);
+    for (const std::string& text : complete_lines(watcher->log())) {
+      auto line = nlohmann::json::parse(text, nullptr, false);
       if (!line.is_discarded() && line.is_object()) parsed.push_back(std::move(line));
-      start = end + 1;
     }
     return parsed;
   };
