@@ -70,10 +70,11 @@ struct Options {
   int64_t stall_threshold_ms = 100;
   // Also probe over TCP (TcpProbe) when the direct UDP probe goes unanswered.
   bool tcp_fallback = true;
-  // Push-pull over TCP (TcpSync): periodic exchanges, and the answer to a joiner's Sync, go
-  // as one frame over the agent's connection instead of many datagrams, so a lost datagram
-  // no longer leaves a joiner with part of the list until the next round. A join itself is
-  // a datagram to the seed address (the only address a joiner has).
+  // Push-pull over TCP (TcpSync): periodic exchanges go as one frame over the agent's
+  // connection instead of many datagrams. A join itself is a datagram to the seed address
+  // (the only address a joiner has); the seed answers it with datagrams and also as one
+  // frame, so a lost datagram no longer leaves a joiner with part of the list until the next
+  // round, and a TCP connection still backing off from a partition delays nothing.
   bool tcp_push_pull = true;
   // Each update is retransmitted retransmit_multiplier * ceil(log10(N + 1)) times.
   int retransmit_multiplier = 4;
