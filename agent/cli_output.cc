@@ -30,7 +30,6 @@ void print_kv_event(const wire::KvEvent& event, bool json) {
   if (json) {
     nlohmann::json out = kv_entry_object(event.entry);
     out["type"] = put ? "put" : "delete";
-    if (!put) out.erase("value");
     std::cout << dump(out, -1) << std::endl;
     return;
   }

@@ -29,7 +29,8 @@ std::string kv_entry_json(const wire::KvEntry& entry);
 void print_txn(const wire::KvTxnResponse& response, bool json);
 // `kv watch`: one line per change, "PUT KEY VALUE" or "DELETE KEY" (with the revision: "PUT
 // KEY VALUE (rev N)"); JSON: one object per line, the key's fields plus "type": "put" or
-// "delete" (a delete: its mod_revision is the delete's revision).
+// "delete" (a delete: value empty, version and create_revision 0, mod_revision the delete's
+// revision), so every event has the same fields.
 void print_kv_event(const wire::KvEvent& event, bool json);
 // `kv ls`: keys one per line; with `values`, "KEY<TAB>VALUE"; JSON: an array of keys as above.
 void print_kv_list(const std::vector<wire::KvEntry>& entries, bool values, bool json);
