@@ -62,6 +62,14 @@ void Requester::abandon_connection(uint64_t connection_id) {
   for (const ReplyTo& reply_to : gone) abandon(reply_to);
 }
 
+int64_t Requester::resend_after_ms(const wire::ClientRequest& request) const {
+  // A watch is parked on the leader for up to its wait: an answer is not late before that.
+  if (const auto* watch = std::get_if<wire::KvWatchRequest>(&request.body)) {
+    return options_.resend_after_ms + std::min<int64_t>(watch->wait_ms, wire::kMaxWatchWaitMs);
+  }
+  return options_.resend_after_ms;
+}
+
 uint64_t Requester::ack_below() const {
   uint64_t lowest = next_sequence_;
   for (const auto& [reply_to, item] : outstanding_) {
@@ -212,7 +220,7 @@ void Requester::tick(int64_t now_ms) {
         item.redirects = 0;
         send(item, now_ms);
       }
-    } else if (now_ms - item.sent_at_ms >= options_.resend_after_ms) {
+    } else if (now_ms - item.sent_at_ms >= resend_after_ms(item.request)) {
       ++resends_;
       send(item, now_ms);
     }

@@ -8,7 +8,8 @@
 // - No hang at failover: an attempt goes to the leader this agent knows (or, without one, to an
 //   alive server, which redirects). It is sent again at once when the leader changes or the
 //   connection to the target fails, after a short back-off when the answer is "no leader yet",
-//   and when an attempt stays unanswered for resend_after_ms.
+//   and when an attempt stays unanswered for resend_after_ms (plus its wait, for a watch's
+//   long poll, which the leader holds until a change or the wait's end).
 // - The deadline is the only ambiguous end: a write whose deadline passes is answered
 //   timed_out ("may still be applied").
 //
@@ -115,6 +116,8 @@ class Requester {
   // ReadIndex confirmation, which spreads the reads' work over the servers).
   std::string choose_target(int64_t now_ms, bool spread = false);
   uint64_t ack_below() const;
+  // How long an attempt may stay unanswered before it is sent again.
+  int64_t resend_after_ms(const wire::ClientRequest& request) const;
   // `sent_at_ms`: when the answered attempt was sent (not necessarily the latest attempt: an
   // earlier one may be the one answered).
   void finish(std::map<ReplyTo, Outstanding>::iterator it, wire::ClientResponse response,

@@ -191,3 +191,29 @@ TEST_CASE("requester: a linearizable read goes first to any server; a follower's
   CHECK_FALSE(answers[0].confirmed);  // b is not the leader
   CHECK(requester.leader() == "a");
 }
+
+TEST_CASE("requester: a watch's long poll is not sent again before its wait is over") {
+  Requester requester = make();
+  requester.set_servers({"a"});
+  requester.set_leader("a", 0);
+  wire::ClientRequest watch;
+  watch.request_id = 1;
+  watch.body = wire::KvWatchRequest{"app/", true, 5, 10'000, 0};
+  requester.submit(ReplyTo{1, 1}, watch, 20'000, 0);
+  requester.submit(ReplyTo{1, 2}, get(2), 20'000, 0);
+  REQUIRE(requester.take_sends().size() == 2);
+  requester.tick(1000);  // the get is resent after resend_after_ms; the watch is parked
+  auto resent = requester.take_sends();
+  REQUIRE(resent.size() == 1);
+  CHECK(std::holds_alternative<wire::KvGetRequest>(resent[0].forward.request.body));
+  requester.tick(10'999);
+  for (const auto& send : requester.take_sends()) {
+    CHECK_FALSE(std::holds_alternative<wire::KvWatchRequest>(send.forward.request.body));
+  }
+  requester.tick(11'000);  // its wait plus resend_after_ms: no answer means it was lost
+  bool watch_resent = false;
+  for (const auto& send : requester.take_sends()) {
+    watch_resent |= std::holds_alternative<wire::KvWatchRequest>(send.forward.request.body);
+  }
+  CHECK(watch_resent);
+}
