@@ -79,6 +79,7 @@ class LeaderService {
   // The leader's clock now (see above). Precondition: active().
   int64_t stamp_ms(int64_t now_ms, const state::StateMachine& state_machine);
   const LeaderServiceCounters& counters() const { return counters_; }
+  size_t parked_watch_count() const { return parked_watches_.size(); }
 
  private:
   struct Waiter {

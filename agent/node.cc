@@ -480,6 +480,7 @@ void Node::tick(int64_t now_ms) {
   }
   requester_.tick(now_ms);
   local_sessions_.tick(now_ms, requester_);
+  watch_hub_.tick(now_ms, requester_);
   route(now_ms);
 }
 
@@ -685,6 +686,9 @@ void Node::receive_client(uint64_t connection_id, const wire::ClientRequest& req
         follower_reads_.add(connection_id, bounded, now_ms + timeout_ms, now_ms), now_ms);
   } else if (LocalSessions::handles(body)) {
     local_sessions_.on_request(connection_id, bounded, now_ms, requester_);
+  } else if (std::holds_alternative<wire::KvWatchRequest>(body) &&
+             watch_hub_.on_request(connection_id, bounded, now_ms, requester_)) {
+    // Served from the stream this agent keeps for the watched key or prefix.
   } else {
     requester_.submit(ReplyTo{connection_id, request.request_id}, bounded, now_ms + timeout_ms,
                       now_ms);
@@ -695,6 +699,7 @@ void Node::receive_client(uint64_t connection_id, const wire::ClientRequest& req
 void Node::client_disconnected(uint64_t connection_id, int64_t now_ms) {
   now_ms_ = now_ms;
   member_watchers_.erase(connection_id);
+  watch_hub_.connection_closed(connection_id);
   requester_.abandon_connection(connection_id);
   local_sessions_.connection_closed(connection_id, now_ms, requester_);
   route(now_ms);
@@ -855,12 +860,17 @@ void Node::route(int64_t now_ms) {
       if (answer.confirmed) local_sessions_.on_contact_confirmed(answer.sent_at_ms);
       if (answer.reply_to.connection_id == 0) {
         local_sessions_.on_answer(answer, now_ms, requester_);
+      } else if (answer.reply_to.connection_id == kWatchHubConnection) {
+        watch_hub_.on_answer(answer, now_ms, requester_);
       } else {
         client_replies_.push_back(ClientReply{answer.reply_to.connection_id,
                                               std::move(answer.response)});
       }
     }
     for (LocalClientReply& reply : local_sessions_.take_replies()) {
+      client_replies_.push_back(ClientReply{reply.connection_id, std::move(reply.response)});
+    }
+    for (LocalClientReply& reply : watch_hub_.take_replies()) {
       client_replies_.push_back(ClientReply{reply.connection_id, std::move(reply.response)});
     }
     if (!moved) return;
@@ -1211,6 +1221,13 @@ wire::StatusResponse Node::status() const {
       {"locks_granted", sessions.locks_granted},
       {"locks_lost", sessions.locks_lost},
       {"lock_jeopardy_events", sessions.jeopardy_events},
+      {"watch_streams", watch_hub_.stream_count()},
+      {"watch_waiters", watch_hub_.waiter_count()},
+      {"watch_upstream_polls", watch_hub_.counters().upstream_polls},
+      {"watch_answered_locally", watch_hub_.counters().answered_locally},
+      {"watch_forwarded_alone", watch_hub_.counters().forwarded_alone},
+      {"watch_buffer_revisions_dropped", watch_hub_.counters().buffer_revisions_dropped},
+      {"leader_watches_parked", leader_.parked_watch_count()},
       {"gossip_packets_received", gossip_counters.packets_received},
       {"gossip_packets_sent", gossip_counters.packets_sent},
       {"gossip_suspicions_raised", gossip_counters.suspicions_raised},

@@ -43,6 +43,7 @@
 #include "agent/leader_service.h"
 #include "agent/local_sessions.h"
 #include "agent/requester.h"
+#include "agent/watch_hub.h"
 #include "gossip/gossip.h"
 #include "raft/raw_node.h"
 #include "state_machine/state_machine.h"
@@ -297,6 +298,7 @@ class Node {
   FollowerReads follower_reads_;
   Requester requester_;
   LocalSessions local_sessions_;
+  WatchHub watch_hub_;  // this agent's local watchers, one upstream stream per key or prefix
   LeaderService leader_;
   std::string known_leader_;
 
