@@ -38,6 +38,20 @@ void print_kv_event(const wire::KvEvent& event, bool json) {
   std::cout << " (rev " << event.entry.mod_revision << ")" << std::endl;
 }
 
+void print_watch_fell_behind(const client::FellBehind& behind, bool json) {
+  if (json) {
+    nlohmann::json out = {{"type", "fell_behind"},
+                          {"missed_from_revision", behind.missed_from_revision},
+                          {"resume_revision", behind.resume_revision}};
+    std::cout << dump(out, -1) << std::endl;
+    return;
+  }
+  std::cout << "FELL_BEHIND watch fell behind: the changes from revision "
+            << behind.missed_from_revision << " to " << behind.resume_revision - 1
+            << " are no longer kept; resuming from revision " << behind.resume_revision
+            << " (read the keys again to catch up)" << std::endl;
+}
+
 void print_txn(const wire::KvTxnResponse& response, bool json) {
   if (json) {
     nlohmann::json results = nlohmann::json::array();

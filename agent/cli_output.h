@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "client/kv_watch.h"
 #include "wire/client_messages.h"
 
 namespace conclave::agent {
@@ -32,6 +33,10 @@ void print_txn(const wire::KvTxnResponse& response, bool json);
 // "delete" (a delete: value empty, version and create_revision 0, mod_revision the delete's
 // revision), so every event has the same fields.
 void print_kv_event(const wire::KvEvent& event, bool json);
+// A watch that fell behind the cluster's history (client/kv_watch.h): "FELL_BEHIND ..." naming
+// the revisions lost and the one it resumes from; JSON: {"type": "fell_behind",
+// "missed_from_revision", "resume_revision"}.
+void print_watch_fell_behind(const client::FellBehind& behind, bool json);
 // `kv ls`: keys one per line; with `values`, "KEY<TAB>VALUE"; JSON: an array of keys as above.
 void print_kv_list(const std::vector<wire::KvEntry>& entries, bool values, bool json);
 

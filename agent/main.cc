@@ -27,6 +27,7 @@
 #include "agent/lock_command.h"
 #include "agent/runtime.h"
 #include "client/client.h"
+#include "client/kv_watch.h"
 #include "wire/codec.h"
 
 using namespace conclave;
@@ -382,7 +383,10 @@ int main(int argc, char** argv) {
       "happens, one line per change, in revision order, until interrupted: `PUT KEY VALUE (rev "
       "N)` or `DELETE KEY (rev N)`, or one JSON object per line. From -from-rev N it starts "
       "with the changes since that revision (if still kept: the recent history is bounded). "
-      "It follows leader changes and agent restarts without missing or repeating a change");
+      "It follows leader changes and agent restarts without missing or repeating a change. "
+      "If it falls behind the history (stopped while more than 100,000 changes went by), it "
+      "prints one FELL_BEHIND line (JSON type fell_behind) naming the revisions lost and goes "
+      "on from the oldest kept: read the keys again then");
   std::string watch_key;
   watch_command->add_option("key", watch_key, "The key, or the prefix with -prefix");
   bool watch_prefix = false;
@@ -725,32 +729,34 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
   if (watch_command->parsed()) {
-    // Long polls, each from the revision after the last one seen: a leader change or an
-    // agent restart in between loses nothing and repeats nothing.
-    wire::KvWatchRequest request{watch_key, watch_prefix, watch_from, 10'000, 0};
+    // Long polls, each from the revision after the last one seen (client/kv_watch.h): a
+    // leader change or an agent restart in between loses nothing and repeats nothing.
+    client::KvWatch watch(wire::KvWatchRequest{watch_key, watch_prefix, watch_from, 0, 0});
     std::optional<client::Client> reconnected;
     client::Client* watcher = &agent_client;
     std::string last_problem;
     for (;;) {
-      auto answer = watcher->kv_watch(request, 15'000);
-      if (answer.ok()) {
+      auto step = watch.next(*watcher);
+      if (step.ok()) {
         last_problem.clear();
-        for (const wire::KvEvent& event : answer.value().events) {
+        if (step.value().fell_behind) {
+          agent::print_watch_fell_behind(*step.value().fell_behind, format == "json");
+        }
+        for (const wire::KvEvent& event : step.value().events) {
           agent::print_kv_event(event, format == "json");
         }
-        request.from_revision = answer.value().watch_revision + 1;
         continue;
       }
-      if (answer.error().code == ErrorCode::not_found ||
-          answer.error().code == ErrorCode::invalid_argument) {
-        return report(answer.error());
+      if (step.error().code == ErrorCode::not_found ||
+          step.error().code == ErrorCode::invalid_argument) {
+        return report(step.error());
       }
-      if (answer.error().message != last_problem) {
-        std::fprintf(stderr, "watch: %s; retrying\n", answer.error().message.c_str());
-        last_problem = answer.error().message;
+      if (step.error().message != last_problem) {
+        std::fprintf(stderr, "watch: %s; retrying\n", step.error().message.c_str());
+        last_problem = step.error().message;
       }
       ::usleep(200 * 1000);
-      if (answer.error().code == ErrorCode::unavailable) {
+      if (step.error().code == ErrorCode::unavailable) {
         // The agent closed the connection (restarting?): connect again.
         auto path = client::find_socket(socket);
         if (path.ok()) {

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "client/client.h"
+#include "client/kv_watch.h"
 
 namespace {
 
@@ -31,6 +32,41 @@ void apply_delete(const std::string& key, uint64_t revision) {
   config.erase(key);
   std::printf("removed %s (rev %llu)\n", key.c_str(), static_cast<unsigned long long>(revision));
   std::fflush(stdout);
+}
+
+// Reads every key under `prefix` (page by page, one linearizable read each) and applies it;
+// returns the revision the first page was read at, or 0 on an error.
+uint64_t read_all(conclave::client::Client& agent, const std::string& prefix) {
+  conclave::wire::KvListRequest list;
+  list.prefix = prefix;
+  uint64_t read_at = 0;
+  std::map<std::string, std::string> fresh;
+  for (;;) {
+    auto page = agent.kv_list(list, 5000);
+    if (!page.ok()) {
+      std::fprintf(stderr, "config_watch: %s\n", page.error().message.c_str());
+      return 0;
+    }
+    if (read_at == 0) read_at = page.value().revision;
+    for (const auto& entry : page.value().items) {
+      fresh[entry.key] = entry.value;
+      apply_put(entry.key, entry.value, entry.mod_revision);
+    }
+    if (!page.value().more || page.value().items.empty()) break;
+    list.after = page.value().items.back().key;
+  }
+  // Keys that are gone since the last full read (after falling behind) are removed too.
+  for (auto it = config.begin(); it != config.end();) {
+    if (fresh.count(it->first) == 0) {
+      std::printf("removed %s (rev %llu)\n", it->first.c_str(),
+                  static_cast<unsigned long long>(read_at));
+      it = config.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  std::fflush(stdout);
+  return read_at;
 }
 
 }  // namespace
@@ -55,44 +91,35 @@ int main(int argc, char** argv) {
   }
   conclave::client::Client& agent = connected.value();
 
-  // 1. The whole config as of one revision (page by page).
-  conclave::wire::KvListRequest list;
-  list.prefix = prefix;
-  uint64_t read_at = 0;
-  for (;;) {
-    auto page = agent.kv_list(list, 5000);
-    if (!page.ok()) {
-      std::fprintf(stderr, "config_watch: %s\n", page.error().message.c_str());
-      return 1;
-    }
-    if (read_at == 0) read_at = page.value().revision;
-    for (const auto& entry : page.value().items) apply_put(entry.key, entry.value, entry.mod_revision);
-    if (!page.value().more || page.value().items.empty()) break;
-    list.after = page.value().items.back().key;
-  }
+  // 1. The whole config as of one revision.
+  const uint64_t read_at = read_all(agent, prefix);
+  if (read_at == 0) return 1;
   std::printf("watching %s from revision %llu\n", prefix.c_str(),
               static_cast<unsigned long long>(read_at + 1));
   std::fflush(stdout);
 
   // 2. Every change after it, in order.
-  conclave::wire::KvWatchRequest watch{prefix, true, read_at + 1, 10'000, 0};
+  conclave::client::KvWatch watch({prefix, true, read_at + 1, 0, 0});
   for (;;) {
-    auto answer = agent.kv_watch(watch, 15'000);
-    if (!answer.ok()) {
-      if (answer.error().code == conclave::ErrorCode::not_found) {
-        std::fprintf(stderr, "config_watch: %s\n", answer.error().message.c_str());
-        return 1;  // fell too far behind: a real service would start over from step 1
-      }
-      ::usleep(200 * 1000);  // an election, say: ask again from the same revision
+    auto step = watch.next(agent);
+    if (!step.ok()) {
+      std::fprintf(stderr, "config_watch: %s\n", step.error().message.c_str());
+      ::usleep(200 * 1000);  // an election, say: the next poll asks from the same revision
       continue;
     }
-    for (const auto& event : answer.value().events) {
+    if (step.value().fell_behind) {
+      // Changes were missed for good (this process was stopped for long, say): read it all
+      // again. Changes made after the watch resumed come again through the watch; applying a
+      // value twice is harmless.
+      std::printf("fell behind; reading %s again\n", prefix.c_str());
+      if (read_all(agent, prefix) == 0) return 1;
+    }
+    for (const auto& event : step.value().events) {
       if (event.type == conclave::wire::KvEventType::put) {
         apply_put(event.entry.key, event.entry.value, event.entry.mod_revision);
       } else {
         apply_delete(event.entry.key, event.entry.mod_revision);
       }
     }
-    watch.from_revision = answer.value().watch_revision + 1;
   }
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The installed client library works for another program: `meson install` into a temporary
-# root, then build examples/kv_hello.cc (copied out of the source tree, so nothing of the
+# root, then build examples/kv_hello.cc and config_watch.cc (copied out of the source tree, so nothing of the
 # repository is on its include path) with `pkg-config --cflags --libs conclave` against that
 # installed copy alone, and run it against a dev agent.
 #   tests/install/install_test.sh BUILD_DIR SOURCE_DIR CONCLAVE_BINARY
@@ -24,8 +24,11 @@ if [[ $flags == *"$source"* || $flags == *"$build"* ]]; then
   echo "FAIL: the flags point into the source or build tree"; exit 1
 fi
 mkdir "$work/program"
-cp "$source/examples/kv_hello.cc" "$work/program/"
+cp "$source/examples/kv_hello.cc" "$source/examples/config_watch.cc" "$work/program/"
 (cd "$work/program" && c++ -std=c++20 kv_hello.cc $flags -o kv_hello)
+# The watch stream's header (client/kv_watch.h) is installed too: the config-reload example
+# builds against the installed copy (tests/examples runs the in-tree build of it).
+(cd "$work/program" && c++ -std=c++20 config_watch.cc $flags -o config_watch)
 
 # A dev agent on free ports of its own (the kernel picks them: bind to port 0 is not an
 # agent option, so try a few random ones).

@@ -323,8 +323,8 @@ TEST_CASE("under systemd (Type=notify) the agent sends READY=1 once it answers c
   ::close(fd);
 }
 
-TEST_CASE("a watcher on a client agent sees each put of a 1,000-put burst once, in order, while "
-          "the leader is killed with -9 in the middle") {
+TEST_CASE("three watchers on a client agent, sharing one upstream stream, each see each put of "
+          "a 1,000-put burst once, in order, while the leader is killed with -9 in the middle") {
   TempFolder folder;
   std::vector<ClusterAgent> agents = start_cluster(
       folder.path(), {"ws1", "ws2", "ws3"}, {"127.0.0.111", "127.0.0.112", "127.0.0.113"});
@@ -336,16 +336,25 @@ TEST_CASE("a watcher on a client agent sees each put of a 1,000-put burst once, 
   INFO(all_logs(agents));
   REQUIRE(wait_until(10000, [&] { return try_put(client_agent.socket, "warm", "up", 1000); }) >= 0);
 
-  auto watcher = AgentProcess::command(
-      folder.path(), "watcher", {"kv", "watch", "burst/", "-prefix", "-format", "json",
-                                 "--socket", client_agent.socket});
-  sleep_ms(500);  // the watch's first poll is in place ("from the next change")
+  constexpr int kWatchers = 3;
+  std::vector<std::unique_ptr<AgentProcess>> watchers;
+  for (int w = 0; w < kWatchers; ++w) {
+    watchers.push_back(AgentProcess::command(
+        folder.path(), "watcher" + std::to_string(w),
+        {"kv", "watch", "burst/", "-prefix", "-format", "json", "--socket", client_agent.socket}));
+  }
+  sleep_ms(500);  // the watches' first polls are in place ("from the next change")
   // The burst, through the client agent: each key created once (-cas 0 semantics), so a put
   // retried after a lost answer cannot apply twice; the leader dies after 300.
   auto writer = client::Client::connect(client_agent.socket);
   REQUIRE(writer.ok());
+  uint64_t most_streams = 0;
   for (int i = 0; i < 1000; ++i) {
     if (i == 300) find_agent(agents, leader)->process->kill9();
+    if (i % 100 == 50) {
+      auto status = writer.value().status(2000);
+      if (status.ok()) most_streams = std::max(most_streams, counter(status.value(), "watch_streams"));
+    }
     char key[32];
     std::snprintf(key, sizeof key, "burst/%04d", i);
     for (int attempt = 0;; ++attempt) {
@@ -355,8 +364,71 @@ TEST_CASE("a watcher on a client agent sees each put of a 1,000-put burst once, 
       sleep_ms(50);
     }
   }
-  // Every put arrives once, in revision order, keys in the order written.
-  auto events = [&] {
+  // Every put arrives once, in revision order, keys in the order written, at every watcher.
+  auto events = [&](const AgentProcess& watcher) {
+    std::vector<nlohmann::json> parsed;
+    for (const std::string& text : complete_lines(watcher.log())) {
+      auto line = nlohmann::json::parse(text, nullptr, false);
+      if (!line.is_discarded() && line.is_object()) parsed.push_back(std::move(line));
+    }
+    return parsed;
+  };
+  for (const auto& watcher : watchers) {
+    const int64_t all_seen_ms = wait_until(20000, [&] { return events(*watcher).size() >= 1000; });
+    INFO("the watcher printed " << events(*watcher).size() << " events; its output ends: "
+                                << watcher->log().substr(watcher->log().size() > 600
+                                                             ? watcher->log().size() - 600
+                                                             : 0));
+    REQUIRE(all_seen_ms >= 0);
+  }
+  sleep_ms(500);  // anything extra would show up now
+  for (const auto& watcher : watchers) {
+    const std::vector<nlohmann::json> seen = events(*watcher);
+    CHECK(seen.size() == 1000);
+    uint64_t last_revision = 0;
+    for (size_t i = 0; i < std::min<size_t>(seen.size(), 1000); ++i) {
+      char key[32];
+      std::snprintf(key, sizeof key, "burst/%04zu", i);
+      INFO("event " << i << ": " << seen[i].dump());
+      CHECK(seen[i]["type"] == "put");
+      CHECK(seen[i]["key"] == key);
+      CHECK(seen[i]["value"] == std::to_string(i));
+      const uint64_t revision = seen[i]["mod_revision"].get<uint64_t>();
+      CHECK(revision > last_revision);
+      last_revision = revision;
+    }
+  }
+  // One upstream stream served them all: every poll of every watcher was answered by the
+  // client agent's stream, none was forwarded on its own.
+  auto status = writer.value().status(2000);
+  REQUIRE(status.ok());
+  std::printf("watch: %d watchers on one client agent: %llu streams at most, %llu upstream "
+              "polls, %llu local answers, %llu polls forwarded alone\n",
+              kWatchers, static_cast<unsigned long long>(most_streams),
+              static_cast<unsigned long long>(counter(status.value(), "watch_upstream_polls")),
+              static_cast<unsigned long long>(counter(status.value(), "watch_answered_locally")),
+              static_cast<unsigned long long>(counter(status.value(), "watch_forwarded_alone")));
+  CHECK(most_streams == 1);
+  CHECK(counter(status.value(), "watch_streams") == 1);
+  CHECK(counter(status.value(), "watch_forwarded_alone") == 0);
+  CHECK(counter(status.value(), "watch_answered_locally") >
+        counter(status.value(), "watch_upstream_polls"));
+  for (auto& watcher : watchers) {
+    watcher->signal(SIGTERM);
+    watcher->wait();
+  }
+}
+
+TEST_CASE("a kv watch stopped while more changes than the history holds go by says it fell "
+          "behind, names the revisions lost, and goes on") {
+  TempFolder folder;
+  const ReadyDevAgent agent = start_ready_dev_agent(folder.path());
+  auto writer = client::Client::connect(agent.socket);
+  REQUIRE(writer.ok());
+  auto watcher = AgentProcess::command(
+      folder.path(), "watcher", {"kv", "watch", "app/", "-prefix", "-format", "json",
+                                 "--socket", agent.socket});
+  auto lines = [&] {
     std::vector<nlohmann::json> parsed;
     for (const std::string& text : complete_lines(watcher->log())) {
       auto line = nlohmann::json::parse(text, nullptr, false);
@@ -364,27 +436,54 @@ TEST_CASE("a watcher on a client agent sees each put of a 1,000-put burst once, 
     }
     return parsed;
   };
-  const int64_t all_seen_ms = wait_until(20000, [&] { return events().size() >= 1000; });
-  INFO("the watcher printed " << events().size() << " events; its output ends: "
-                              << watcher->log().substr(watcher->log().size() > 600
-                                                           ? watcher->log().size() - 600
-                                                           : 0));
-  REQUIRE(all_seen_ms >= 0);
-  sleep_ms(500);  // anything extra would show up now
-  const std::vector<nlohmann::json> seen = events();
-  CHECK(seen.size() == 1000);
+  INFO(agent.process->log());
+  // The watch is running once it has printed a change.
+  REQUIRE(wait_until(5000, [&] {
+            (void)writer.value().kv_put("app/first", "1", 1000);
+            return !lines().empty();
+          }) >= 0);
+  watcher->signal(SIGSTOP);
+  // 800 transactions of 128 puts: 102,400 changes, more than the 100,000 kept.
+  for (int txn_number = 0; txn_number < 800; ++txn_number) {
+    wire::KvTxnRequest txn;
+    for (int k = 0; k < 128; ++k) {
+      txn.success.push_back(wire::TxnOp{wire::TxnOpType::put, "app/fill/" + std::to_string(k),
+                                        std::to_string(txn_number), false});
+    }
+    auto done = writer.value().kv_txn(txn, 5000);
+    REQUIRE(done.ok());
+  }
+  auto last = writer.value().kv_put("app/last", "1", 5000);
+  REQUIRE(last.ok());
+  watcher->signal(SIGCONT);
+  const int64_t caught_up_ms = wait_until(30000, [&] {
+    const auto seen = lines();
+    return !seen.empty() && seen.back().value("key", "") == "app/last";
+  });
+  const std::vector<nlohmann::json> seen = lines();
+  INFO("the watcher printed " << seen.size() << " lines");
+  REQUIRE(caught_up_ms >= 0);
+  // In order, never repeated; exactly one fell_behind line, and after it the changes go on
+  // from the revision it names.
   uint64_t last_revision = 0;
-  for (size_t i = 0; i < std::min<size_t>(seen.size(), 1000); ++i) {
-    char key[32];
-    std::snprintf(key, sizeof key, "burst/%04zu", i);
-    INFO("event " << i << ": " << seen[i].dump());
-    CHECK(seen[i]["type"] == "put");
-    CHECK(seen[i]["key"] == key);
-    CHECK(seen[i]["value"] == std::to_string(i));
-    const uint64_t revision = seen[i]["mod_revision"].get<uint64_t>();
-    CHECK(revision > last_revision);
+  int fell_behind = 0;
+  for (const nlohmann::json& line : seen) {
+    if (line["type"] == "fell_behind") {
+      ++fell_behind;
+      std::printf("watch: after 102,400 changes while stopped: %s\n", line.dump().c_str());
+      INFO(line.dump());
+      CHECK(line["missed_from_revision"].get<uint64_t>() == last_revision + 1);
+      CHECK(line["resume_revision"].get<uint64_t>() > last_revision + 1);
+      last_revision = line["resume_revision"].get<uint64_t>() - 1;
+      continue;
+    }
+    const uint64_t revision = line["mod_revision"].get<uint64_t>();
+    INFO(line.dump());
+    CHECK(revision >= last_revision);  // a transaction's changes share a revision
     last_revision = revision;
   }
+  CHECK(fell_behind == 1);
+  CHECK(last_revision == last.value().revision);
   watcher->signal(SIGTERM);
   watcher->wait();
 }
