@@ -94,7 +94,8 @@ const std::vector<std::string>& known_config_keys() {
       "dev",       "server",      "node_name", "bootstrap_expect", "data_dir",
       "bind_addr", "socket_path", "join",      "log_level",        "profile",
       "ports.gossip", "ports.server", "autopilot_dead_server", "autopilot_min_voters",
-      "lease_reads", "tags", "reap_after"};
+      "lease_reads", "tags", "reap_after", "encrypt", "encrypt_verify_incoming",
+      "encrypt_verify_outgoing"};
   return keys;
 }
 
@@ -130,6 +131,13 @@ Result<AgentConfig> parse_config_text(const std::string& text, const std::string
       status = read_value(node, source, key, "\"lan\" or \"wan\"", config.profile);
     } else if (key == "lease_reads") {
       status = read_value(node, source, key, "true or false", config.lease_reads);
+    } else if (key == "encrypt") {
+      status = read_value(node, source, key, "a string (a base64 key from `conclave keygen`)",
+                          config.encrypt);
+    } else if (key == "encrypt_verify_incoming") {
+      status = read_value(node, source, key, "true or false", config.encrypt_verify_incoming);
+    } else if (key == "encrypt_verify_outgoing") {
+      status = read_value(node, source, key, "true or false", config.encrypt_verify_outgoing);
     } else if (key == "reap_after") {
       status = read_value(node, source, key, "a duration string such as \"24h\"",
                           config.reap_after);
@@ -255,6 +263,9 @@ AgentConfig merge_config(AgentConfig base, const AgentConfig& overrides) {
   take(base.reap_after, overrides.reap_after);
   take(base.autopilot_min_voters, overrides.autopilot_min_voters);
   take(base.lease_reads, overrides.lease_reads);
+  take(base.encrypt, overrides.encrypt);
+  take(base.encrypt_verify_incoming, overrides.encrypt_verify_incoming);
+  take(base.encrypt_verify_outgoing, overrides.encrypt_verify_outgoing);
   return base;
 }
 

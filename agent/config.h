@@ -37,6 +37,11 @@ struct AgentConfig {
   // How long dead and left members stay listed before they are forgotten (a duration such as
   // "24h"; gossip::Options::dead_member_reap_ms).
   std::optional<std::string> reap_after;
+  // The cluster key (base64, `conclave keygen`) that seals gossip and agent-to-agent traffic
+  // (agent/traffic_keys.h), and the two plaintext-to-encrypted migration switches.
+  std::optional<std::string> encrypt;
+  std::optional<bool> encrypt_verify_incoming;
+  std::optional<bool> encrypt_verify_outgoing;
 };
 
 // "key=value" pairs (from -tag flags) as a map; an error names the bad pair. Keys: 1 to 64 of

@@ -1,5 +1,7 @@
 #include "agent/framed_stream.h"
 
+#include "agent/address.h"
+
 #include <cstring>
 #include <memory>
 
@@ -33,6 +35,17 @@ void FramedStream::start_reading() {
     return;
   }
   reading_ = true;
+}
+
+std::string FramedStream::peer_address() const {
+  if (handle_->type != UV_TCP) return "unknown";
+  sockaddr_storage address{};
+  int length = sizeof address;
+  if (uv_tcp_getpeername(reinterpret_cast<const uv_tcp_t*>(handle_),
+                         reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    return "unknown";
+  }
+  return format_address(reinterpret_cast<const sockaddr*>(&address));
 }
 
 bool FramedStream::send(std::string_view payload) {

@@ -44,6 +44,13 @@ class FramedStream {
   // Starts closing; on_closed runs later from the loop, then the object deletes itself.
   void close(const std::string& reason);
 
+  // Whether send() of a payload this long would be queued (not refused for the queue limit).
+  bool has_room_for(size_t payload_bytes) const {
+    return !closing_ &&
+           queued_bytes_ + payload_bytes + wire::kFrameHeaderBytes <= limits_.max_queued_bytes;
+  }
+  // "host:port" of a TCP peer ("unknown" for another kind of stream, or when it is gone).
+  std::string peer_address() const;
   bool closing() const { return closing_; }
   size_t queued_bytes() const { return queued_bytes_; }
   uint64_t id() const { return id_; }

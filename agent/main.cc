@@ -28,6 +28,7 @@
 #include "agent/runtime.h"
 #include "client/client.h"
 #include "client/kv_watch.h"
+#include "crypto/keyring.h"
 #include "wire/codec.h"
 
 using namespace conclave;
@@ -180,6 +181,21 @@ int run_agent(const agent::AgentConfig& flags, const std::optional<std::string>&
   if (config.autopilot_min_voters) {
     node.autopilot.min_voters = static_cast<size_t>(*config.autopilot_min_voters);
   }
+  if (config.encrypt) {
+    auto key = crypto::parse_key(*config.encrypt);
+    if (!key.ok()) {
+      std::fprintf(stderr, "Error: -encrypt: %s\n", key.error().message.c_str());
+      return kExitUsage;
+    }
+    CONCLAVE_CHECK(options.traffic_keys.keyring.install(key.value()).ok(),
+                   "an empty keyring takes any key");
+  } else if (config.encrypt_verify_incoming || config.encrypt_verify_outgoing) {
+    std::fprintf(stderr, "Error: encrypt_verify_incoming and encrypt_verify_outgoing need a key "
+                         "(encrypt, or -encrypt)\n");
+    return kExitUsage;
+  }
+  options.traffic_keys.verify_incoming = config.encrypt_verify_incoming.value_or(true);
+  options.traffic_keys.verify_outgoing = config.encrypt_verify_outgoing.value_or(true);
   if (options.socket_path.rfind("/run/conclave/", 0) == 0) {
     std::error_code ignored;
     std::filesystem::create_directories("/run/conclave", ignored);
@@ -265,7 +281,18 @@ int main(int argc, char** argv) {
                             "TOML config file; flags override it. Keys: dev, server, node_name, "
                             "bootstrap_expect, data_dir, bind_addr, socket_path, join, "
                             "log_level, profile, autopilot_dead_server, autopilot_min_voters, "
-                            "lease_reads, tags, reap_after, [ports] gossip, server");
+                            "lease_reads, tags, reap_after, encrypt, encrypt_verify_incoming, "
+                            "encrypt_verify_outgoing, [ports] gossip, server");
+  agent_command->add_option("--encrypt", flags.encrypt,
+                            "The cluster key (base64, from `conclave keygen`): gossip and "
+                            "agent-to-agent traffic are encrypted and authenticated with it, "
+                            "and anything else is refused. Every agent needs the same key");
+  agent_command->add_option("--encrypt-verify-incoming", flags.encrypt_verify_incoming,
+                            "false: also accept unencrypted traffic (only while moving a "
+                            "running cluster to encryption; docs/security.md)");
+  agent_command->add_option("--encrypt-verify-outgoing", flags.encrypt_verify_outgoing,
+                            "false: send unencrypted (only while moving a running cluster to "
+                            "encryption; docs/security.md)");
   agent_command->add_option("--log-level", flags.log_level,
                             "trace, debug, info (default), warn, error");
   bool lease_reads_flag = false;
@@ -314,6 +341,10 @@ int main(int argc, char** argv) {
       "Make the local agent leave the cluster gracefully and stop, as SIGTERM does: a leader "
       "hands leadership over first; the others then list it as left, not failed");
   add_client_options(leave_command);
+
+  // conclave keygen
+  CLI::App* keygen_command = app.add_subcommand(
+      "keygen", "Print a new random cluster key (32 bytes, base64) for -encrypt / encrypt");
 
   // conclave status
   CLI::App* status_command = app.add_subcommand(
@@ -548,6 +579,10 @@ int main(int argc, char** argv) {
     return code == 0 ? kExitOk : kExitUsage;
   }
 
+  if (keygen_command->parsed()) {
+    std::printf("%s\n", crypto::encode_key(crypto::generate_key()).c_str());
+    return kExitOk;
+  }
   if (agent_command->parsed()) {
     if (dev_flag) flags.dev = true;
     if (server_flag) flags.server = true;

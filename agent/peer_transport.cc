@@ -5,6 +5,8 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
+#include <chrono>
+
 #include "agent/address.h"
 #include "raft/progress.h"
 #include "wire/codec.h"
@@ -20,12 +22,23 @@ namespace {
 
 void delete_tcp_handle(uv_handle_t* handle) { delete reinterpret_cast<uv_tcp_t*>(handle); }
 
+// A sealed frame is this much longer than its payload; both ends allow for it.
+constexpr size_t kMaxSealedFrameBytes = wire::kMaxFrameBytes + crypto::kStreamFrameOverheadBytes;
+
+// Hellos carry the sender's wall-clock time (the replay window compares clocks across hosts).
+int64_t wall_clock_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
-PeerTransport::PeerTransport(uv_loop_t* loop, std::string bind_host, MessageHandler on_message,
-                             UnreachableHandler on_unreachable)
+PeerTransport::PeerTransport(uv_loop_t* loop, std::string bind_host, const TrafficKeys& keys,
+                             MessageHandler on_message, UnreachableHandler on_unreachable)
     : loop_(loop),
       bind_host_(std::move(bind_host)),
+      keys_(keys),
       on_message_(std::move(on_message)),
       on_unreachable_(std::move(on_unreachable)) {}
 
@@ -67,7 +80,7 @@ void PeerTransport::on_connection(uv_stream_t* server, int status) {
   ++self->counters_.connections_accepted;
   auto* stream = new FramedStream(
       reinterpret_cast<uv_stream_t*>(client),
-      StreamLimits{wire::kMaxFrameBytes, kMaxQueuedBytesPerPeer},
+      StreamLimits{kMaxSealedFrameBytes, kMaxQueuedBytesPerPeer},
       [self](FramedStream& from, std::string payload) { self->on_frame(from, std::move(payload)); },
       [self](FramedStream& closed, const std::string& reason, size_t truncated_bytes) {
         self->inbound_.erase(&closed);
@@ -83,11 +96,46 @@ void PeerTransport::on_connection(uv_stream_t* server, int status) {
           spdlog::warn("peer connection closed: {}", reason);
         }
       });
-  self->inbound_.insert(stream);
+  self->inbound_[stream] = Inbound{};
   stream->start_reading();
 }
 
-void PeerTransport::on_frame(FramedStream&, std::string payload) {
+void PeerTransport::refuse(FramedStream& stream, const std::string& why) {
+  ++counters_.connections_unauthenticated;
+  if (refused_log_.allow(static_cast<int64_t>(uv_now(loop_)))) {
+    spdlog::warn("refused an agent connection from {}: {}", stream.peer_address(), why);
+  }
+  inbound_.erase(&stream);
+  stream.close(why);
+}
+
+void PeerTransport::on_frame(FramedStream& stream, std::string payload) {
+  auto state = inbound_.find(&stream);
+  if (state == inbound_.end()) return;  // refused already; the stream is closing
+  Inbound& inbound = state->second;
+  if (!inbound.greeted) {
+    inbound.greeted = true;
+    if (crypto::looks_like_hello(payload)) {
+      if (!keys_.enabled()) {
+        return refuse(stream, "it is encrypted, but this agent has no key (start it with "
+                              "-encrypt, the cluster's key)");
+      }
+      auto opened = crypto::StreamOpener::open_hello(keys_.keyring, payload, hello_replays_,
+                                                     wall_clock_ms());
+      if (!opened.opener) return refuse(stream, "its hello was " + opened.failure);
+      inbound.opener = std::move(opened.opener);
+      return;
+    }
+    if (keys_.require_sealed()) {
+      return refuse(stream, "it is not encrypted, and this agent requires encryption (a peer "
+                            "without the cluster's key, or encrypt_verify_outgoing = false)");
+    }
+  }
+  if (inbound.opener) {
+    std::optional<std::string> opened = inbound.opener->open(payload);
+    if (!opened) return refuse(stream, "a frame failed authentication (tampered or forged)");
+    payload = std::move(*opened);
+  }
   auto decoded = wire::decode_peer_message(payload);
   if (!decoded.ok()) {
     ++counters_.frames_malformed;
@@ -120,14 +168,11 @@ void PeerTransport::send(const std::string& to_name, const std::string& address,
     outbound.waiting_bytes = 0;
     outbound.address = address;
     outbound.retry_after_ms = 0;
+    outbound.sealer.reset();
   }
   std::string payload = wire::encode_peer_message(message);
   if (outbound.stream) {
-    if (outbound.stream->send(payload)) {
-      ++counters_.frames_sent;
-    } else {
-      ++counters_.frames_dropped;
-    }
+    send_on(outbound, payload);
     return;
   }
   if (outbound.waiting_bytes + payload.size() > kMaxWaitingBytesPerPeer) {
@@ -211,7 +256,7 @@ void PeerTransport::on_connected(uv_connect_t* connect_request, int status) {
   const std::string name = request->name;
   outbound.stream = new FramedStream(
       reinterpret_cast<uv_stream_t*>(handle),
-      StreamLimits{wire::kMaxFrameBytes, kMaxQueuedBytesPerPeer},
+      StreamLimits{kMaxSealedFrameBytes, kMaxQueuedBytesPerPeer},
       // Peers never answer on this connection; reading only notices when it closes.
       [](FramedStream&, std::string) {},
       [self, name](FramedStream& closed, const std::string&, size_t) {
@@ -224,15 +269,37 @@ void PeerTransport::on_connected(uv_connect_t* connect_request, int status) {
         }
       });
   outbound.stream->start_reading();
-  for (const std::string& payload : outbound.waiting) {
-    if (outbound.stream->send(payload)) {
-      ++self->counters_.frames_sent;
-    } else {
-      ++self->counters_.frames_dropped;
-    }
+  outbound.sealer.reset();
+  if (self->keys_.seal_outgoing()) {
+    outbound.sealer = std::make_unique<crypto::StreamSealer>(self->keys_.keyring.primary(),
+                                                             wall_clock_ms());
+    outbound.stream->send(outbound.sealer->hello());
   }
+  for (const std::string& payload : outbound.waiting) self->send_on(outbound, payload);
   outbound.waiting.clear();
   outbound.waiting_bytes = 0;
+}
+
+void PeerTransport::send_on(Outbound& outbound, std::string_view payload) {
+  if (!outbound.sealer) {
+    if (outbound.stream->send(payload)) {
+      ++counters_.frames_sent;
+    } else {
+      ++counters_.frames_dropped;
+    }
+    return;
+  }
+  // A sealed stream must not skip a frame it sealed (the receiver would fall out of step and
+  // drop the connection): check for room before sealing.
+  if (!outbound.stream->has_room_for(payload.size() + crypto::kStreamFrameOverheadBytes)) {
+    ++counters_.frames_dropped;
+    return;
+  }
+  if (outbound.stream->send(outbound.sealer->seal(payload))) {
+    ++counters_.frames_sent;
+  } else {
+    ++counters_.frames_dropped;
+  }
 }
 
 void PeerTransport::close_all() {
@@ -249,7 +316,9 @@ void PeerTransport::close_all() {
       outbound.connecting = nullptr;
     }
   }
-  for (FramedStream* stream : std::set<FramedStream*>(inbound_)) stream->close("shutting down");
+  std::vector<FramedStream*> inbound;
+  for (const auto& [stream, state] : inbound_) inbound.push_back(stream);
+  for (FramedStream* stream : inbound) stream->close("shutting down");
 }
 
 }  // namespace conclave::agent

@@ -5,18 +5,28 @@
 //
 // Nothing here is reliable by design: a frame to a peer that is down or whose queue is full is
 // dropped and counted; Raft retransmits what matters.
+//
+// Sealing (agent/traffic_keys.h, crypto/stream_seal.h): with a key, every outbound connection
+// starts with a hello and seals each frame; an inbound connection whose hello or any frame does
+// not open under the keyring, that replays a hello, or that is plaintext while sealing is
+// required, is closed and counted (connections_unauthenticated) with a log line naming the
+// peer's address and why.
 #pragma once
 
 #include <uv.h>
 
 #include <functional>
 #include <map>
-#include <set>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "agent/framed_stream.h"
 #include "agent/log_limiter.h"
+#include "agent/traffic_keys.h"
+#include "crypto/replay_window.h"
+#include "crypto/stream_seal.h"
 #include "common/result.h"
 #include "wire/peer_messages.h"
 
@@ -31,6 +41,7 @@ struct PeerTransportCounters {
   uint64_t connections_accepted = 0;
   uint64_t connections_refused = 0; // over max_inbound_connections
   uint64_t connect_failures = 0;
+  uint64_t connections_unauthenticated = 0;  // closed: failed the sealing checks (logged)
 };
 
 class PeerTransport {
@@ -50,8 +61,10 @@ class PeerTransport {
 
   // Outbound connections leave from `bind_host` (the agent's own address), so peers and
   // firewalls see one address per agent.
-  PeerTransport(uv_loop_t* loop, std::string bind_host, MessageHandler on_message,
-                UnreachableHandler on_unreachable);
+  // `keys` outlives the transport and may change while it runs (a key installed or made
+  // primary applies to connections made from then on).
+  PeerTransport(uv_loop_t* loop, std::string bind_host, const TrafficKeys& keys,
+                MessageHandler on_message, UnreachableHandler on_unreachable);
   ~PeerTransport();
 
   Status listen(const std::string& address);
@@ -69,6 +82,11 @@ class PeerTransport {
     std::vector<std::string> waiting;   // payloads queued while connecting
     size_t waiting_bytes = 0;
     int64_t retry_after_ms = 0;
+    std::unique_ptr<crypto::StreamSealer> sealer;  // set on a sealed connection
+  };
+  struct Inbound {
+    bool greeted = false;                      // the first frame was looked at
+    std::optional<crypto::StreamOpener> opener;  // set on a sealed connection
   };
   struct ConnectRequest {
     uv_connect_t request;
@@ -80,16 +98,23 @@ class PeerTransport {
   static void on_connection(uv_stream_t* server, int status);
   static void on_connected(uv_connect_t* request, int status);
   void on_frame(FramedStream& stream, std::string payload);
+  // Sends one payload on a connected outbound stream, sealed if the connection is.
+  void send_on(Outbound& outbound, std::string_view payload);
+  // Closes an inbound connection that failed authentication, counting and logging why.
+  void refuse(FramedStream& stream, const std::string& why);
 
   uv_loop_t* loop_;
   std::string bind_host_;
+  const TrafficKeys& keys_;
+  crypto::ReplayWindow hello_replays_;
   MessageHandler on_message_;
   UnreachableHandler on_unreachable_;
   uv_tcp_t* listener_ = nullptr;
   std::map<std::string, Outbound> outbound_;
-  std::set<FramedStream*> inbound_;
+  std::map<FramedStream*, Inbound> inbound_;
   PeerTransportCounters counters_;
   LogLimiter bad_frame_log_{1000, 5};
+  LogLimiter refused_log_{10'000, 3};
   bool closed_ = false;
 };
 

@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <optional>
@@ -16,6 +17,8 @@
 #include "agent/node_driver.h"
 #include "agent/peer_transport.h"
 #include "agent/service_notify.h"
+#include "crypto/datagram_seal.h"
+#include "crypto/replay_window.h"
 #include "store/store.h"
 #include "wire/codec.h"
 
@@ -29,6 +32,12 @@ constexpr int64_t kLeaveMaxMs = 2000;
 struct RuntimeCounters {
   uint64_t gossip_packets_malformed = 0;
   uint64_t gossip_packets_send_failed = 0;
+  // Sealing (agent/traffic_keys.h): dropped packets that did not open under the keyring (or
+  // were sealed while this agent has no key), were plaintext while sealing is required, or
+  // were replays (or sent too long ago by their sender's clock).
+  uint64_t gossip_packets_unauthenticated = 0;
+  uint64_t gossip_packets_plaintext_refused = 0;
+  uint64_t gossip_packets_replayed = 0;
   uint64_t batches_persisted = 0;
 };
 
@@ -63,6 +72,8 @@ struct Runtime::Impl : NodeIo {
   RuntimeCounters counters;
   LogLimiter bad_packet_log{1000, 5};
   LogLimiter other_cluster_log{10000, 3};
+  LogLimiter refused_packet_log{10000, 3};
+  crypto::ReplayWindow gossip_replays;
   char udp_buffer[64 * 1024];
 
   struct PersistJob {
@@ -73,6 +84,15 @@ struct Runtime::Impl : NodeIo {
   };
 
   int64_t now_ms() const { return static_cast<int64_t>(uv_hrtime() / 1'000'000); }
+  // Wall-clock milliseconds, for the send times sealed into datagrams (compared across hosts).
+  static int64_t wall_clock_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+  // The gossip payload of a received datagram after the sealing checks, or nullopt (counted
+  // and logged) when it must be dropped.
+  std::optional<std::string> unseal_gossip(std::string_view datagram, const sockaddr* from);
 
   int set_up();
   void pump();
@@ -202,7 +222,7 @@ int Runtime::Impl::set_up() {
   const std::string& rpc_address = options.node.rpc_address;
   const std::string bind_host = rpc_address.substr(0, rpc_address.rfind(':'));
   peers = std::make_unique<PeerTransport>(
-      &loop, bind_host,
+      &loop, bind_host, options.traffic_keys,
       [this](wire::PeerMessage message) {
         node->receive_peer(message, now_ms());
         pump();
@@ -408,7 +428,10 @@ void Runtime::Impl::on_udp_receive(uv_udp_t* handle, ssize_t count, const uv_buf
                                    const sockaddr* from, unsigned) {
   auto* impl = static_cast<Impl*>(handle->data);
   if (count <= 0 || from == nullptr || impl->stopping) return;
-  auto packet = wire::decode_gossip_packet(std::string_view(buffer->base, count));
+  std::optional<std::string> payload =
+      impl->unseal_gossip(std::string_view(buffer->base, static_cast<size_t>(count)), from);
+  if (!payload) return;
+  auto packet = wire::decode_gossip_packet(*payload);
   if (!packet.ok()) {
     ++impl->counters.gossip_packets_malformed;
     if (impl->bad_packet_log.allow(impl->now_ms())) {
@@ -421,12 +444,54 @@ void Runtime::Impl::on_udp_receive(uv_udp_t* handle, ssize_t count, const uv_buf
   impl->pump();
 }
 
+std::optional<std::string> Runtime::Impl::unseal_gossip(std::string_view datagram,
+                                                        const sockaddr* from) {
+  const TrafficKeys& keys = options.traffic_keys;
+  auto refuse = [&](uint64_t& counter, const std::string& why) -> std::optional<std::string> {
+    ++counter;
+    if (refused_packet_log.allow(now_ms())) {
+      spdlog::warn("dropped a gossip packet from {}: {}", format_address(from), why);
+    }
+    return std::nullopt;
+  };
+  if (!crypto::looks_sealed(datagram)) {
+    if (keys.require_sealed()) {
+      return refuse(counters.gossip_packets_plaintext_refused,
+                    "it is not encrypted, and this agent requires encryption (an agent "
+                    "without the cluster's key, or encrypt_verify_outgoing = false)");
+    }
+    return std::string(datagram);
+  }
+  if (!keys.enabled()) {
+    return refuse(counters.gossip_packets_unauthenticated,
+                  "it is encrypted, but this agent has no key (start it with -encrypt, the "
+                  "cluster's key)");
+  }
+  crypto::OpenedDatagram opened = crypto::open_datagram(keys.keyring, datagram);
+  if (opened.failure) {
+    return refuse(counters.gossip_packets_unauthenticated,
+                  std::string("it ") + crypto::open_failure_name(*opened.failure));
+  }
+  const crypto::ReplayWindow::Verdict verdict =
+      gossip_replays.check(opened.nonce, opened.sent_at_ms, wall_clock_ms());
+  if (verdict != crypto::ReplayWindow::Verdict::fresh) {
+    return refuse(counters.gossip_packets_replayed,
+                  std::string("it was ") + crypto::verdict_name(verdict) + " (sent at " +
+                      std::to_string(opened.sent_at_ms) + " ms, here it is " +
+                      std::to_string(wall_clock_ms()) + " ms)");
+  }
+  return std::move(opened.payload);
+}
+
 void Runtime::Impl::send_gossip(gossip::Outgoing outgoing) {
   auto address = parse_address(outgoing.to_address);
   std::string bytes = wire::encode_gossip_packet(outgoing.packet);
   if (!address.ok() || bytes.size() > wire::kMaxGossipPacketBytes) {
     ++counters.gossip_packets_send_failed;
     return;
+  }
+  if (options.traffic_keys.seal_outgoing()) {
+    bytes = crypto::seal_datagram(options.traffic_keys.keyring.primary(), bytes, wall_clock_ms());
   }
   uv_buf_t buffer = uv_buf_init(bytes.data(), static_cast<unsigned>(bytes.size()));
   // Datagrams are fire-and-forget: if the socket buffer is full the packet is lost, which
@@ -458,6 +523,11 @@ void Runtime::Impl::persist(store::Batch batch) {
 void Runtime::Impl::add_runtime_counters(wire::StatusResponse& status) const {
   status.counters.push_back({"gossip_packets_malformed", counters.gossip_packets_malformed});
   status.counters.push_back({"gossip_packets_send_failed", counters.gossip_packets_send_failed});
+  status.counters.push_back(
+      {"gossip_packets_unauthenticated", counters.gossip_packets_unauthenticated});
+  status.counters.push_back(
+      {"gossip_packets_plaintext_refused", counters.gossip_packets_plaintext_refused});
+  status.counters.push_back({"gossip_packets_replayed", counters.gossip_packets_replayed});
   status.counters.push_back({"batches_persisted", counters.batches_persisted});
   const PeerTransportCounters& peer = peers->counters();
   status.counters.push_back({"peer_frames_received", peer.frames_received});
@@ -466,6 +536,7 @@ void Runtime::Impl::add_runtime_counters(wire::StatusResponse& status) const {
   status.counters.push_back({"peer_frames_sent", peer.frames_sent});
   status.counters.push_back({"peer_frames_dropped", peer.frames_dropped});
   status.counters.push_back({"peer_connect_failures", peer.connect_failures});
+  status.counters.push_back({"peer_connections_unauthenticated", peer.connections_unauthenticated});
   const ClientServerCounters& client = clients->counters();
   status.counters.push_back({"client_frames_malformed", client.frames_malformed});
   status.counters.push_back({"client_frames_truncated", client.frames_truncated});

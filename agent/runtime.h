@@ -16,6 +16,7 @@
 #include <string>
 
 #include "agent/node.h"
+#include "agent/traffic_keys.h"
 
 namespace conclave::agent {
 
@@ -23,6 +24,7 @@ struct RuntimeOptions {
   NodeOptions node;         // gossip_address and rpc_address are where to bind
   std::string data_dir;     // holds conclave.db (created if missing)
   std::string socket_path;  // the client Unix socket
+  TrafficKeys traffic_keys; // gossip and agent-to-agent sealing (empty keyring: plaintext)
   int64_t tick_interval_ms = 10;
 };
 

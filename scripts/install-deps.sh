@@ -7,6 +7,7 @@ packages=(
   g++ meson ninja-build pkg-config
   libuv1-dev libflatbuffers-dev flatbuffers-compiler libsqlite3-dev
   libtomlplusplus-dev libspdlog-dev catch2 libcli11-dev nlohmann-json3-dev
+  libsodium-dev  # gossip and agent-to-agent encryption (crypto/)
   iptables  # the partition process test cuts loopback addresses with it
 )
 

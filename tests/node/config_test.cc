@@ -129,6 +129,9 @@ TEST_CASE("the sample examples/agent.toml parses and sets every known key") {
   CHECK(config.lease_reads.has_value());
   CHECK(config.tags.has_value());
   CHECK(config.reap_after.has_value());
+  CHECK(config.encrypt.has_value());
+  CHECK(config.encrypt_verify_incoming.has_value());
+  CHECK(config.encrypt_verify_outgoing.has_value());
   // Every key the agent knows is in the sample (the list above must grow with them).
   std::ifstream file(path);
   const std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
