@@ -55,7 +55,12 @@ Status ClientServer::listen(const std::string& path) {
     std::filesystem::remove(path, ignored);  // left behind by an agent that died
   }
   listener_ = new uv_pipe_t;
-  uv_pipe_init(loop_, listener_, 0);
+  if (const int rc = uv_pipe_init(loop_, listener_, 0); rc != 0) {
+    delete listener_;
+    listener_ = nullptr;
+    return make_error(ErrorCode::unavailable,
+                      std::string("cannot create the client socket listener: ") + uv_strerror(rc));
+  }
   listener_->data = this;
   int rc = uv_pipe_bind(listener_, path.c_str());
   if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(listener_), 128, &on_connection);
@@ -73,7 +78,10 @@ void ClientServer::on_connection(uv_stream_t* server, int status) {
   auto* self = static_cast<ClientServer*>(server->data);
   if (status < 0) return;
   auto* client = new uv_pipe_t;
-  uv_pipe_init(self->loop_, client, 0);
+  if (uv_pipe_init(self->loop_, client, 0) != 0) {
+    delete client;
+    return;
+  }
   if (uv_accept(server, reinterpret_cast<uv_stream_t*>(client)) != 0) {
     uv_close(reinterpret_cast<uv_handle_t*>(client), delete_pipe_handle);
     return;

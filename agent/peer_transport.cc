@@ -48,7 +48,12 @@ Status PeerTransport::listen(const std::string& address) {
   auto parsed = parse_address(address);
   if (!parsed.ok()) return parsed.error();
   listener_ = new uv_tcp_t;
-  uv_tcp_init(loop_, listener_);
+  if (const int rc = uv_tcp_init(loop_, listener_); rc != 0) {
+    delete listener_;
+    listener_ = nullptr;
+    return make_error(ErrorCode::unavailable,
+                      std::string("cannot create the agent TCP listener: ") + uv_strerror(rc));
+  }
   listener_->data = this;
   int rc = uv_tcp_bind(listener_, reinterpret_cast<const sockaddr*>(&parsed.value()), 0);
   if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(listener_), 128, &on_connection);
@@ -66,7 +71,10 @@ void PeerTransport::on_connection(uv_stream_t* server, int status) {
   auto* self = static_cast<PeerTransport*>(server->data);
   if (status < 0 || self->closed_) return;
   auto* client = new uv_tcp_t;
-  uv_tcp_init(self->loop_, client);
+  if (uv_tcp_init(self->loop_, client) != 0) {
+    delete client;
+    return;
+  }
   if (uv_accept(server, reinterpret_cast<uv_stream_t*>(client)) != 0) {
     uv_close(reinterpret_cast<uv_handle_t*>(client), delete_tcp_handle);
     return;
@@ -199,15 +207,32 @@ void PeerTransport::connect(const std::string& name, Outbound& outbound, int64_t
   }
   auto* handle = new uv_tcp_t;
   // Create the socket now (not at connect) so its options can be set before the SYN.
-  uv_tcp_init_ex(loop_, handle, AF_INET);
+  if (const int rc = uv_tcp_init_ex(loop_, handle, AF_INET); rc != 0) {
+    // Out of descriptors (EMFILE) or memory: the handle was never opened, so it is freed
+    // here, and the peer is treated as unreachable until the back-off passes.
+    delete handle;
+    ++counters_.connect_failures;
+    counters_.frames_dropped += outbound.waiting.size();
+    outbound.waiting.clear();
+    outbound.waiting_bytes = 0;
+    outbound.retry_after_ms = now_ms + kReconnectBackoffMs;
+    if (bad_frame_log_.allow(now_ms)) {
+      spdlog::warn("cannot open a socket to agent {}: {}", name, uv_strerror(rc));
+    }
+    on_unreachable_(name);
+    return;
+  }
   uv_os_fd_t fd;
   if (uv_fileno(reinterpret_cast<uv_handle_t*>(handle), &fd) == 0) {
     const unsigned timeout_ms = kUnacknowledgedTimeoutMs;
     setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout_ms, sizeof(timeout_ms));
   }
   sockaddr_in local{};
-  if (uv_ip4_addr(bind_host_.c_str(), 0, &local) == 0) {
-    uv_tcp_bind(handle, reinterpret_cast<const sockaddr*>(&local), 0);
+  if (uv_ip4_addr(bind_host_.c_str(), 0, &local) == 0 &&
+      uv_tcp_bind(handle, reinterpret_cast<const sockaddr*>(&local), 0) != 0 &&
+      bad_frame_log_.allow(now_ms)) {
+    // Not fatal: the connection leaves from the kernel's choice of address instead.
+    spdlog::warn("cannot bind the connection to agent {} to {}", name, bind_host_);
   }
   auto* request = new ConnectRequest{{}, this, name};
   request->request.data = request;

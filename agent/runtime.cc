@@ -1,6 +1,7 @@
 #include "agent/runtime.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <uv.h>
 
@@ -95,6 +96,8 @@ struct Runtime::Impl : NodeIo {
   std::optional<std::string> unseal_gossip(std::string_view datagram, const sockaddr* from);
 
   int set_up();
+  // Raises the soft limit on open descriptors to the hard limit.
+  static void raise_descriptor_limit();
   void pump();
   void log_changes();
   void log_membership_events();
@@ -124,6 +127,18 @@ struct Runtime::Impl : NodeIo {
 Runtime::Runtime(RuntimeOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 
 Runtime::~Runtime() = default;
+
+void Runtime::Impl::raise_descriptor_limit() {
+  // Every client connection, peer connection and open file takes a descriptor; the usual
+  // soft limit (1,024) is reached by about a thousand clients. Take what the hard limit allows.
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  const rlim_t before = limit.rlim_cur;
+  limit.rlim_cur = limit.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    spdlog::debug("open file limit raised from {} to {}", before, limit.rlim_cur);
+  }
+}
 
 int Runtime::Impl::set_up() {
   // A write to a peer or client that stopped reading must fail with EPIPE (handled as a
@@ -199,18 +214,24 @@ int Runtime::Impl::set_up() {
   node = std::make_unique<Node>(options.node, recovered.value(), now_ms());
   driver = std::make_unique<NodeDriver>(*node, *this);
 
-  uv_loop_init(&loop);
+  if (const int loop_rc = uv_loop_init(&loop); loop_rc != 0) {
+    spdlog::error("cannot start the event loop: {}", uv_strerror(loop_rc));
+    return 1;
+  }
   loop.data = this;
   handles_open = true;
+  raise_descriptor_limit();
 
   auto gossip_address = parse_address(options.node.gossip_address);
   if (!gossip_address.ok()) {
     spdlog::error("gossip address: {}", gossip_address.error().message);
     return 1;
   }
-  uv_udp_init(&loop, &udp);
+  int rc = uv_udp_init(&loop, &udp);
   udp.data = this;
-  int rc = uv_udp_bind(&udp, reinterpret_cast<const sockaddr*>(&gossip_address.value()), 0);
+  if (rc == 0) {
+    rc = uv_udp_bind(&udp, reinterpret_cast<const sockaddr*>(&gossip_address.value()), 0);
+  }
   if (rc == 0) rc = uv_udp_recv_start(&udp, &on_udp_alloc, &on_udp_receive);
   if (rc != 0) {
     spdlog::error("cannot bind the gossip socket UDP {}: {} (is another agent running? choose "
@@ -251,14 +272,21 @@ int Runtime::Impl::set_up() {
     return 1;
   }
 
-  uv_timer_init(&loop, &tick_timer);
+  rc = uv_timer_init(&loop, &tick_timer);
   tick_timer.data = this;
-  uv_timer_start(&tick_timer, &on_tick, 0, static_cast<uint64_t>(options.tick_interval_ms));
-  uv_signal_init(&loop, &sigint);
-  uv_signal_init(&loop, &sigterm);
+  if (rc == 0) {
+    rc = uv_timer_start(&tick_timer, &on_tick, 0,
+                        static_cast<uint64_t>(options.tick_interval_ms));
+  }
+  if (rc == 0) rc = uv_signal_init(&loop, &sigint);
+  if (rc == 0) rc = uv_signal_init(&loop, &sigterm);
   sigint.data = sigterm.data = this;
-  uv_signal_start(&sigint, &on_signal, SIGINT);
-  uv_signal_start(&sigterm, &on_signal, SIGTERM);
+  if (rc == 0) rc = uv_signal_start(&sigint, &on_signal, SIGINT);
+  if (rc == 0) rc = uv_signal_start(&sigterm, &on_signal, SIGTERM);
+  if (rc != 0) {
+    spdlog::error("cannot set up the agent's timer and signal handlers: {}", uv_strerror(rc));
+    return 1;
+  }
 
   spdlog::info("agent {} started ({}): gossip udp {}, rpc tcp {}, client socket {}, data {}",
                options.node.name, options.node.server ? "server" : "client",
@@ -517,7 +545,12 @@ void Runtime::Impl::persist(store::Batch batch) {
   // Off the loop thread: gossip keeps answering probes while the disk is slow.
   auto* job = new PersistJob{{}, this, std::move(batch), Status()};
   job->work.data = job;
-  uv_queue_work(&loop, &job->work, &on_persist, &on_persisted);
+  if (const int rc = uv_queue_work(&loop, &job->work, &on_persist, &on_persisted); rc != 0) {
+    // Nothing may be acknowledged that is not durable: without a way to persist, stop.
+    delete job;
+    spdlog::critical("cannot queue a write to the data folder: {}; stopping", uv_strerror(rc));
+    stop(1);
+  }
 }
 
 void Runtime::Impl::add_runtime_counters(wire::StatusResponse& status) const {
