@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 namespace conclave::agent {
@@ -36,6 +37,46 @@ void print_kv_event(const wire::KvEvent& event, bool json) {
   std::cout << (put ? "PUT " : "DELETE ") << event.entry.key;
   if (put) std::cout << " " << event.entry.value;
   std::cout << " (rev " << event.entry.mod_revision << ")" << std::endl;
+}
+
+bool print_keyring(const wire::KeyringResponse& response, bool json) {
+  struct Count {
+    size_t holders = 0;
+    size_t primary = 0;
+  };
+  std::map<std::string, Count> keys;
+  std::vector<const wire::AgentKeyring*> failed;
+  for (const wire::AgentKeyring& agent : response.agents) {
+    if (agent.error_code != ErrorCode::ok) failed.push_back(&agent);
+    for (size_t i = 0; i < agent.keys.size(); ++i) {
+      ++keys[agent.keys[i]].holders;
+      if (i == 0) ++keys[agent.keys[i]].primary;
+    }
+  }
+  const size_t total = response.agents.size();
+  if (json) {
+    nlohmann::json out = {{"agents", total},
+                          {"keys", nlohmann::json::array()},
+                          {"failed", nlohmann::json::array()}};
+    for (const auto& [key, count] : keys) {
+      out["keys"].push_back({{"key", key}, {"agents", count.holders}, {"primary", count.primary}});
+    }
+    for (const wire::AgentKeyring* agent : failed) {
+      out["failed"].push_back({{"name", agent->name}, {"error", agent->error_message}});
+    }
+    std::cout << dump(out, 2) << std::endl;
+  } else {
+    std::cout << "Key                                           Agents  Primary on" << std::endl;
+    for (const auto& [key, count] : keys) {
+      std::cout << key << "  " << count.holders << "/" << total << "     " << count.primary << "/"
+                << total << std::endl;
+    }
+  }
+  // Failures go to stderr in both formats (and in the JSON too).
+  for (const wire::AgentKeyring* agent : failed) {
+    std::cerr << "agent " << agent->name << ": " << agent->error_message << std::endl;
+  }
+  return failed.empty();
 }
 
 void print_watch_fell_behind(const client::FellBehind& behind, bool json) {

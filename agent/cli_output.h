@@ -36,6 +36,10 @@ void print_kv_event(const wire::KvEvent& event, bool json);
 // A watch that fell behind the cluster's history (client/kv_watch.h): "FELL_BEHIND ..." naming
 // the revisions lost and the one it resumes from; JSON: {"type": "fell_behind",
 // "missed_from_revision", "resume_revision"}.
+// `keyring ...`: each key with the agents holding it and using it as primary. JSON:
+// {"keys": [{"key", "agents", "primary"}], "agents": N, "failed": [{"name", "error"}]}. Every
+// agent that failed is also named on stderr, with why. Returns false when some agent failed.
+bool print_keyring(const wire::KeyringResponse& response, bool json);
 void print_watch_fell_behind(const client::FellBehind& behind, bool json);
 // `kv ls`: keys one per line; with `values`, "KEY<TAB>VALUE"; JSON: an array of keys as above.
 void print_kv_list(const std::vector<wire::KvEntry>& entries, bool values, bool json);

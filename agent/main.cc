@@ -555,6 +555,33 @@ int main(int argc, char** argv) {
   raft_remove_command->add_option("node", raft_target, "Node name or server id")->required();
   add_client_options(raft_remove_command);
 
+  // conclave keyring list | install KEY | use KEY | remove KEY
+  CLI::App* keyring_command = app.add_subcommand(
+      "keyring",
+      "Rotate the cluster key on a running cluster: the local agent does it and asks every "
+      "other alive agent to; each step reports every agent. Rotation: install NEW, then use "
+      "NEW, then remove OLD (docs/security.md)");
+  keyring_command->require_subcommand(1);
+  std::string keyring_key;
+  CLI::App* keyring_list_command = keyring_command->add_subcommand(
+      "list", "List the keys and how many agents hold each (and use it as primary)");
+  keyring_list_command->add_option("--format", format, "table or json")
+      ->check(CLI::IsMember({"table", "json"}));
+  add_client_options(keyring_list_command);
+  CLI::App* keyring_install_command = keyring_command->add_subcommand(
+      "install", "Add KEY to every agent's keyring (accepted from then on; not yet used)");
+  CLI::App* keyring_use_command = keyring_command->add_subcommand(
+      "use", "Make KEY, installed everywhere, the key every agent sends under");
+  CLI::App* keyring_remove_command = keyring_command->add_subcommand(
+      "remove", "Remove KEY (not the one in use) from every agent's keyring");
+  for (CLI::App* command : {keyring_install_command, keyring_use_command,
+                            keyring_remove_command}) {
+    command->add_option("key", keyring_key, "The key, base64 (`conclave keygen`)")->required();
+    command->add_option("--format", format, "table or json")
+        ->check(CLI::IsMember({"table", "json"}));
+    add_client_options(command);
+  }
+
   // Every long option name, for the single-dash rewrite.
   std::set<std::string> long_names;
   for (CLI::App* command : {&app, agent_command, members_command, leave_command,
@@ -564,7 +591,8 @@ int main(int argc, char** argv) {
                             lock_ls_command,
                             session_ls_command,
                             bench_command, raft_peers_command, raft_transfer_command,
-                            raft_remove_command}) {
+                            raft_remove_command, keyring_list_command, keyring_install_command,
+                            keyring_use_command, keyring_remove_command}) {
     for (const CLI::Option* option : command->get_options()) {
       for (const std::string& name : option->get_lnames()) long_names.insert(name);
     }
@@ -694,6 +722,23 @@ int main(int argc, char** argv) {
     std::erase_if(members.value().members, filtered_out);
     agent::print_members(members.value(), format == "json");
     return kExitOk;
+  }
+  if (keyring_command->parsed()) {
+    wire::KeyringRequest request;
+    request.key = keyring_key;
+    request.op = keyring_install_command->parsed() ? wire::KeyringOp::install
+                 : keyring_use_command->parsed()   ? wire::KeyringOp::use
+                 : keyring_remove_command->parsed() ? wire::KeyringOp::remove
+                                                    : wire::KeyringOp::list;
+    // The agent waits up to 5 s for the others: leave it room to answer.
+    auto answer = agent_client.call(request, std::max<uint32_t>(timeout_ms, 10'000));
+    if (!answer.ok()) return report(answer.error());
+    if (answer.value().error_code != ErrorCode::ok) {
+      return report(Error{answer.value().error_code, answer.value().error_message});
+    }
+    const auto* keys = std::get_if<wire::KeyringResponse>(&answer.value().body);
+    if (keys == nullptr) return report(Error{ErrorCode::internal, "unexpected answer"});
+    return agent::print_keyring(*keys, format == "json") ? kExitOk : kExitError;
   }
   if (leave_command->parsed()) {
     if (Status left = agent_client.leave(timeout_ms); !left.ok()) return report(left.error());

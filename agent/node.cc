@@ -594,6 +594,11 @@ void Node::receive_client(uint64_t connection_id, const wire::ClientRequest& req
                                             members}});
     return;
   }
+  if (std::holds_alternative<wire::KeyringRequest>(body)) {
+    // The runtime answers these (agent/keyring_service.h); a Node alone has no keys.
+    return reply_error(connection_id, request.request_id, ErrorCode::unavailable,
+                       "this agent does not manage a keyring");
+  }
   if (std::holds_alternative<wire::LeaveRequest>(body)) {
     leave_requested_ = true;
     client_replies_.push_back(ClientReply{
@@ -1127,6 +1132,17 @@ std::string Node::name_of(raft::NodeId id) const {
   auto meta = member_meta_.find(found->second);
   if (meta != member_meta_.end() && meta->second.server_id != id) return "";
   return found->second;
+}
+
+std::vector<std::string> Node::alive_peer_names() const {
+  std::vector<std::string> names;
+  for (const gossip::Member& member : gossip_->members()) {
+    if (member.name != options_.name && (member.state == gossip::MemberState::alive ||
+                                          member.state == gossip::MemberState::suspect)) {
+      names.push_back(member.name);
+    }
+  }
+  return names;
 }
 
 std::string Node::rpc_address_of_agent(const std::string& name) const {

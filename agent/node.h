@@ -191,6 +191,11 @@ class Node {
   // Introspection (status output, simulator checkers, tests).
   const NodeOptions& options() const { return options_; }
   const gossip::Gossip& gossip() const { return *gossip_; }
+  // The other agents gossip shows alive or suspect (for the keyring fan-out).
+  std::vector<std::string> alive_peer_names() const;
+  // The RPC address an agent announces in gossip ("" when not known).
+  std::string rpc_address_of_agent(const std::string& name) const;
+  // The RPC address an agent announces in gossip ("" when not known).
   const raft::RawNode* raft() const { return raft_.get(); }
   const state::StateMachine& state_machine() const { return state_machine_; }
   // The voter set this server bootstrapped with (recorded in its data folder); empty for a
@@ -263,7 +268,6 @@ class Node {
   void reply_error(uint64_t connection_id, uint64_t request_id, ErrorCode code,
                    std::string message);
   // The RPC address gossip knows for an agent (empty when not seen yet).
-  std::string rpc_address_of_agent(const std::string& name) const;
   std::string rpc_address_of(raft::NodeId server_id) const;
   std::map<std::string, MemberView> member_views() const;
 

@@ -132,6 +132,7 @@ void PeerTransport::on_frame(FramedStream& stream, std::string payload) {
                                                      wall_clock_ms());
       if (!opened.opener) return refuse(stream, "its hello was " + opened.failure);
       inbound.opener = std::move(opened.opener);
+      inbound.key_id = opened.key_id;
       return;
     }
     if (keys_.require_sealed()) {
@@ -298,6 +299,7 @@ void PeerTransport::on_connected(uv_connect_t* connect_request, int status) {
   if (self->keys_.seal_outgoing()) {
     outbound.sealer = std::make_unique<crypto::StreamSealer>(self->keys_.keyring.primary(),
                                                              wall_clock_ms());
+    outbound.key_id = self->keys_.keyring.primary().id;
     outbound.stream->send(outbound.sealer->hello());
   }
   for (const std::string& payload : outbound.waiting) self->send_on(outbound, payload);
@@ -324,6 +326,23 @@ void PeerTransport::send_on(Outbound& outbound, std::string_view payload) {
     ++counters_.frames_sent;
   } else {
     ++counters_.frames_dropped;
+  }
+}
+
+void PeerTransport::on_keys_changed() {
+  for (auto& [name, outbound] : outbound_) {
+    const bool sealed_right = keys_.seal_outgoing()
+                                  ? outbound.sealer && outbound.key_id == keys_.keyring.primary().id
+                                  : !outbound.sealer;
+    if (outbound.stream && !sealed_right) outbound.stream->close("the cluster key changed");
+  }
+  std::vector<FramedStream*> stale;
+  for (const auto& [stream, state] : inbound_) {
+    if (state.opener && keys_.keyring.find(state.key_id) == nullptr) stale.push_back(stream);
+  }
+  for (FramedStream* stream : stale) {
+    inbound_.erase(stream);
+    stream->close("sealed under a key that was removed");
   }
 }
 

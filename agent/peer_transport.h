@@ -72,6 +72,10 @@ class PeerTransport {
             const wire::PeerMessage& message, int64_t now_ms);
   // Closes every connection and the listener (the loop finishes the closing).
   void close_all();
+  // The keyring changed: outbound connections not sealed under the primary key, and inbound
+  // ones sealed under a key no longer installed, are closed (new ones use the keyring as it is
+  // now). A removed key stops being accepted at once, also on connections made under it.
+  void on_keys_changed();
   const PeerTransportCounters& counters() const { return counters_; }
 
  private:
@@ -83,10 +87,12 @@ class PeerTransport {
     size_t waiting_bytes = 0;
     int64_t retry_after_ms = 0;
     std::unique_ptr<crypto::StreamSealer> sealer;  // set on a sealed connection
+    crypto::KeyId key_id = 0;                      // the key it is sealed under
   };
   struct Inbound {
     bool greeted = false;                      // the first frame was looked at
     std::optional<crypto::StreamOpener> opener;  // set on a sealed connection
+    crypto::KeyId key_id = 0;                      // the key its hello was sealed under
   };
   struct ConnectRequest {
     uv_connect_t request;

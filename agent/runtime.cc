@@ -14,12 +14,14 @@
 
 #include "agent/address.h"
 #include "agent/client_server.h"
+#include "agent/keyring_service.h"
 #include "agent/log_limiter.h"
 #include "agent/node_driver.h"
 #include "agent/peer_transport.h"
 #include "agent/service_notify.h"
 #include "crypto/datagram_seal.h"
 #include "crypto/replay_window.h"
+#include "store/keyring_store.h"
 #include "store/store.h"
 #include "wire/codec.h"
 
@@ -52,6 +54,8 @@ struct Runtime::Impl : NodeIo {
   std::unique_ptr<NodeDriver> driver;
   std::unique_ptr<PeerTransport> peers;
   std::unique_ptr<ClientServer> clients;
+  std::unique_ptr<store::KeyringStore> keyring_store;
+  std::unique_ptr<KeyringService> keyring;
   uv_udp_t udp{};
   uv_timer_t tick_timer{};
   uv_signal_t sigint{};
@@ -96,6 +100,10 @@ struct Runtime::Impl : NodeIo {
   std::optional<std::string> unseal_gossip(std::string_view datagram, const sockaddr* from);
 
   int set_up();
+  // Loads the saved keyring (it wins over -encrypt once one was saved), or saves -encrypt's.
+  bool set_up_keyring();
+  // Sends and answers what the keyring service has ready.
+  void flush_keyring();
   // Raises the soft limit on open descriptors to the hard limit.
   static void raise_descriptor_limit();
   void pump();
@@ -140,6 +148,79 @@ void Runtime::Impl::raise_descriptor_limit() {
   }
 }
 
+bool Runtime::Impl::set_up_keyring() {
+  const std::string path = (std::filesystem::path(options.data_dir) / "keyring.db").string();
+  auto opened = store::KeyringStore::open(path);
+  if (!opened.ok()) {
+    spdlog::error("{}", opened.error().message);
+    return false;
+  }
+  keyring_store = std::move(opened).value();
+  auto saved = keyring_store->load();
+  if (!saved.ok()) {
+    spdlog::error("{}", saved.error().message);
+    return false;
+  }
+  crypto::Keyring& ring = options.traffic_keys.keyring;
+  if (saved.value().empty()) {
+    // First start with a key (or none): what -encrypt gave is what is saved.
+    if (!ring.empty()) {
+      std::vector<std::string> keys;
+      for (const crypto::Key& key : ring.keys()) keys.push_back(crypto::encode_key(key));
+      if (Status status = keyring_store->save(keys); !status.ok()) {
+        spdlog::error("{}", status.error().message);
+        return false;
+      }
+    }
+  } else {
+    crypto::Keyring loaded;
+    for (const std::string& text : saved.value()) {
+      auto key = crypto::parse_key(text);
+      if (!key.ok() || !loaded.install(key.value()).ok()) {
+        spdlog::error("the keyring {} holds a key that is not valid; restore it, or remove the "
+                      "file and start with -encrypt and the cluster's current key",
+                      path);
+        return false;
+      }
+    }
+    if (!ring.empty() && loaded.find(ring.primary().id) == nullptr) {
+      spdlog::warn("-encrypt's key is not in the saved keyring {} ({} keys, changed by `conclave "
+                   "keyring`): the saved keyring is used",
+                   path, loaded.keys().size());
+    }
+    ring = std::move(loaded);
+  }
+  if (!ring.empty()) {
+    spdlog::info("gossip and agent traffic are encrypted ({} key{} in the keyring{}{})",
+                 ring.keys().size(), ring.keys().size() == 1 ? "" : "s",
+                 options.traffic_keys.verify_incoming ? "" : "; plaintext accepted",
+                 options.traffic_keys.verify_outgoing ? "" : "; sending plaintext");
+  }
+  keyring = std::make_unique<KeyringService>(
+      options.node.name, options.traffic_keys,
+      [this](const std::vector<std::string>& keys) { return keyring_store->save(keys); });
+  return true;
+}
+
+void Runtime::Impl::flush_keyring() {
+  for (KeyringService::PeerSend& send : keyring->take_peer_sends()) {
+    wire::PeerMessage message;
+    message.from_name = options.node.name;
+    message.cluster_id = node->cluster_id();
+    message.payload = std::move(send.payload);
+    peers->send(send.to, node->rpc_address_of_agent(send.to), message, now_ms());
+  }
+  for (KeyringService::Reply& reply : keyring->take_replies()) {
+    clients->reply(reply.connection_id, reply.response);
+  }
+  if (keyring->take_keys_changed()) {
+    spdlog::info("the keyring changed: {} key(s), primary {}...",
+                 options.traffic_keys.keyring.keys().size(),
+                 crypto::encode_key(options.traffic_keys.keyring.primary()).substr(0, 8));
+    peers->on_keys_changed();
+  }
+}
+
 int Runtime::Impl::set_up() {
   // A write to a peer or client that stopped reading must fail with EPIPE (handled as a
   // stream error), not kill the agent with SIGPIPE: libuv writes streams without
@@ -158,6 +239,7 @@ int Runtime::Impl::set_up() {
     return 1;
   }
   store = std::move(opened).value();
+  if (!set_up_keyring()) return 1;
   auto recovered = store->load();
   if (!recovered.ok()) {
     spdlog::error("{}", recovered.error().message);
@@ -245,6 +327,18 @@ int Runtime::Impl::set_up() {
   peers = std::make_unique<PeerTransport>(
       &loop, bind_host, options.traffic_keys,
       [this](wire::PeerMessage message) {
+        if (const auto* request = std::get_if<wire::KeyringPeerRequest>(&message.payload)) {
+          if (message.cluster_id == node->cluster_id()) {
+            keyring->on_peer_request(message.from_name, *request);
+            flush_keyring();
+          }
+          return;
+        }
+        if (const auto* response = std::get_if<wire::KeyringPeerResponse>(&message.payload)) {
+          keyring->on_peer_response(message.from_name, *response);
+          flush_keyring();
+          return;
+        }
         node->receive_peer(message, now_ms());
         pump();
       },
@@ -260,6 +354,12 @@ int Runtime::Impl::set_up() {
   clients = std::make_unique<ClientServer>(
       &loop,
       [this](uint64_t connection_id, wire::ClientRequest request) {
+        if (const auto* keys = std::get_if<wire::KeyringRequest>(&request.body)) {
+          keyring->on_client_request(connection_id, request.request_id, *keys,
+                                     node->alive_peer_names(), now_ms());
+          flush_keyring();
+          return;
+        }
         node->receive_client(connection_id, request, now_ms());
         pump();
       },
@@ -445,6 +545,8 @@ void Runtime::Impl::on_tick(uv_timer_t* timer) {
   }
   impl->node->tick(impl->now_ms());
   impl->pump();
+  impl->keyring->tick(impl->now_ms());
+  impl->flush_keyring();
 }
 
 void Runtime::Impl::on_udp_alloc(uv_handle_t* handle, size_t, uv_buf_t* buffer) {

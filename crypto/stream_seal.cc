@@ -83,6 +83,7 @@ StreamOpener::Opened StreamOpener::open_hello(const Keyring& keyring, std::strin
     return result;
   }
   result.opener = opener;
+  result.key_id = id;
   return result;
 }
 

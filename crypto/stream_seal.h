@@ -63,6 +63,7 @@ class StreamOpener {
 
 struct StreamOpener::Opened {
   std::optional<StreamOpener> opener;  // set on success
+  KeyId key_id = 0;                    // the key the hello was sealed under (on success)
   std::string failure;                 // set otherwise
 };
 

@@ -15,23 +15,7 @@ using detail::optional_bytes;
 using detail::optional_string;
 using detail::Where;
 
-namespace {
-
-// Requests hold at most a couple of tables; a transaction one per comparison and operation.
-const detail::VerifyLimits kRequestLimits{.max_bytes = kMaxFrameBytes,
-                                          .max_depth = 16,
-                                          .max_tables = 16 + kMaxTxnCompares + 2 * kMaxTxnOps};
-// A members response legitimately holds one table per member.
-// A members response holds one table per member; a lock list one per lock, holder and waiter.
-const detail::VerifyLimits kResponseLimits{.max_bytes = kMaxFrameBytes,
-                                           .max_depth = 16,
-                                           .max_tables = kMaxMembersPerResponse +
-                                                         4 * kMaxListedItems + 1024};
-
-// Short words such as "alive" or "leader".
-constexpr size_t kMaxWordBytes = gossip::kMaxNameBytes;
-// A human-readable explanation (why Raft is not running): a few sentences at most.
-constexpr size_t kMaxReportBytes = 4096;
+namespace detail {
 
 // Every ErrorCode this build knows. A switch without default, so that adding a code to
 // common/result.h without teaching the wire about it is a compiler warning.
@@ -53,6 +37,29 @@ bool is_known_error_code(int32_t raw) {
   }
   return false;
 }
+
+}  // namespace detail
+
+namespace {
+
+using detail::is_known_error_code;
+
+// Requests hold at most a couple of tables; a transaction one per comparison and operation.
+const detail::VerifyLimits kRequestLimits{.max_bytes = kMaxFrameBytes,
+                                          .max_depth = 16,
+                                          .max_tables = 16 + kMaxTxnCompares + 2 * kMaxTxnOps};
+// A members response legitimately holds one table per member.
+// A members response holds one table per member; a lock list one per lock, holder and waiter.
+const detail::VerifyLimits kResponseLimits{.max_bytes = kMaxFrameBytes,
+                                           .max_depth = 16,
+                                           .max_tables = kMaxMembersPerResponse +
+                                                         4 * kMaxListedItems + 1024};
+
+// Short words such as "alive" or "leader".
+constexpr size_t kMaxWordBytes = gossip::kMaxNameBytes;
+// A human-readable explanation (why Raft is not running): a few sentences at most.
+constexpr size_t kMaxReportBytes = 4096;
+
 
 // ---- transactions ----
 
@@ -258,6 +265,8 @@ Result<ClientRequestBody> decode_request_body(const fbc::ClientRequest& request,
       return detail::decode_session_request(request, reader, where);
     case fbc::RequestBody::RaftAdminRequest:
       return detail::decode_raft_admin_request(request, reader, where);
+    case fbc::RequestBody::KeyringRequest:
+      return detail::decode_keyring_request(request, reader, where);
   }
   return malformed(where, "has unknown type " +
                               std::to_string(static_cast<unsigned>(request.body_type())));
@@ -568,6 +577,8 @@ Result<ClientResponseBody> decode_response_body(const fbc::ClientResponse& respo
       return detail::decode_session_response(response, reader, where);
     case fbc::ResponseBody::RaftPeersResponse:
       return detail::decode_raft_peers_response(response, reader, where);
+    case fbc::ResponseBody::KeyringResponse:
+      return detail::decode_keyring_response(response, reader, where);
   }
   return malformed(where, "has unknown type " +
                               std::to_string(static_cast<unsigned>(response.body_type())));
@@ -619,6 +630,8 @@ std::string encode_client_request(const ClientRequest& request) {
           return {fbc::RequestBody::StatusRequest, fbc::CreateStatusRequest(builder).Union()};
         } else if constexpr (std::is_same_v<T, LeaveRequest>) {
           return {fbc::RequestBody::LeaveRequest, fbc::CreateLeaveRequest(builder).Union()};
+        } else if constexpr (std::is_same_v<T, KeyringRequest>) {
+          return detail::encode_keyring_request(builder, value);
         } else if constexpr (std::is_same_v<T, RaftAdminRequest>) {
           return detail::encode_raft_admin_request(builder, value);
         } else {
@@ -722,6 +735,8 @@ std::string encode_client_response(const ClientResponse& response) {
           return {fbc::ResponseBody::StatusResponse, encode_status(builder, value).Union()};
         } else if constexpr (std::is_same_v<T, RaftPeersResponse>) {
           return detail::encode_raft_peers_response(builder, value);
+        } else if constexpr (std::is_same_v<T, KeyringResponse>) {
+          return detail::encode_keyring_response(builder, value);
         } else {
           return detail::encode_session_response(builder, ClientResponseBody(value));
         }

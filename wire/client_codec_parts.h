@@ -10,6 +10,9 @@ namespace conclave::wire::detail {
 
 namespace fbc = fb::client;
 
+// Every ErrorCode this build knows (client_codec.cc).
+bool is_known_error_code(int32_t raw);
+
 using EncodedRequest = std::pair<fbc::RequestBody, flatbuffers::Offset<void>>;
 using EncodedResponse = std::pair<fbc::ResponseBody, flatbuffers::Offset<void>>;
 
@@ -33,5 +36,15 @@ EncodedResponse encode_raft_peers_response(flatbuffers::FlatBufferBuilder& build
                                            const RaftPeersResponse& body);
 Result<ClientResponseBody> decode_raft_peers_response(const fbc::ClientResponse& response,
                                                       FieldReader& reader, const Where& where);
+
+// The `conclave keyring` bodies (client_keyring_codec.cc).
+EncodedRequest encode_keyring_request(flatbuffers::FlatBufferBuilder& builder,
+                                      const KeyringRequest& body);
+Result<ClientRequestBody> decode_keyring_request(const fbc::ClientRequest& request,
+                                                 FieldReader& reader, const Where& where);
+EncodedResponse encode_keyring_response(flatbuffers::FlatBufferBuilder& builder,
+                                        const KeyringResponse& body);
+Result<ClientResponseBody> decode_keyring_response(const fbc::ClientResponse& response,
+                                                   FieldReader& reader, const Where& where);
 
 }  // namespace conclave::wire::detail

@@ -193,13 +193,23 @@ struct LeaveRequest {
   bool operator==(const LeaveRequest&) const = default;
 };
 
+// `conclave keyring list | install KEY | use KEY | remove KEY` (agent/keyring_service.h): the
+// local agent does it, asks every alive member to do the same, and answers with what each
+// did. `key` is a base64 cluster key (crypto/keyring.h); empty for list.
+enum class KeyringOp : uint8_t { list = 0, install = 1, use = 2, remove = 3 };
+struct KeyringRequest {
+  KeyringOp op = KeyringOp::list;
+  std::string key;
+  bool operator==(const KeyringRequest&) const = default;
+};
+
 using ClientRequestBody =
     std::variant<KvGetRequest, KvPutRequest, MembersRequest, StatusRequest, SessionCreateRequest,
                  SessionDestroyRequest, SessionRenewRequest, SessionListRequest,
                  LockAcquireRequest, LockReleaseRequest, LockListRequest,
                  SessionKeepaliveRequest, LockCancelRequest, RaftAdminRequest, LeaveRequest,
                  KvDeleteRequest, KvListRequest, KvTxnRequest, MembersWatchRequest,
-                 KvWatchRequest>;
+                 KvWatchRequest, KeyringRequest>;
 
 struct ClientRequest {
   uint64_t request_id = 0;
@@ -393,12 +403,28 @@ struct RaftPeersResponse {
   bool operator==(const RaftPeersResponse&) const = default;
 };
 
+// One agent's part of a keyring answer: its keys after the operation (base64, primary first),
+// or why it could not do it (error_code != ok; an agent that did not answer in time says so).
+constexpr size_t kMaxKeyringAgents = 10'000;
+constexpr size_t kMaxKeyringKeys = 16;
+struct AgentKeyring {
+  std::string name;
+  ErrorCode error_code = ErrorCode::ok;
+  std::string error_message;
+  std::vector<std::string> keys;
+  bool operator==(const AgentKeyring&) const = default;
+};
+struct KeyringResponse {
+  std::vector<AgentKeyring> agents;  // this agent first
+  bool operator==(const KeyringResponse&) const = default;
+};
+
 using ClientResponseBody =
     std::variant<std::monostate, KvGetResponse, KvPutResponse, MembersResponse, StatusResponse,
                  SessionCreateResponse, SessionListResponse, LockEvent, LockListResponse,
                  SessionKeepaliveResponse, LockCancelResponse, RaftPeersResponse,
                  KvDeleteResponse, KvListResponse, KvTxnResponse, MemberEvent,
-                 KvWatchResponse>;
+                 KvWatchResponse, KeyringResponse>;
 
 struct ClientResponse {
   uint64_t request_id = 0;

@@ -168,6 +168,17 @@ std::string encode_peer_message(const PeerMessage& message) {
           const auto packet =
               detail::optional_bytes(builder, encode_gossip_sync_packet(value.packet));
           return {fbp::PeerPayload::GossipSync, fbp::CreateGossipSync(builder, packet).Union()};
+        } else if constexpr (std::is_same_v<T, KeyringPeerRequest>) {
+          const auto request = detail::optional_bytes(
+              builder, encode_client_request(ClientRequest{0, 0, value.request}));
+          return {fbp::PeerPayload::KeyringPeerRequest,
+                  fbp::CreateKeyringPeerRequest(builder, value.request_id, request).Union()};
+        } else if constexpr (std::is_same_v<T, KeyringPeerResponse>) {
+          ClientResponse response;
+          response.body = KeyringResponse{{value.result}};
+          const auto bytes = detail::optional_bytes(builder, encode_client_response(response));
+          return {fbp::PeerPayload::KeyringPeerResponse,
+                  fbp::CreateKeyringPeerResponse(builder, value.request_id, bytes).Union()};
         } else {
           static_assert(std::is_same_v<T, ForwardResponse>);
           const auto leader = detail::optional_string(builder, value.leader);
@@ -254,6 +265,41 @@ Result<PeerMessage> decode_peer_message(std::string_view bytes) {
       Result<gossip::Packet> decoded = decode_gossip_sync_packet(packet);
       if (!decoded.ok()) return decoded.error();
       message.payload = GossipSync{std::move(decoded).value()};
+      return message;
+    }
+    case fbp::PeerPayload::KeyringPeerRequest: {
+      const fbp::KeyringPeerRequest* table = envelope->payload_as_KeyringPeerRequest();
+      if (table == nullptr) {
+        return malformed(payload_where, "has type KeyringPeerRequest but no table");
+      }
+      std::string bytes;
+      CONCLAVE_WIRE_TRY(reader.read_bytes(table->request(), kMaxFrameBytes,
+                                          Where(payload_where, "request"), bytes));
+      Result<ClientRequest> decoded = decode_client_request(bytes);
+      if (!decoded.ok()) return decoded.error();
+      const auto* keyring = std::get_if<KeyringRequest>(&decoded.value().body);
+      if (keyring == nullptr) {
+        return malformed(Where(payload_where, "request"), "is not a KeyringRequest");
+      }
+      message.payload = KeyringPeerRequest{table->request_id(), *keyring};
+      return message;
+    }
+    case fbp::PeerPayload::KeyringPeerResponse: {
+      const fbp::KeyringPeerResponse* table = envelope->payload_as_KeyringPeerResponse();
+      if (table == nullptr) {
+        return malformed(payload_where, "has type KeyringPeerResponse but no table");
+      }
+      std::string bytes;
+      CONCLAVE_WIRE_TRY(reader.read_bytes(table->response(), kMaxFrameBytes,
+                                          Where(payload_where, "response"), bytes));
+      Result<ClientResponse> decoded = decode_client_response(bytes);
+      if (!decoded.ok()) return decoded.error();
+      const auto* keyring = std::get_if<KeyringResponse>(&decoded.value().body);
+      if (keyring == nullptr || keyring->agents.size() != 1) {
+        return malformed(Where(payload_where, "response"),
+                         "is not a KeyringResponse with one agent");
+      }
+      message.payload = KeyringPeerResponse{table->request_id(), keyring->agents.front()};
       return message;
     }
     case fbp::PeerPayload::ForwardResponse: {

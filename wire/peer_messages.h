@@ -48,8 +48,22 @@ struct GossipSync {
   bool operator==(const GossipSync&) const = default;
 };
 
+// `conclave keyring ...` fanned out by the agent a client asked (agent/keyring_service.h): the
+// operation for the receiving agent to do, and what it did (a KeyringResponse naming only it).
+struct KeyringPeerRequest {
+  uint64_t request_id = 0;  // the origin's, echoed in the answer
+  KeyringRequest request;
+  bool operator==(const KeyringPeerRequest&) const = default;
+};
+struct KeyringPeerResponse {
+  uint64_t request_id = 0;
+  AgentKeyring result;
+  bool operator==(const KeyringPeerResponse&) const = default;
+};
+
 using PeerPayload = std::variant<raft::Message, ForwardRequest, ForwardResponse, GossipProbe,
-                                 GossipProbeAck, GossipSync>;
+                                 GossipProbeAck, GossipSync, KeyringPeerRequest,
+                                 KeyringPeerResponse>;
 
 struct PeerMessage {
   std::string from_name;    // the sending agent's node name

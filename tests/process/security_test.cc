@@ -6,11 +6,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <csignal>
+#include <thread>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "crypto/datagram_seal.h"
 #include "crypto/keyring.h"
@@ -162,6 +167,119 @@ TEST_CASE("with a cluster key, agents without it cannot join, add a member or se
   CHECK(leading.process->log().find("refused an agent connection from") != std::string::npos);
   // The cluster still serves.
   CHECK(try_get(agents[2].socket, "sealed") == std::optional<std::string>("yes"));
+}
+
+}  // namespace conclave::testing
+
+namespace conclave::testing {
+
+TEST_CASE("the cluster key is rotated on a running 5-agent cluster (install, use, remove) "
+          "without losing a member or a write, and a restarted agent keeps the new keyring") {
+  TempFolder folder;
+  const std::string old_key = crypto::encode_key(crypto::generate_key());
+  const std::string new_key = crypto::encode_key(crypto::generate_key());
+  ClusterSpec spec;
+  spec.names = {"r1", "r2", "r3", "r4", "r5"};
+  spec.hosts = {"127.0.0.131", "127.0.0.132", "127.0.0.133", "127.0.0.134", "127.0.0.135"};
+  spec.servers = {true, true, true, false, false};
+  spec.bootstrap_expect = 3;
+  spec.extra_args = {"-encrypt", old_key};
+  std::vector<ClusterAgent> agents = start_cluster(folder.path(), spec);
+  INFO(all_logs(agents));
+  std::vector<ClusterAgent*> servers = {&agents[0], &agents[1], &agents[2]};
+  REQUIRE_FALSE(wait_for_agreed_leader(servers, 15000).empty());
+  REQUIRE(wait_until(15000, [&] {
+            for (const ClusterAgent& agent : agents) {
+              if (!all_alive(folder.path(), agents, agent)) return false;
+            }
+            return true;
+          }) >= 0);
+
+  // Writes through a client agent all along, each checked afterwards.
+  std::atomic<bool> stop{false};
+  std::vector<int> acknowledged;
+  std::thread writer([&] {
+    auto client = client::Client::connect(agents[3].socket);
+    if (!client.ok()) return;
+    for (int i = 0; !stop; ++i) {
+      if (client.value().kv_put("rot/" + std::to_string(i), std::to_string(i), 2000).ok()) {
+        acknowledged.push_back(i);
+      }
+      sleep_ms(20);
+    }
+  });
+  auto keyring = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "keyring");
+    args.insert(args.end(), {"-format", "json", "--socket", agents[1].socket});
+    return run_cli(folder.path(), args);
+  };
+  auto holders = [](const CommandResult& result, const std::string& key) {
+    auto parsed = nlohmann::json::parse(result.out, nullptr, false);
+    if (parsed.is_discarded()) return std::pair<int, int>{-1, -1};
+    for (const auto& entry : parsed["keys"]) {
+      if (entry["key"] == key) {
+        return std::pair<int, int>{entry["agents"].get<int>(), entry["primary"].get<int>()};
+      }
+    }
+    return std::pair<int, int>{0, 0};
+  };
+  sleep_ms(500);
+  CommandResult installed = keyring({"install", new_key});
+  INFO(installed.out << installed.err);
+  CHECK(installed.exit_code == 0);
+  CHECK(holders(installed, new_key) == std::pair<int, int>{5, 0});
+  CHECK(holders(installed, old_key) == std::pair<int, int>{5, 5});
+  sleep_ms(500);
+  CommandResult used = keyring({"use", new_key});
+  INFO(used.out << used.err);
+  CHECK(used.exit_code == 0);
+  CHECK(holders(used, new_key) == std::pair<int, int>{5, 5});
+  sleep_ms(500);
+  CommandResult removed = keyring({"remove", old_key});
+  INFO(removed.out << removed.err);
+  CHECK(removed.exit_code == 0);
+  CHECK(holders(removed, old_key) == std::pair<int, int>{0, 0});
+  CHECK(holders(removed, new_key) == std::pair<int, int>{5, 5});
+  // Removing the key in use is refused, by every agent, saying why.
+  CommandResult refused = keyring({"remove", new_key});
+  CHECK(refused.exit_code != 0);
+  CHECK(refused.err.find("primary") != std::string::npos);
+  sleep_ms(1500);
+  stop = true;
+  writer.join();
+
+  // No member was lost or even seen failed, and every acknowledged write is there.
+  for (const ClusterAgent& agent : agents) {
+    CHECK(all_alive(folder.path(), agents, agent));
+    auto status = status_of(agent);
+    REQUIRE(status);
+    CHECK(counter(*status, "gossip_members_failed") == 0);
+  }
+  std::printf("key rotation: %zu writes acknowledged during it\n", acknowledged.size());
+  CHECK(acknowledged.size() >= 50);
+  auto reader = client::Client::connect(agents[4].socket);
+  REQUIRE(reader.ok());
+  size_t missing = 0;
+  for (int i : acknowledged) {
+    auto got = reader.value().kv_get("rot/" + std::to_string(i), 2000);
+    if (!got.ok() || !got.value().found || got.value().value != std::to_string(i)) ++missing;
+  }
+  CHECK(missing == 0);
+
+  // A restarted agent comes back with the saved keyring, although its command line still
+  // names the old key, and rejoins.
+  agents[4].process->signal(SIGTERM);
+  agents[4].process->wait();
+  agents[4].process->start();
+  CHECK(wait_until(10000, [&] { return all_alive(folder.path(), agents, agents[0]) &&
+                                       all_alive(folder.path(), agents, agents[4]); }) >= 0);
+  CHECK(agents[4].process->log().find("is not in the saved keyring") != std::string::npos);
+  // And an agent started with only the old key is now an outsider.
+  ClusterAgent late = start_agent(folder.path(), "late", "127.0.0.136", false,
+                                  {agents[0].gossip_address()}, {"-encrypt", old_key});
+  sleep_ms(3000);
+  CHECK(alive_members(late) == std::set<std::string>{"late"});
+  CHECK(alive_members(agents[0]).count("late") == 0);
 }
 
 }  // namespace conclave::testing
