@@ -247,9 +247,9 @@ TEST_CASE("client: a request without a body, or with an unknown one, is malforme
     const auto status = fbc::CreateStatusRequest(builder);
     require_error(decode_client_request(finish(
                       builder, fbc::CreateClientRequest(builder, kProtocolVersion, 1, 0,
-                                                        static_cast<fbc::RequestBody>(21),
+                                                        static_cast<fbc::RequestBody>(22),
                                                         status.Union()))),
-                  ErrorCode::malformed, "client request: body has unknown type 21");
+                  ErrorCode::malformed, "client request: body has unknown type 22");
   }
   {
     flatbuffers::FlatBufferBuilder builder;
@@ -263,9 +263,9 @@ TEST_CASE("client: a request without a body, or with an unknown one, is malforme
     const auto put = fbc::CreateKvPutResponse(builder, 1);
     require_error(decode_client_response(finish(
                       builder, fbc::CreateClientResponse(builder, kProtocolVersion, 1, 0, 0,
-                                                         false, static_cast<fbc::ResponseBody>(17),
+                                                         false, static_cast<fbc::ResponseBody>(18),
                                                          put.Union()))),
-                  ErrorCode::malformed, "client response: body has unknown type 17");
+                  ErrorCode::malformed, "client response: body has unknown type 18");
   }
 }
 

@@ -129,6 +129,37 @@ TEST_CASE("peer: gossip's TCP fallback probes round-trip") {
   CHECK(decoded.value() == ack);
 }
 
+TEST_CASE("peer: keyring operations and their answers round-trip; a wrong body is refused") {
+  KeyringRequest install{KeyringOp::install, "6cVmbWDgW4YWtUQgfQK1Nu/tmdDRXjfbzmQrYYOYYbA="};
+  PeerMessage request{"agent-a", 3, KeyringPeerRequest{77, install}};
+  auto decoded = decode_peer_message(encode_peer_message(request));
+  REQUIRE(decoded.ok());
+  CHECK(decoded.value() == request);
+  AgentKeyring result;
+  result.name = "agent-b";
+  result.error_code = ErrorCode::conflict;
+  result.error_message = "is the primary key";
+  result.keys = {"k1", "k2"};
+  PeerMessage response{"agent-b", 3, KeyringPeerResponse{77, result}};
+  decoded = decode_peer_message(encode_peer_message(response));
+  REQUIRE(decoded.ok());
+  CHECK(decoded.value() == response);
+  // A KeyringPeerRequest must hold a KeyringRequest: a forwarded kv request inside is malformed.
+  flatbuffers::FlatBufferBuilder builder;
+  const std::string inner = encode_client_request(ClientRequest{1, 0, KvGetRequest{"k"}});
+  const auto bytes = builder.CreateVector(reinterpret_cast<const uint8_t*>(inner.data()),
+                                          inner.size());
+  const auto payload = fbp::CreateKeyringPeerRequest(builder, 5, bytes);
+  const auto name = builder.CreateString("agent-a");
+  builder.Finish(fbp::CreatePeerEnvelope(builder, kProtocolVersion, name,
+                                         fbp::PeerPayload::KeyringPeerRequest,
+                                         payload.Union(), 0));
+  auto refused = decode_peer_message(std::string_view(
+      reinterpret_cast<const char*>(builder.GetBufferPointer()), builder.GetSize()));
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().message.find("not a KeyringRequest") != std::string::npos);
+}
+
 TEST_CASE("peer: gossip's push-pull over TCP carries a whole member list in one frame") {
   gossip::Sync sync;
   sync.is_reply = true;
@@ -250,9 +281,9 @@ TEST_CASE("peer: wrong version, missing or unknown payload and unknown type are 
     const auto raft = fbp::CreateRaftMessage(builder);
     require_error(decode_peer_message(finish(
                       builder, fbp::CreatePeerEnvelope(builder, kProtocolVersion, 0,
-                                                       static_cast<fbp::PeerPayload>(7),
+                                                       static_cast<fbp::PeerPayload>(9),
                                                        raft.Union()))),
-                  ErrorCode::malformed, "peer message: payload has unknown type 7");
+                  ErrorCode::malformed, "peer message: payload has unknown type 9");
   }
   {
     flatbuffers::FlatBufferBuilder builder;
