@@ -630,7 +630,7 @@ void Node::receive_client(uint64_t connection_id, const wire::ClientRequest& req
                          "a key must be 1 to " + std::to_string(wire::kMaxKeyBytes) +
                              " bytes long");
     }
-    if (get->stale && raft_) {
+    if ((get->stale || options_.inject_stale_reads) && raft_) {
       // `-stale`: this server's state as applied so far, without asking the leader.
       client_replies_.push_back(
           ClientReply{connection_id, wire::ClientResponse{request.request_id, ErrorCode::ok, "",
@@ -756,7 +756,7 @@ void Node::forward_follower_reads(std::vector<FollowerReads::Read> reads, int64_
 void Node::handle_forward(const std::string& origin, const wire::ForwardRequest& request,
                           int64_t now_ms) {
   const auto* get = std::get_if<wire::KvGetRequest>(&request.request.body);
-  if (get != nullptr && get->stale && raft_) {
+  if (get != nullptr && (get->stale || options_.inject_stale_reads) && raft_) {
     // A client agent's `-stale` read: any server answers from its own state.
     wire::ForwardResponse response{request.forward_id, leader_name(),
                                    wire::ClientResponse{0, ErrorCode::ok, "", false,

@@ -78,6 +78,10 @@ struct NodeOptions {
   int election_ticks = 40;      // 400-800 ms randomized
   bool pre_vote = true;         // raft::Config::pre_vote
   bool lease_reads = false;     // raft::Config::lease_reads (off: ReadIndex rounds)
+  // A planted bug for the checkers' own tests (never set by the agent): every server answers
+  // every get from its own state at once, as `-stale` does, so a lagging follower or a deposed
+  // leader serves stale reads. The simulator and the nemesis must catch it.
+  bool inject_stale_reads = false;
   AutopilotOptions autopilot;   // the leader keeps the membership in step with gossip
   int64_t autopilot_interval_ms = 200;
   // Log compaction (raft/DESIGN.md "Snapshots"): once this many applied entries are in the

@@ -1,13 +1,16 @@
-// HistoryChecker: checks what simulated clients saw against what a linearizable KV store may
-// answer. Puts write unique values; every put is answered with the store revision it created
-// and every get with the mod_revision of the value it read, which gives a total order to check
-// against real time:
+// HistoryChecker: a fast pre-check of what simulated clients saw, using the revisions the
+// store answers with. Puts write unique values; every put is answered with the store revision
+// it created and every get with the mod_revision of the value it read. It checks exactly:
 //   - a get never returns a value older than a put that finished before the get started
-//     (no stale reads);
+//     (a stale read against an acknowledged write);
 //   - a put that finished before another put started has a smaller revision;
-//   - a get returns only values that some put wrote, with that put's revision.
-// A full Knossos-style search over indeterminate operations comes later; these checks are
-// exact for acknowledged operations.
+//   - a get returns only values that some put wrote, with that put's revision, and not before
+//     that put was invoked.
+// It does NOT order one read against another (a read that starts after another read finished
+// and sees an older value passes here), and it says nothing about puts whose outcome is
+// unknown. The simulator therefore also runs the full linearizability search
+// (check/linearizability.h) over the same history; this check stays because its messages name
+// the revisions involved.
 #pragma once
 
 #include <cstdint>

@@ -33,6 +33,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--client-agents", options.client_agents, "Agents without -server")
       ->capture_default_str();
+  app.add_flag("--inject-stale-reads", options.inject_stale_reads,
+               "Planted bug: servers answer every get from their own state (must be caught)");
   app.add_flag("--inject-skip-dedup", options.inject_skip_dedup,
                "Fault injection: retried writes apply again (the checkers must object)");
   app.add_flag("--inject-no-lock-delay", options.inject_no_lock_delay,

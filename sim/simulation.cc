@@ -12,6 +12,7 @@
 #include "common/hash.h"
 #include "common/prng.h"
 #include "sim/committed_log_checker.h"
+#include "check/linearizability.h"
 #include "sim/history_checker.h"
 #include "sim/lock_clients.h"
 #include "sim/sim_network.h"
@@ -120,6 +121,8 @@ class Simulation {
   void heal(int64_t now_ms);
   void client_step(Client& client, int64_t now_ms, bool may_start);
   void final_checks();
+  // The full linearizability search over the kv history (check/linearizability.h).
+  void check_linearizability();
   void check_gossip_converged();
   void disk_fault(int victim, int64_t now_ms);
   void feed_committed_checker(int64_t now_ms);
@@ -183,6 +186,7 @@ void Simulation::start_node(int index, int64_t now_ms) {
   options.state_machine_faults = faults();
   options.pre_vote = options_.pre_vote;
   options.lease_reads = options_.lease_reads;
+  options.inject_stale_reads = options_.inject_stale_reads;
   // Small, so that runs compact their logs and lagging or wiped servers install snapshots.
   options.snapshot_threshold_entries = 48;
   options.snapshot_keep_entries = 8;
@@ -640,7 +644,45 @@ void Simulation::final_checks() {
                         " at the same applied index");
     }
   }
+  // The fast pre-check (revision order, phantom and stale reads), then the full search.
   for (const std::string& problem : check_history(history_)) violation(-1, problem);
+  check_linearizability();
+}
+
+void Simulation::check_linearizability() {
+  std::vector<check::Operation> operations;
+  for (const Operation& op : history_) {
+    check::Operation converted;
+    converted.client = op.client;
+    converted.key = op.key;
+    converted.invoke_ms = op.invoke_ms;
+    if (op.is_put) {
+      converted.kind = check::OpKind::write;
+      converted.written = op.value;
+      // A put without an answer (or with an error) may still be applied later.
+      converted.outcome = op.ok ? check::Outcome::ok : check::Outcome::unknown;
+    } else {
+      converted.kind = check::OpKind::read;
+      converted.outcome = op.ok ? check::Outcome::ok : check::Outcome::fail;
+      if (op.found) converted.observed = op.value;
+    }
+    if (op.ok) converted.response_ms = op.response_ms;
+    operations.push_back(std::move(converted));
+  }
+  auto verdict = check::check_linearizable(operations);
+  if (!verdict.ok()) {
+    violation(-1, "the recorded history is malformed: " + verdict.error().message);
+    return;
+  }
+  for (const check::KeyVerdict& key : verdict.value().keys) {
+    if (key.verdict == check::Verdict::violation) {
+      std::string report = "not linearizable: " + key.explanation;
+      for (const std::string& line : key.slice) report += "\n    " + line;
+      violation(-1, report);
+    } else if (key.verdict == check::Verdict::inconclusive) {
+      ++result_.linearizability_inconclusive;
+    }
+  }
 }
 
 uint64_t Simulation::state_hash() const {
@@ -802,7 +844,12 @@ std::string SimResult::summary() const {
                 static_cast<unsigned long long>(messages_sent),
                 static_cast<unsigned long long>(messages_dropped),
                 static_cast<unsigned long long>(final_state_hash));
-  return text;
+  std::string out = text;
+  if (linearizability_inconclusive > 0) {
+    out += "; linearizability search inconclusive on " +
+           std::to_string(linearizability_inconclusive) + " keys";
+  }
+  return out;
 }
 
 SimResult run_simulation(const SimOptions& options) {

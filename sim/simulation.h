@@ -61,6 +61,8 @@ struct SimOptions {
   // committed-log and lock checkers must object.
   bool inject_skip_dedup = false;
   bool inject_no_lock_delay = false;
+  // Servers answer every get from their own state (agent::NodeOptions::inject_stale_reads).
+  bool inject_stale_reads = false;
 };
 
 struct SimResult {
@@ -89,6 +91,8 @@ struct SimResult {
   uint64_t duplicates_answered = 0;
   uint64_t messages_sent = 0;
   uint64_t messages_dropped = 0;
+  // Keys whose linearizability search ran out of budget (neither passed nor failed).
+  uint64_t linearizability_inconclusive = 0;
 
   std::string summary() const;
 };
