@@ -1,12 +1,17 @@
 #include "agent/client_server.h"
 
+#include <grp.h>
+#include <pwd.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <vector>
 
 #include "wire/codec.h"
 
@@ -34,7 +39,7 @@ ClientServer::ClientServer(uv_loop_t* loop, RequestHandler on_request,
                            DisconnectHandler on_disconnect)
     : loop_(loop), on_request_(std::move(on_request)), on_disconnect_(std::move(on_disconnect)) {}
 
-Status ClientServer::listen(const std::string& path) {
+Status ClientServer::listen(const std::string& path, const SocketAccess& access) {
   if (path.size() >= sizeof(sockaddr_un{}.sun_path)) {
     return make_error(ErrorCode::invalid_argument,
                       "socket path '" + path + "' is longer than the " +
@@ -70,8 +75,54 @@ Status ClientServer::listen(const std::string& path) {
     return make_error(ErrorCode::unavailable, "cannot listen on the client socket " + path +
                                                   ": " + uv_strerror(rc));
   }
+  if (::chmod(path.c_str(), access.mode) != 0 ||
+      (access.gid && ::chown(path.c_str(), static_cast<uid_t>(-1), *access.gid) != 0)) {
+    const std::string why = std::strerror(errno);
+    uv_close(reinterpret_cast<uv_handle_t*>(listener_), delete_pipe_handle);
+    listener_ = nullptr;
+    return make_error(ErrorCode::unavailable,
+                      "cannot set the mode or group of the client socket " + path + ": " + why +
+                          " (socket_group must be a group the agent's user may give files to)");
+  }
   path_ = path;
   return Status();
+}
+
+namespace {
+
+// The peer process's uid and gid (SO_PEERCRED), and the user's supplementary groups.
+Credentials read_credentials(uv_pipe_t* pipe) {
+  Credentials who;
+  uv_os_fd_t fd;
+  ucred peer{};
+  socklen_t length = sizeof peer;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(pipe), &fd) != 0 ||
+      ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0) {
+    return who;
+  }
+  who.known = true;
+  who.uid = peer.uid;
+  who.gid = peer.gid;
+  passwd entry{};
+  passwd* found = nullptr;
+  char buffer[4096];
+  if (::getpwuid_r(peer.uid, &entry, buffer, sizeof buffer, &found) == 0 && found != nullptr) {
+    who.user_name = found->pw_name;
+    int count = 64;
+    std::vector<gid_t> groups(static_cast<size_t>(count));
+    if (::getgrouplist(found->pw_name, peer.gid, groups.data(), &count) >= 0) {
+      groups.resize(static_cast<size_t>(count));
+      who.groups.assign(groups.begin(), groups.end());
+    }
+  }
+  return who;
+}
+
+}  // namespace
+
+Credentials ClientServer::credentials(uint64_t connection_id) const {
+  auto found = credentials_.find(connection_id);
+  return found == credentials_.end() ? Credentials{} : found->second;
 }
 
 void ClientServer::on_connection(uv_stream_t* server, int status) {
@@ -99,6 +150,7 @@ void ClientServer::on_connection(uv_stream_t* server, int status) {
       [self](FramedStream& from, std::string payload) { self->on_frame(from, std::move(payload)); },
       [self](FramedStream& closed, const std::string& reason, size_t truncated_bytes) {
         self->connections_.erase(closed.id());
+        self->credentials_.erase(closed.id());
         const int64_t now_ms = static_cast<int64_t>(uv_now(self->loop_));
         if (truncated_bytes > 0) {
           ++self->counters_.frames_truncated;
@@ -117,6 +169,7 @@ void ClientServer::on_connection(uv_stream_t* server, int status) {
       });
   stream->set_id(id);
   self->connections_[id] = stream;
+  self->credentials_[id] = read_credentials(client);
   stream->start_reading();
 }
 

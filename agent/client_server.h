@@ -11,14 +11,23 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 
+#include "agent/access_policy.h"
 #include "agent/framed_stream.h"
 #include "agent/log_limiter.h"
 #include "common/result.h"
 #include "wire/client_messages.h"
 
 namespace conclave::agent {
+
+// Who may connect at all: the socket file's mode and group (the rules per request come after,
+// agent/access_policy.h).
+struct SocketAccess {
+  uint32_t mode = 0660;
+  std::optional<uint32_t> gid;  // unset: the agent's own group
+};
 
 struct ClientServerCounters {
   uint64_t connections_accepted = 0;
@@ -41,10 +50,13 @@ class ClientServer {
 
   ClientServer(uv_loop_t* loop, RequestHandler on_request, DisconnectHandler on_disconnect);
 
-  // Listens at `path` (mode 0600 would lock out other users; the folder's permissions decide
-  // who may connect). A stale socket file left by a dead agent is replaced; a live one is an
-  // error naming the path.
-  Status listen(const std::string& path);
+  // Listens at `path`, the socket file given `access`'s mode and group (the folder's
+  // permissions must let those users reach it too). A stale socket file left by a dead agent
+  // is replaced; a live one is an error naming the path.
+  Status listen(const std::string& path, const SocketAccess& access = {});
+  // The connecting process's user and groups, read from the kernel when it connected (known =
+  // false if the kernel would not say).
+  Credentials credentials(uint64_t connection_id) const;
   void reply(uint64_t connection_id, const wire::ClientResponse& response);
   void close_all();
   const ClientServerCounters& counters() const { return counters_; }
@@ -59,6 +71,7 @@ class ClientServer {
   uv_pipe_t* listener_ = nullptr;
   std::string path_;
   std::map<uint64_t, FramedStream*> connections_;
+  std::map<uint64_t, Credentials> credentials_;
   uint64_t next_connection_id_ = 1;
   ClientServerCounters counters_;
   LogLimiter bad_frame_log_{1000, 5};

@@ -39,6 +39,79 @@ Status read_port(const toml::node& node, const std::string& source, const std::s
   return Status();
 }
 
+// `[[acl]]`: an array of tables, each one rule; errors name the rule by its position.
+Status read_acl_rules(const toml::node& node, const std::string& source,
+                      std::optional<std::vector<AclRuleConfig>>& out) {
+  const toml::array* array = node.as_array();
+  if (array == nullptr) {
+    return config_error(source, "key 'acl' must be an array of tables ([[acl]] sections)");
+  }
+  std::vector<AclRuleConfig> rules;
+  for (size_t i = 0; i < array->size(); ++i) {
+    const std::string where = "acl rule " + std::to_string(i + 1);
+    const toml::table* table = (*array)[i].as_table();
+    if (table == nullptr) return config_error(source, where + " must be a table");
+    AclRuleConfig rule;
+    for (const auto& [raw_key, value] : *table) {
+      const std::string key(raw_key.str());
+      Status status;
+      if (key == "user" || key == "group" || key == "kv_prefix" || key == "lock_prefix") {
+        std::optional<std::string> text;
+        status = read_value(value, source, where + "." + key, "a string", text);
+        if (key == "user") rule.user = text;
+        if (key == "group") rule.group = text;
+        if (key == "kv_prefix") rule.kv_prefix = text;
+        if (key == "lock_prefix") rule.lock_prefix = text;
+      } else if (key == "uid" || key == "gid") {
+        std::optional<int64_t> id;
+        status = read_value(value, source, where + "." + key, "a number", id);
+        if (status.ok() && (*id < 0 || *id > UINT32_MAX)) {
+          status = config_error(source, where + "." + key + " is out of range");
+        }
+        (key == "uid" ? rule.uid : rule.gid) = id;
+      } else if (key == "allow") {
+        const toml::array* allowed = value.as_array();
+        if (allowed == nullptr) {
+          status = config_error(source, where + ".allow must be an array such as [\"read\"]");
+        } else {
+          for (const toml::node& element : *allowed) {
+            auto word = element.value<std::string>();
+            if (!word || (*word != "read" && *word != "write" && *word != "lock" &&
+                          *word != "admin")) {
+              status = config_error(source, where + ".allow may hold only \"read\", "
+                                                    "\"write\", \"lock\" and \"admin\"");
+              break;
+            }
+            rule.allow.push_back(*word);
+          }
+        }
+      } else {
+        status = config_error(source, where + " has an unknown key '" + key +
+                                          "' (known: user, uid, group, gid, kv_prefix, "
+                                          "lock_prefix, allow)");
+      }
+      if (!status.ok()) return status;
+    }
+    const int whos = (rule.user ? 1 : 0) + (rule.uid ? 1 : 0) + (rule.group ? 1 : 0) +
+                     (rule.gid ? 1 : 0);
+    if (whos != 1) {
+      return config_error(source, where + " must name exactly one of user, uid, group, gid");
+    }
+    const bool admin_only =
+        !rule.allow.empty() &&
+        std::all_of(rule.allow.begin(), rule.allow.end(),
+                    [](const std::string& word) { return word == "admin"; });
+    if (!rule.kv_prefix && !rule.lock_prefix && !admin_only) {
+      return config_error(source, where + " needs kv_prefix or lock_prefix (\"\" covers "
+                                          "everything)");
+    }
+    if (rule.allow.empty()) return config_error(source, where + " needs allow = [...]");
+    rules.push_back(std::move(rule));
+  }
+  out = std::move(rules);
+  return Status();
+}
+
 std::string key_list() {
   std::string list;
   for (const std::string& key : known_config_keys()) list += (list.empty() ? "" : ", ") + key;
@@ -95,7 +168,7 @@ const std::vector<std::string>& known_config_keys() {
       "bind_addr", "socket_path", "join",      "log_level",        "profile",
       "ports.gossip", "ports.server", "autopilot_dead_server", "autopilot_min_voters",
       "lease_reads", "tags", "reap_after", "encrypt", "encrypt_verify_incoming",
-      "encrypt_verify_outgoing"};
+      "encrypt_verify_outgoing", "socket_mode", "socket_group", "acl", "acl_default"};
   return keys;
 }
 
@@ -131,6 +204,18 @@ Result<AgentConfig> parse_config_text(const std::string& text, const std::string
       status = read_value(node, source, key, "\"lan\" or \"wan\"", config.profile);
     } else if (key == "lease_reads") {
       status = read_value(node, source, key, "true or false", config.lease_reads);
+    } else if (key == "socket_mode") {
+      status = read_value(node, source, key, "an octal string such as \"0660\"",
+                          config.socket_mode);
+    } else if (key == "socket_group") {
+      status = read_value(node, source, key, "a group name", config.socket_group);
+    } else if (key == "acl") {
+      status = read_acl_rules(node, source, config.acl);
+    } else if (key == "acl_default") {
+      status = read_value(node, source, key, "\"allow\" or \"deny\"", config.acl_default);
+      if (status.ok() && *config.acl_default != "allow" && *config.acl_default != "deny") {
+        status = config_error(source, "key 'acl_default' must be \"allow\" or \"deny\"");
+      }
     } else if (key == "encrypt") {
       status = read_value(node, source, key, "a string (a base64 key from `conclave keygen`)",
                           config.encrypt);
@@ -266,6 +351,10 @@ AgentConfig merge_config(AgentConfig base, const AgentConfig& overrides) {
   take(base.encrypt, overrides.encrypt);
   take(base.encrypt_verify_incoming, overrides.encrypt_verify_incoming);
   take(base.encrypt_verify_outgoing, overrides.encrypt_verify_outgoing);
+  take(base.socket_mode, overrides.socket_mode);
+  take(base.socket_group, overrides.socket_group);
+  take(base.acl, overrides.acl);
+  take(base.acl_default, overrides.acl_default);
   return base;
 }
 

@@ -11,6 +11,18 @@
 
 namespace conclave::agent {
 
+// One `[[acl]]` rule as written (agent/access_policy.h): exactly one of user/uid/group/gid,
+// kv_prefix and/or lock_prefix (neither for a rule that allows only "admin"), and `allow`.
+struct AclRuleConfig {
+  std::optional<std::string> user;
+  std::optional<int64_t> uid;
+  std::optional<std::string> group;
+  std::optional<int64_t> gid;
+  std::optional<std::string> kv_prefix;
+  std::optional<std::string> lock_prefix;
+  std::vector<std::string> allow;  // read, write, lock, admin
+};
+
 // Everything an agent can be told. Unset optionals take the defaults in resolve_settings().
 struct AgentConfig {
   std::optional<bool> dev;
@@ -42,6 +54,13 @@ struct AgentConfig {
   std::optional<std::string> encrypt;
   std::optional<bool> encrypt_verify_incoming;
   std::optional<bool> encrypt_verify_outgoing;
+  // Local access (agent/access_policy.h): the client socket's mode (octal text, default
+  // "0660") and group (default: the agent's), the rules, and what no rule covers ("allow" or
+  // "deny"; default "allow").
+  std::optional<std::string> socket_mode;
+  std::optional<std::string> socket_group;
+  std::optional<std::vector<AclRuleConfig>> acl;
+  std::optional<std::string> acl_default;
 };
 
 // "key=value" pairs (from -tag flags) as a map; an error names the bad pair. Keys: 1 to 64 of

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/access_config.h"
 #include "agent/bench_command.h"
 #include "agent/cli_output.h"
 #include "agent/txn_text.h"
@@ -194,6 +195,18 @@ int run_agent(const agent::AgentConfig& flags, const std::optional<std::string>&
                          "(encrypt, or -encrypt)\n");
     return kExitUsage;
   }
+  auto socket_access = agent::socket_access_from(config);
+  if (!socket_access.ok()) {
+    std::fprintf(stderr, "Error: %s\n", socket_access.error().message.c_str());
+    return kExitUsage;
+  }
+  options.socket_access = socket_access.value();
+  auto access_policy = agent::access_policy_from(config, static_cast<uint32_t>(::getuid()));
+  if (!access_policy.ok()) {
+    std::fprintf(stderr, "Error: %s\n", access_policy.error().message.c_str());
+    return kExitUsage;
+  }
+  options.access_policy = std::move(access_policy).value();
   options.traffic_keys.verify_incoming = config.encrypt_verify_incoming.value_or(true);
   options.traffic_keys.verify_outgoing = config.encrypt_verify_outgoing.value_or(true);
   if (options.socket_path.rfind("/run/conclave/", 0) == 0) {
@@ -282,7 +295,8 @@ int main(int argc, char** argv) {
                             "bootstrap_expect, data_dir, bind_addr, socket_path, join, "
                             "log_level, profile, autopilot_dead_server, autopilot_min_voters, "
                             "lease_reads, tags, reap_after, encrypt, encrypt_verify_incoming, "
-                            "encrypt_verify_outgoing, [ports] gossip, server");
+                            "encrypt_verify_outgoing, socket_mode, socket_group, acl_default, "
+                            "[[acl]] rules, [ports] gossip, server (examples/agent.toml)");
   agent_command->add_option("--encrypt", flags.encrypt,
                             "The cluster key (base64, from `conclave keygen`): gossip and "
                             "agent-to-agent traffic are encrypted and authenticated with it, "

@@ -41,6 +41,7 @@ struct RuntimeCounters {
   uint64_t gossip_packets_unauthenticated = 0;
   uint64_t gossip_packets_plaintext_refused = 0;
   uint64_t gossip_packets_replayed = 0;
+  uint64_t client_requests_denied = 0;  // by the access rules (agent/access_policy.h)
   uint64_t batches_persisted = 0;
 };
 
@@ -78,6 +79,7 @@ struct Runtime::Impl : NodeIo {
   LogLimiter bad_packet_log{1000, 5};
   LogLimiter other_cluster_log{10000, 3};
   LogLimiter refused_packet_log{10000, 3};
+  LogLimiter denied_log{10000, 5};
   crypto::ReplayWindow gossip_replays;
   char udp_buffer[64 * 1024];
 
@@ -354,6 +356,16 @@ int Runtime::Impl::set_up() {
   clients = std::make_unique<ClientServer>(
       &loop,
       [this](uint64_t connection_id, wire::ClientRequest request) {
+        const AccessDecision access =
+            options.access_policy.authorize(clients->credentials(connection_id), request.body);
+        if (!access.allowed) {
+          ++counters.client_requests_denied;
+          if (denied_log.allow(now_ms())) spdlog::warn("{}", access.reason);
+          clients->reply(connection_id,
+                         wire::ClientResponse{request.request_id, ErrorCode::permission_denied,
+                                              access.reason, false, std::monostate{}});
+          return;
+        }
         if (const auto* keys = std::get_if<wire::KeyringRequest>(&request.body)) {
           keyring->on_client_request(connection_id, request.request_id, *keys,
                                      node->alive_peer_names(), now_ms());
@@ -367,7 +379,8 @@ int Runtime::Impl::set_up() {
         node->client_disconnected(connection_id, now_ms());
         pump();
       });
-  if (Status status = clients->listen(options.socket_path); !status.ok()) {
+  if (Status status = clients->listen(options.socket_path, options.socket_access);
+      !status.ok()) {
     spdlog::error("{}", status.error().message);
     return 1;
   }
@@ -663,6 +676,7 @@ void Runtime::Impl::add_runtime_counters(wire::StatusResponse& status) const {
   status.counters.push_back(
       {"gossip_packets_plaintext_refused", counters.gossip_packets_plaintext_refused});
   status.counters.push_back({"gossip_packets_replayed", counters.gossip_packets_replayed});
+  status.counters.push_back({"client_requests_denied", counters.client_requests_denied});
   status.counters.push_back({"batches_persisted", counters.batches_persisted});
   const PeerTransportCounters& peer = peers->counters();
   status.counters.push_back({"peer_frames_received", peer.frames_received});

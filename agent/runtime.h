@@ -15,6 +15,8 @@
 #include <memory>
 #include <string>
 
+#include "agent/access_policy.h"
+#include "agent/client_server.h"
 #include "agent/node.h"
 #include "agent/traffic_keys.h"
 
@@ -25,6 +27,8 @@ struct RuntimeOptions {
   std::string data_dir;     // holds conclave.db (created if missing)
   std::string socket_path;  // the client Unix socket
   TrafficKeys traffic_keys; // gossip and agent-to-agent sealing (empty keyring: plaintext)
+  SocketAccess socket_access;  // who may connect to socket_path
+  AccessPolicy access_policy;  // what each local user may do (agent/access_policy.h)
   int64_t tick_interval_ms = 10;
 };
 

@@ -26,6 +26,7 @@ enum class ErrorCode : int {
   not_leader = 10,        // asked a server that does not lead: ask the leader (agents retry)
   conflict = 11,          // a condition did not hold: the lock is held, a fencing token is
                           // stale, a compare-and-set found another revision
+  permission_denied = 12, // the local user may not do this (agent/access_policy.h)
 };
 
 const char* error_code_name(ErrorCode code);
@@ -99,6 +100,7 @@ inline const char* error_code_name(ErrorCode code) {
     case ErrorCode::internal: return "internal";
     case ErrorCode::not_leader: return "not_leader";
     case ErrorCode::conflict: return "conflict";
+    case ErrorCode::permission_denied: return "permission_denied";
   }
   return "unknown";
 }

@@ -33,6 +33,7 @@ bool is_known_error_code(int32_t raw) {
     case ErrorCode::internal:
     case ErrorCode::not_leader:
     case ErrorCode::conflict:
+    case ErrorCode::permission_denied:
       return true;
   }
   return false;

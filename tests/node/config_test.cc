@@ -132,6 +132,11 @@ TEST_CASE("the sample examples/agent.toml parses and sets every known key") {
   CHECK(config.encrypt.has_value());
   CHECK(config.encrypt_verify_incoming.has_value());
   CHECK(config.encrypt_verify_outgoing.has_value());
+  CHECK(config.socket_mode.has_value());
+  CHECK(config.socket_group.has_value());
+  CHECK(config.acl_default.has_value());
+  REQUIRE(config.acl.has_value());
+  CHECK(config.acl->size() == 1);
   // Every key the agent knows is in the sample (the list above must grow with them).
   std::ifstream file(path);
   const std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
@@ -139,6 +144,36 @@ TEST_CASE("the sample examples/agent.toml parses and sets every known key") {
     const std::string last = key.substr(key.find('.') == std::string::npos ? 0 : key.find('.') + 1);
     INFO(key);
     CHECK((text.find("\n" + last + " = ") != std::string::npos ||
-           text.find("\n[" + key + "]") != std::string::npos));
+           text.find("\n[" + key + "]") != std::string::npos ||
+           text.find("\n[[" + key + "]]") != std::string::npos));
+  }
+}
+
+TEST_CASE("acl rules: each names one user or group, covers a prefix and allows known words") {
+  auto parsed = parse_config_text(
+      "acl_default = \"deny\"\n"
+      "[[acl]]\nuser = \"backup\"\nkv_prefix = \"backup/\"\nallow = [\"read\", \"write\"]\n"
+      "[[acl]]\ngid = 50\nallow = [\"admin\"]\n",
+      "agent.toml");
+  REQUIRE(parsed.ok());
+  REQUIRE(parsed.value().acl->size() == 2);
+  CHECK(parsed.value().acl->at(0).user == std::optional<std::string>("backup"));
+  CHECK(parsed.value().acl->at(1).gid == std::optional<int64_t>(50));
+  CHECK(parsed.value().acl_default == std::optional<std::string>("deny"));
+  const std::vector<std::pair<std::string, std::string>> wrong = {
+      {"[[acl]]\nuser = \"a\"\nuid = 3\nkv_prefix = \"\"\nallow = [\"read\"]\n",
+       "acl rule 1 must name exactly one of user, uid, group, gid"},
+      {"[[acl]]\nuser = \"a\"\nallow = [\"read\"]\n", "acl rule 1 needs kv_prefix or lock_prefix"},
+      {"[[acl]]\nuser = \"a\"\nkv_prefix = \"\"\nallow = [\"fly\"]\n",
+       "acl rule 1.allow may hold only"},
+      {"[[acl]]\nuser = \"a\"\nkv_prefix = \"\"\nallow = [\"read\"]\ncolour = 1\n",
+       "acl rule 1 has an unknown key 'colour'"},
+      {"acl_default = \"maybe\"\n", "acl_default"},
+  };
+  for (const auto& [text, message] : wrong) {
+    auto refused = parse_config_text(text, "agent.toml");
+    INFO(text);
+    REQUIRE_FALSE(refused.ok());
+    CHECK_THAT(refused.error().message, Catch::Contains(message));
   }
 }

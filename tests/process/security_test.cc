@@ -2,12 +2,17 @@
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <csignal>
 #include <thread>
 #include <optional>
@@ -26,6 +31,14 @@
 
 namespace conclave::testing {
 namespace {
+
+std::optional<wire::StatusResponse> status_of_socket(const std::string& socket) {
+  auto client = client::Client::connect(socket);
+  if (!client.ok()) return std::nullopt;
+  auto status = client.value().status(1000);
+  if (!status.ok()) return std::nullopt;
+  return status.value();
+}
 
 std::optional<wire::StatusResponse> status_of(const ClusterAgent& agent) {
   auto client = client::Client::connect(agent.socket);
@@ -280,6 +293,116 @@ TEST_CASE("the cluster key is rotated on a running 5-agent cluster (install, use
   sleep_ms(3000);
   CHECK(alive_members(late) == std::set<std::string>{"late"});
   CHECK(alive_members(agents[0]).count("late") == 0);
+}
+
+}  // namespace conclave::testing
+
+namespace conclave::testing {
+namespace {
+
+// Runs `conclave ARGS...` as uid/gid 65534 (nobody), from a copy of the binary in `folder` (so
+// that the build tree's permissions do not matter), and waits.
+CommandResult run_cli_as_nobody(const std::filesystem::path& folder,
+                                const std::vector<std::string>& args) {
+  const std::filesystem::path binary = folder / "conclave-copy";
+  if (!std::filesystem::exists(binary)) {
+    std::filesystem::copy_file(std::getenv("CONCLAVE_BINARY"), binary);
+    std::filesystem::permissions(binary, std::filesystem::perms(0755));
+  }
+  static int counter = 0;
+  const std::string out = (folder / ("nobody-" + std::to_string(++counter) + ".out")).string();
+  const std::string err = (folder / ("nobody-" + std::to_string(counter) + ".err")).string();
+  std::vector<std::string> command = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+                                      "--clear-groups", binary.string()};
+  command.insert(command.end(), args.begin(), args.end());
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int out_fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int err_fd = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(out_fd, 1);
+    ::dup2(err_fd, 2);
+    ::unsetenv("CONCLAVE_SOCKET");
+    std::vector<char*> argv;
+    for (std::string& word : command) argv.push_back(word.data());
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  CommandResult result;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream out_file(out), err_file(err);
+  result.out.assign(std::istreambuf_iterator<char>(out_file), std::istreambuf_iterator<char>());
+  result.err.assign(std::istreambuf_iterator<char>(err_file), std::istreambuf_iterator<char>());
+  return result;
+}
+
+}  // namespace
+
+TEST_CASE("a local user the acl rules do not allow gets an error naming the rule; an allowed "
+          "one works") {
+  TempFolder folder;
+  std::filesystem::permissions(folder.path(), std::filesystem::perms(0755));
+  std::ofstream(folder.path() / "acl.toml")
+      << "socket_mode = \"0666\"\n"
+         "acl_default = \"deny\"\n"
+         "[[acl]]\nuid = 65534\nkv_prefix = \"public/\"\nallow = [\"read\", \"write\"]\n"
+         "[[acl]]\nuid = 65534\nkv_prefix = \"public/frozen/\"\nallow = [\"read\"]\n";
+  AgentProcess agent(folder.path(),
+                     {"-dev", "-config", (folder.path() / "acl.toml").string(), "-gossip-port",
+                      std::to_string(free_port()), "-server-port", std::to_string(free_port())});
+  const std::string socket = (folder.path() / "conclave-data" / "agent.sock").string();
+  REQUIRE(wait_until(5000, [&] { return try_put(socket, "public/frozen/x", "1", 500); }) >= 0);
+  INFO(agent.log());
+
+  // Allowed: a write and a read under public/.
+  CommandResult put = run_cli_as_nobody(folder.path(), {"kv", "put", "public/a", "1",
+                                                        "--socket", socket});
+  INFO(put.out << put.err);
+  CHECK(put.exit_code == 0);
+  CommandResult read = run_cli_as_nobody(folder.path(), {"kv", "get", "public/a",
+                                                         "--socket", socket});
+  CHECK(read.out == "1\n");
+  // Denied by the more specific rule, which the error names.
+  CommandResult frozen = run_cli_as_nobody(folder.path(), {"kv", "put", "public/frozen/x", "2",
+                                                           "--socket", socket});
+  CHECK(frozen.exit_code != 0);
+  CHECK(frozen.err.find("acl rule 2 (uid 65534, kv_prefix \"public/frozen/\") allows only "
+                        "[read]") != std::string::npos);
+  // Denied by the default, which the error names too; and admin commands.
+  CommandResult other = run_cli_as_nobody(folder.path(), {"kv", "get", "private/x",
+                                                          "--socket", socket});
+  CHECK(other.exit_code != 0);
+  CHECK(other.err.find("acl_default is \"deny\"") != std::string::npos);
+  CommandResult leave = run_cli_as_nobody(folder.path(), {"leave", "--socket", socket});
+  CHECK(leave.exit_code != 0);
+  CHECK(leave.err.find("admin") != std::string::npos);
+  // Nothing denied was done: the frozen value is unchanged, the agent still runs.
+  CHECK(try_get(socket, "public/frozen/x") == std::optional<std::string>("1"));
+  // Root (the agent's own user here) may do anything.
+  CHECK(try_put(socket, "private/x", "root", 1000));
+  auto status = status_of_socket(socket);
+  REQUIRE(status);
+  CHECK(counter(*status, "client_requests_denied") == 3);
+  CHECK(agent.log().find("permission denied") != std::string::npos);
+}
+
+TEST_CASE("the client socket is created with mode 0660 by default") {
+  TempFolder folder;
+  AgentProcess agent(folder.path(), {"-dev", "-gossip-port", std::to_string(free_port()),
+                                     "-server-port", std::to_string(free_port())});
+  const std::string socket = (folder.path() / "conclave-data" / "agent.sock").string();
+  REQUIRE(wait_until(5000, [&] { return try_put(socket, "ready", "1", 500); }) >= 0);
+  struct stat info {};
+  REQUIRE(::stat(socket.c_str(), &info) == 0);
+  CHECK((info.st_mode & 0777) == 0660);
+  // Another user cannot connect at all.
+  std::filesystem::permissions(folder.path(), std::filesystem::perms(0755));
+  CommandResult refused = run_cli_as_nobody(folder.path(), {"kv", "get", "ready",
+                                                            "--socket", socket});
+  CHECK(refused.exit_code != 0);
+  CHECK(refused.err.find("ermission denied") != std::string::npos);
 }
 
 }  // namespace conclave::testing
