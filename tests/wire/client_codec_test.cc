@@ -189,7 +189,7 @@ TEST_CASE("client: a members response at the member limit round-trips, one more 
   MembersResponse members;
   members.members.resize(kMaxMembersPerResponse,
                          MemberInfo{"node-0000-with-a-longish-name", "10.123.234.123:8301", "alive",
-                                    "server", "10.123.234.123:8300", 12345});
+                                    "server", "10.123.234.123:8300", 12345, {}});
   ClientResponse response{1, ErrorCode::ok, "", false, members};
   const std::string encoded = encode_client_response(response);
   REQUIRE(encoded.size() <= kMaxFrameBytes);
