@@ -151,6 +151,7 @@ void ClientServer::on_connection(uv_stream_t* server, int status) {
       [self](FramedStream& closed, const std::string& reason, size_t truncated_bytes) {
         self->connections_.erase(closed.id());
         self->credentials_.erase(closed.id());
+        self->pending_.erase(closed.id());
         const int64_t now_ms = static_cast<int64_t>(uv_now(self->loop_));
         if (truncated_bytes > 0) {
           ++self->counters_.frames_truncated;
@@ -195,10 +196,27 @@ void ClientServer::on_frame(FramedStream& stream, std::string payload) {
     return;
   }
   ++counters_.requests_received;
+  size_t& pending = pending_[stream.id()];
+  if (pending >= kMaxPendingPerConnection) {
+    ++counters_.requests_over_limit;
+    wire::ClientResponse refused;
+    refused.request_id = decoded.value().request_id;
+    refused.error_code = ErrorCode::too_large;
+    refused.error_message = "this connection has " + std::to_string(pending) +
+                            " requests waiting for answers, the most one connection may have; "
+                            "wait for some of them (or use another connection)";
+    if (!stream.send(wire::encode_client_response(refused))) ++counters_.replies_dropped;
+    return;
+  }
+  ++pending;
   on_request_(stream.id(), std::move(decoded).value());
 }
 
 void ClientServer::reply(uint64_t connection_id, const wire::ClientResponse& response) {
+  if (!response.more) {
+    auto pending = pending_.find(connection_id);
+    if (pending != pending_.end() && pending->second > 0) --pending->second;
+  }
   auto found = connections_.find(connection_id);
   if (found == connections_.end() || !found->second->send(wire::encode_client_response(response))) {
     ++counters_.replies_dropped;

@@ -37,6 +37,7 @@ struct ClientServerCounters {
   uint64_t frames_truncated = 0;
   uint64_t streams_broken = 0;        // closed for an impossible frame length
   uint64_t replies_dropped = 0;       // the client went away, or its queue was full
+  uint64_t requests_over_limit = 0;   // refused: kMaxPendingPerConnection were waiting
 };
 
 class ClientServer {
@@ -45,6 +46,9 @@ class ClientServer {
   using DisconnectHandler = std::function<void(uint64_t connection_id)>;
 
   static constexpr size_t kMaxConnections = 1024;
+  // Requests one connection may have waiting for their final answer (a watch or a held lock
+  // counts until it ends); beyond it a request is refused at once, answered too_large.
+  static constexpr size_t kMaxPendingPerConnection = 1024;
   // Room for a few of the largest replies; reading pauses at half of it (FramedStream).
   static constexpr size_t kMaxQueuedBytesPerClient = 16 * 1024 * 1024;
 
@@ -72,6 +76,7 @@ class ClientServer {
   std::string path_;
   std::map<uint64_t, FramedStream*> connections_;
   std::map<uint64_t, Credentials> credentials_;
+  std::map<uint64_t, size_t> pending_;  // requests per connection without a final answer
   uint64_t next_connection_id_ = 1;
   ClientServerCounters counters_;
   LogLimiter bad_frame_log_{1000, 5};

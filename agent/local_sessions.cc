@@ -80,6 +80,22 @@ void LocalSessions::on_request(uint64_t connection_id, const wire::ClientRequest
                          "a session not bound to its connection needs a TTL (-ttl), or it "
                          "would outlive every client that could release it");
           }
+          if (value.bind_to_connection) {
+            // Bounded per connection (creates in flight count too): one client cannot take
+            // every session the cluster allows this agent.
+            size_t bound = 0;
+            for (const auto& [id, session] : sessions_) bound += session.connection_id == connection_id;
+            for (const auto& [token, pending] : ops_) {
+              bound += pending.kind == OpKind::create_session && pending.bind &&
+                       pending.connection_id == connection_id;
+            }
+            if (bound >= kMaxSessionsPerConnection) {
+              return reply(connection_id, request_id, ErrorCode::too_large,
+                           "this connection already has " +
+                               std::to_string(kMaxSessionsPerConnection) +
+                               " sessions; end some (or use another connection)");
+            }
+          }
           submit(op, value, deadline_ms, now_ms, requester);
         } else if constexpr (std::is_same_v<T, wire::SessionDestroyRequest> ||
                              std::is_same_v<T, wire::SessionRenewRequest>) {

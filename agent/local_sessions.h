@@ -46,6 +46,9 @@ struct LocalSessionsCounters {
 
 class LocalSessions {
  public:
+  // Sessions bound to one client connection, at most (created or being created).
+  static constexpr size_t kMaxSessionsPerConnection = 64;
+
   LocalSessions() = default;
 
   // True for the requests this class handles (sessions and locks).

@@ -691,6 +691,7 @@ void Runtime::Impl::add_runtime_counters(wire::StatusResponse& status) const {
   status.counters.push_back({"client_frames_truncated", client.frames_truncated});
   status.counters.push_back({"client_streams_broken", client.streams_broken});
   status.counters.push_back({"client_replies_dropped", client.replies_dropped});
+  status.counters.push_back({"client_requests_over_limit", client.requests_over_limit});
 }
 
 void Runtime::Impl::log_membership_events() {

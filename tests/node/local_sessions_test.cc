@@ -111,3 +111,17 @@ TEST_CASE("local sessions: renewing a TTL session moves its locks' validity") {
   CHECK(ttl_lock_valid_until_ms(100, ttl_ms, 1000) == 2800);
   CHECK(renewed.back().valid_until_ms == lock_valid_until_ms(1500, 1000));
 }
+
+TEST_CASE("local sessions: one connection holds at most kMaxSessionsPerConnection sessions") {
+  Harness h;
+  for (uint64_t i = 1; i <= LocalSessions::kMaxSessionsPerConnection; ++i) {
+    h.request(wire::SessionCreateRequest{}, i, 0);
+  }
+  CHECK(h.sessions.take_replies().empty());  // all sent to the leader, none refused
+  h.request(wire::SessionCreateRequest{}, 1000, 0);
+  auto replies = h.sessions.take_replies();
+  REQUIRE(replies.size() == 1);
+  CHECK(replies[0].response.request_id == 1000);
+  CHECK(replies[0].response.error_code == ErrorCode::too_large);
+  CHECK(replies[0].response.error_message.find("64 sessions") != std::string::npos);
+}

@@ -2,6 +2,8 @@
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
+#include <poll.h>
+#include <sys/un.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -9,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -403,6 +406,138 @@ TEST_CASE("the client socket is created with mode 0660 by default") {
                                                             "--socket", socket});
   CHECK(refused.exit_code != 0);
   CHECK(refused.err.find("ermission denied") != std::string::npos);
+}
+
+}  // namespace conclave::testing
+
+namespace conclave::testing {
+namespace {
+
+// Latencies of `count` linearizable gets through one connection, in microseconds, sorted.
+std::vector<int64_t> get_latencies_us(client::Client& client, int count) {
+  std::vector<int64_t> latencies;
+  for (int i = 0; i < count; ++i) {
+    const auto started = std::chrono::steady_clock::now();
+    auto got = client.kv_get("probe", 2000);
+    const auto took = std::chrono::steady_clock::now() - started;
+    if (!got.ok()) latencies.push_back(2'000'000);
+    else latencies.push_back(std::chrono::duration_cast<std::chrono::microseconds>(took).count());
+  }
+  std::sort(latencies.begin(), latencies.end());
+  return latencies;
+}
+
+int64_t percentile(const std::vector<int64_t>& sorted, double fraction) {
+  return sorted[std::min(sorted.size() - 1, static_cast<size_t>(fraction * sorted.size()))];
+}
+
+}  // namespace
+
+TEST_CASE("slowloris: 100 connections each holding half a frame leave a normal client's p99 "
+          "latency within 2x of its baseline") {
+  TempFolder folder;
+  AgentProcess agent(folder.path(), {"-dev", "-gossip-port", std::to_string(free_port()),
+                                     "-server-port", std::to_string(free_port())});
+  const std::string socket = (folder.path() / "conclave-data" / "agent.sock").string();
+  REQUIRE(wait_until(5000, [&] { return try_put(socket, "probe", "1", 500); }) >= 0);
+  INFO(agent.log());
+  auto client = client::Client::connect(socket);
+  REQUIRE(client.ok());
+  get_latencies_us(client.value(), 200);  // warm up
+
+  // 100 connections, each sending the first half of a frame (a header promising 200 bytes and
+  // 100 of them), then nothing.
+  auto stall = [&] {
+    std::vector<int> stalled;
+    for (int i = 0; i < 100; ++i) {
+      const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+      sockaddr_un address{};
+      address.sun_family = AF_UNIX;
+      std::snprintf(address.sun_path, sizeof address.sun_path, "%s", socket.c_str());
+      REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+      const std::string half = std::string("\0\0\0\xc8", 4) + std::string(100, 'x');
+      REQUIRE(::send(fd, half.data(), half.size(), 0) == static_cast<ssize_t>(half.size()));
+      stalled.push_back(fd);
+    }
+    sleep_ms(50);
+    return stalled;
+  };
+  // Rounds of 1,000 gets alone and beside the stalled connections, alternating (so that drift in
+  // the machine's load hits both alike); the median round's p50 and p99 of each are compared.
+  std::vector<int64_t> p50_alone, p99_alone, p50_stalled, p99_stalled;
+  for (int round = 0; round < 11; ++round) {
+    std::vector<int64_t> sorted = get_latencies_us(client.value(), 1000);
+    p50_alone.push_back(percentile(sorted, 0.50));
+    p99_alone.push_back(percentile(sorted, 0.99));
+    const std::vector<int> stalled = stall();
+    sorted = get_latencies_us(client.value(), 1000);
+    p50_stalled.push_back(percentile(sorted, 0.50));
+    p99_stalled.push_back(percentile(sorted, 0.99));
+    for (int fd : stalled) ::close(fd);
+  }
+  auto median = [](std::vector<int64_t> values) {
+    std::sort(values.begin(), values.end());
+    return values[values.size() / 2];
+  };
+  const int64_t p50_before = median(p50_alone), p99_before = median(p99_alone);
+  const int64_t p50_during = median(p50_stalled), p99_during = median(p99_stalled);
+  std::printf("slowloris: gets p50/p99 %lld/%lld us alone, %lld/%lld us beside 100 stalled "
+              "half-frame connections (median of 11 alternating rounds of 1000; ratio p99 %.2f)\n",
+              static_cast<long long>(p50_before), static_cast<long long>(p99_before),
+              static_cast<long long>(p50_during), static_cast<long long>(p99_during),
+              static_cast<double>(p99_during) / static_cast<double>(p99_before));
+  CHECK(p99_during <= 2 * p99_before);
+  // And the agent is fine afterwards.
+  CHECK(try_put(socket, "after", "1", 1000));
+}
+
+TEST_CASE("one connection may have at most 1024 requests waiting; the next is refused at once") {
+  TempFolder folder;
+  AgentProcess agent(folder.path(), {"-dev", "-gossip-port", std::to_string(free_port()),
+                                     "-server-port", std::to_string(free_port())});
+  const std::string socket = (folder.path() / "conclave-data" / "agent.sock").string();
+  REQUIRE(wait_until(5000, [&] { return try_put(socket, "ready", "1", 500); }) >= 0);
+  INFO(agent.log());
+  // 1,025 watches that wait (each a request without an answer yet) on one raw connection.
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::snprintf(address.sun_path, sizeof address.sun_path, "%s", socket.c_str());
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  std::string frames;
+  for (uint64_t id = 1; id <= 1025; ++id) {
+    wire::ClientRequest request;
+    request.request_id = id;
+    request.timeout_ms = 20'000;
+    request.body = wire::KvWatchRequest{"nothing/" + std::to_string(id), false, 0, 10'000, 0};
+    frames += wire::frame(wire::encode_client_request(request));
+  }
+  REQUIRE(::send(fd, frames.data(), frames.size(), 0) == static_cast<ssize_t>(frames.size()));
+  // The first answer to arrive is the refusal of request 1025 (the others wait 10 s).
+  wire::FrameReader reader(wire::kMaxFrameBytes);
+  std::optional<wire::ClientResponse> first;
+  const auto started = std::chrono::steady_clock::now();
+  while (!first && std::chrono::steady_clock::now() - started < std::chrono::seconds(5)) {
+    char buffer[4096];
+    pollfd ready{fd, POLLIN, 0};
+    if (::poll(&ready, 1, 100) != 1) continue;
+    const ssize_t got = ::recv(fd, buffer, sizeof buffer, 0);
+    if (got <= 0) break;
+    reader.feed(std::string_view(buffer, static_cast<size_t>(got)));
+    auto frame = reader.next();
+    if (frame.ok() && frame.value()) {
+      auto decoded = wire::decode_client_response(*frame.value());
+      if (decoded.ok()) first = decoded.value();
+    }
+  }
+  ::close(fd);
+  REQUIRE(first);
+  CHECK(first->request_id == 1025);
+  CHECK(first->error_code == ErrorCode::too_large);
+  CHECK(first->error_message.find("1024 requests waiting") != std::string::npos);
+  auto status = status_of_socket(socket);
+  REQUIRE(status);
+  CHECK(counter(*status, "client_requests_over_limit") == 1);
 }
 
 }  // namespace conclave::testing
