@@ -65,7 +65,7 @@ bool FramedStream::send(std::string_view payload) {
   }
   queued_bytes_ += write->bytes.size();
   if (reading_ && queued_bytes_ > limits_.max_queued_bytes / 2) {
-    uv_read_stop(handle_);
+    (void)uv_read_stop(handle_);  // always 0 (libuv documents it cannot fail)
     reading_ = false;
     paused_for_backpressure_ = true;
   }

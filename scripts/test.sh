@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The second README command: install dependencies, build, and run the whole test suite
-# (unit, scenario, simulation and process tests). Extra arguments go to `meson test`.
-# Ends with one summary line, "N passed, N failed", counted from meson's JSON test log.
+# (unit, scenario, simulation and process tests), then the unit tests under ASan+UBSan
+# (scripts/sanitize.sh) and a short run of every fuzz target (scripts/fuzz.sh). Extra
+# arguments go to `meson test` (and skip the sanitizer and fuzz stages).
+# Ends with one summary line, "N passed, N failed": meson's tests, counted from its JSON log,
+# plus one for each of the two extra stages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh
@@ -14,6 +17,12 @@ failed=0
 if [ -f "$log" ]; then
   passed=$(grep -o '"result": "OK"' "$log" | wc -l || true)
   failed=$(grep -o '"result": "[A-Z]*"' "$log" | grep -vc '"OK"' || true)
+fi
+if [ $# -eq 0 ]; then
+  for stage in "scripts/sanitize.sh" "scripts/fuzz.sh ${CONCLAVE_CI_FUZZ_SECONDS:-15}"; do
+    echo "== $stage"
+    if $stage; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
+  done
 fi
 echo "${passed} passed, ${failed} failed"
 exit "$status"
