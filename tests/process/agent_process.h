@@ -55,6 +55,8 @@ class AgentProcess {
   AgentProcess& operator=(const AgentProcess&) = delete;
 
   void start();
+  // The `conclave agent` arguments; a change applies at the next start().
+  std::vector<std::string>& arguments() { return args_; }
   void signal(int number);
   pid_t pid() const { return pid_; }
   void kill9() { signal(SIGKILL); wait(); }

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <csignal>
 #include <thread>
@@ -538,6 +539,104 @@ TEST_CASE("one connection may have at most 1024 requests waiting; the next is re
   auto status = status_of_socket(socket);
   REQUIRE(status);
   CHECK(counter(*status, "client_requests_over_limit") == 1);
+}
+
+}  // namespace conclave::testing
+
+namespace conclave::testing {
+
+TEST_CASE("a running plaintext cluster moves to encryption in the documented three steps "
+          "without losing an acknowledged write; then plaintext agents are refused") {
+  TempFolder folder;
+  const std::string key = crypto::encode_key(crypto::generate_key());
+  std::vector<ClusterAgent> agents = start_cluster(
+      folder.path(), {"m1", "m2", "m3"}, {"127.0.0.141", "127.0.0.142", "127.0.0.143"});
+  INFO(all_logs(agents));
+  REQUIRE_FALSE(wait_for_agreed_leader(pointers(agents), 15000).empty());
+
+  std::atomic<bool> stop{false};
+  std::vector<int> acknowledged;
+  std::thread writer([&] {
+    std::optional<client::Client> client;
+    for (int i = 0; !stop; ++i) {
+      if (!client) {
+        auto connected = client::Client::connect(agents[0].socket);
+        if (connected.ok()) client.emplace(std::move(connected).value());
+      }
+      if (client) {
+        auto put = client->kv_put("mig/" + std::to_string(i), std::to_string(i), 2000);
+        if (put.ok()) {
+          acknowledged.push_back(i);
+        } else if (put.error().code == ErrorCode::unavailable) {
+          client.reset();  // the agent restarted: connect again
+        }
+      }
+      sleep_ms(20);
+    }
+  });
+  // Restarts every agent in turn with `change` applied to its arguments, waiting each time
+  // until all three list each other alive again.
+  auto rolling_restart = [&](const std::function<void(std::vector<std::string>&)>& change) {
+    for (ClusterAgent& agent : agents) {
+      agent.process->signal(SIGTERM);
+      agent.process->wait();
+      change(agent.process->arguments());
+      agent.process->start();
+      REQUIRE(wait_until(20000, [&] {
+                for (const ClusterAgent& each : agents) {
+                  if (!all_alive(folder.path(), agents, each)) return false;
+                }
+                return true;
+              }) >= 0);
+    }
+  };
+  auto set_flag = [](std::vector<std::string>& args, const std::string& flag,
+                     const std::string& value) {
+    auto it = std::find(args.begin(), args.end(), flag);
+    if (it == args.end()) {
+      args.insert(args.end(), {flag, value});
+    } else {
+      *(it + 1) = value;
+    }
+  };
+  // 1. The key everywhere, sending plaintext and accepting both.
+  rolling_restart([&](std::vector<std::string>& args) {
+    set_flag(args, "-encrypt", key);
+    set_flag(args, "-encrypt-verify-incoming", "false");
+    set_flag(args, "-encrypt-verify-outgoing", "false");
+  });
+  // 2. Sending sealed everywhere, still accepting plaintext.
+  rolling_restart([&](std::vector<std::string>& args) {
+    set_flag(args, "-encrypt-verify-outgoing", "true");
+  });
+  // 3. Refusing plaintext everywhere.
+  rolling_restart([&](std::vector<std::string>& args) {
+    set_flag(args, "-encrypt-verify-incoming", "true");
+  });
+  sleep_ms(1000);
+  stop = true;
+  writer.join();
+
+  std::printf("migration: %zu writes acknowledged during the three rolling restarts\n",
+              acknowledged.size());
+  CHECK(acknowledged.size() >= 50);
+  auto reader = client::Client::connect(agents[2].socket);
+  REQUIRE(reader.ok());
+  size_t missing = 0;
+  for (int i : acknowledged) {
+    auto got = reader.value().kv_get("mig/" + std::to_string(i), 2000);
+    if (!got.ok() || !got.value().found || got.value().value != std::to_string(i)) ++missing;
+  }
+  CHECK(missing == 0);
+  // Now a plaintext agent is an outsider.
+  ClusterAgent outsider = start_agent(folder.path(), "plain", "127.0.0.144", false,
+                                      {agents[0].gossip_address()});
+  sleep_ms(3000);
+  CHECK(alive_members(outsider) == std::set<std::string>{"plain"});
+  CHECK(alive_members(agents[0]) == std::set<std::string>{"m1", "m2", "m3"});
+  auto status = status_of(agents[0]);
+  REQUIRE(status);
+  CHECK(counter(*status, "gossip_packets_plaintext_refused") >= 1);
 }
 
 }  // namespace conclave::testing
