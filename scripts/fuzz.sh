@@ -1,16 +1,45 @@
 #!/usr/bin/env bash
-# Builds a libFuzzer target for every wire decoder (plus the frame reader) with ASan and UBSan,
-# then runs each for the given number of seconds (default 60). Built directly with clang++
-# rather than through meson, so that CI does not pay for it.
+# Builds a libFuzzer target for every decoder (gossip packet, peer message, client request and
+# response, command, frame reader, config file), for the state machine applying arbitrary
+# entries and for opening sealed datagrams and streams, all with ASan and UBSan; runs every
+# kept regression input once, then fuzzes each target for the given number of seconds (default
+# 60), one after the other. Built directly with clang++ rather than through meson, so that CI
+# does not pay for it.
 #
-#   scripts/fuzz.sh [seconds]
+#   scripts/fuzz.sh [seconds] [target ...]   all targets, or only those named
+#   scripts/fuzz.sh --write-seeds            rewrites tests/fuzz/corpus/ (tests/fuzz/seed_corpus.cc)
 #
-# Build output and the growing corpora live in build-fuzz/ (FUZZ_BUILD_DIR to change it);
-# crashes are written to build-fuzz/crashes/<target>/. Exits non-zero if any target fails.
+# Each target starts from its seeds kept in tests/fuzz/corpus/<target>/, copied into its
+# working corpus build-fuzz/corpus/<target>/, which keeps growing across runs (FUZZ_BUILD_DIR
+# to change build-fuzz/). Every input in tests/fuzz/regressions/<target>/ (one that once
+# crashed) is run first. Crashes are written to build-fuzz/crashes/<target>/, the log of each
+# run to build-fuzz/<target>.log. Exits non-zero if any target fails.
 set -euo pipefail
 
-seconds="${1:-60}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
+all_targets=(gossip_packet_fuzz peer_message_fuzz client_request_fuzz client_response_fuzz
+             command_fuzz frame_reader_fuzz config_fuzz state_machine_fuzz sealed_datagram_fuzz)
+
+write_seeds=0
+seconds=60
+if [[ "${1:-}" == --write-seeds ]]; then
+  write_seeds=1
+  targets=()
+else
+  seconds="${1:-60}"
+  if [[ ! "$seconds" =~ ^[0-9]+$ ]]; then
+    echo "usage: $0 [seconds] [target ...] | --write-seeds" >&2
+    exit 2
+  fi
+  shift $(($# > 0 ? 1 : 0))
+  targets=("$@")
+  [[ $# -gt 0 ]] || targets=("${all_targets[@]}")
+  for target in "${targets[@]}"; do
+    [[ " ${all_targets[*]} " == *" $target "* ]] || {
+      echo "fuzz: unknown target $target (known: ${all_targets[*]})" >&2; exit 2; }
+  done
+fi
+
 "$root/scripts/install-deps.sh"
 if ! command -v "${CXX_FUZZ:-clang++}" >/dev/null; then
   echo "fuzz: installing clang (libFuzzer)" >&2
@@ -19,8 +48,6 @@ if ! command -v "${CXX_FUZZ:-clang++}" >/dev/null; then
 fi
 out="${FUZZ_BUILD_DIR:-$root/build-fuzz}"
 cxx="${CXX_FUZZ:-clang++}"
-targets=(gossip_packet_fuzz peer_message_fuzz client_request_fuzz client_response_fuzz
-         command_fuzz frame_reader_fuzz)
 
 mkdir -p "$out/gen/wire" "$out/obj" "$out/corpus" "$out/crashes"
 flatc --cpp --scoped-enums -o "$out/gen/wire" "$root"/wire/*.fbs
@@ -28,37 +55,113 @@ flatc --cpp --scoped-enums -o "$out/gen/wire" "$root"/wire/*.fbs
 common_flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -Wall -Wextra
               -I"$root" -I"$out/gen")
 sanitizers=address,undefined
-library_sources=(wire/codec.cc wire/framing.cc gossip/types.cc raft/types.cc)
-for codec in "$root"/wire/*_codec.cc; do library_sources+=("wire/$(basename "$codec")"); done
+sodium_libs=($(pkg-config --libs libsodium))
+toml_cflags=($(pkg-config --cflags tomlplusplus))
+toml_libs=($(pkg-config --libs tomlplusplus))
 
-echo "== building (${#library_sources[@]} library sources, ${#targets[@]} targets)"
-objects=()
-for source in "${library_sources[@]}"; do
-  object="$out/obj/$(echo "$source" | tr / _).o"
-  "$cxx" "${common_flags[@]}" -fsanitize=fuzzer-no-link,$sanitizers \
-    -fno-sanitize-recover=undefined -c "$root/$source" -o "$object"
-  objects+=("$object")
-done
+# The library sources each target needs, by group. config.cc is linked with toml++ as conclave
+# ships it (Debian's libtomlplusplus, through pkg-config as meson does), not compiled in
+# header-only: toml++ 3.3.0 has debug assertions that fire on malformed input and undefined
+# behaviour that the sanitizers stop on (upstream bugs, see tests/fuzz/config_fuzz.cc), so this
+# target checks conclave's config code on the parser it really runs.
+in_repo() { local path; for path in "$@"; do echo "${path#"$root/"}"; done; }
+wire_sources=(wire/codec.cc wire/framing.cc gossip/types.cc raft/types.cc
+              $(in_repo "$root"/wire/*_codec.cc))
+state_machine_sources=($(in_repo "$root"/state_machine/*.cc))
+config_sources=(agent/config.cc)
+crypto_sources=($(in_repo "$root"/crypto/*.cc))
+
+groups_of() {
+  case "$1" in
+    config_fuzz) echo config ;;
+    state_machine_fuzz) echo wire state_machine ;;
+    sealed_datagram_fuzz) echo crypto ;;
+    *) echo wire ;;
+  esac
+}
+
+# Compiles each source of the named groups once (into $out/obj/<mode>/); prints the objects.
+compile_groups() {
+  local mode="$1"; shift
+  local flags=()
+  if [[ "$mode" == fuzz ]]; then
+    flags=(-fsanitize=fuzzer-no-link,$sanitizers -fno-sanitize-recover=undefined)
+  fi
+  mkdir -p "$out/obj/$mode"
+  local group source object
+  for group in "$@"; do
+    local sources="${group}_sources[@]"
+    local group_flags=()
+    [[ "$group" == config ]] && group_flags=("${toml_cflags[@]}")
+    for source in "${!sources}"; do
+      object="$out/obj/$mode/$(echo "$source" | tr / _).o"
+      if [[ ! -e "$object.built" ]]; then
+        "$cxx" "${common_flags[@]}" "${flags[@]}" "${group_flags[@]}" -c "$root/$source" \
+          -o "$object" >&2
+        touch "$object.built"
+      fi
+      echo "$object"
+    done
+  done
+}
+
+# Objects are rebuilt on every run (no dependency tracking): forget the previous run's.
+rm -f "$out"/obj/*/*.built
+
+if [[ "$write_seeds" == 1 ]]; then
+  echo "== building the seed writer"
+  mapfile -t objects < <(compile_groups plain wire crypto)
+  "$cxx" "${common_flags[@]}" "$root/tests/fuzz/seed_corpus.cc" "${objects[@]}" \
+    "${sodium_libs[@]}" -o "$out/seed_corpus"
+  rm -rf "$root/tests/fuzz/corpus"
+  "$out/seed_corpus" "$root/tests/fuzz/corpus"
+  echo "== wrote $(find "$root/tests/fuzz/corpus" -type f | wc -l) seeds" \
+       "($(cat "$root"/tests/fuzz/corpus/*/* | wc -c) bytes) into tests/fuzz/corpus/"
+  exit 0
+fi
+
+needed_groups=()
 for target in "${targets[@]}"; do
-  "$cxx" "${common_flags[@]}" -fsanitize=fuzzer,$sanitizers -fno-sanitize-recover=undefined \
-    "$root/tests/fuzz/$target.cc" "${objects[@]}" -o "$out/$target"
+  for group in $(groups_of "$target"); do
+    [[ " ${needed_groups[*]} " == *" $group "* ]] || needed_groups+=("$group")
+  done
 done
-# The seed writer is a plain program (no fuzzer runtime).
-"$cxx" "${common_flags[@]}" "$root/tests/fuzz/seed_corpus.cc" \
-  "$root"/wire/codec.cc "$root"/wire/*_codec.cc "$root"/wire/framing.cc \
-  "$root"/gossip/types.cc "$root"/raft/types.cc -o "$out/seed_corpus"
-"$out/seed_corpus" "$out/corpus"
+echo "== building ${#targets[@]} targets (${needed_groups[*]})"
+compile_groups fuzz "${needed_groups[@]}" >/dev/null
+for target in "${targets[@]}"; do
+  mapfile -t objects < <(compile_groups fuzz $(groups_of "$target"))
+  libs=()
+  [[ "$target" == sealed_datagram_fuzz ]] && libs=("${sodium_libs[@]}")
+  [[ "$target" == config_fuzz ]] && libs=("${toml_libs[@]}")
+  "$cxx" "${common_flags[@]}" -fsanitize=fuzzer,$sanitizers -fno-sanitize-recover=undefined \
+    "$root/tests/fuzz/$target.cc" "${objects[@]}" "${libs[@]}" -o "$out/$target"
+done
 
 status=0
 for target in "${targets[@]}"; do
-  echo "== $target for ${seconds}s"
-  mkdir -p "$out/corpus/$target" "$out/crashes/$target"
   max_len=8192
   [[ "$target" == gossip_packet_fuzz ]] && max_len=1500
-  if ! "$out/$target" -max_total_time="$seconds" -max_len="$max_len" -timeout=10 \
-        -rss_limit_mb=2048 -print_final_stats=1 \
-        -artifact_prefix="$out/crashes/$target/" "$out/corpus/$target" \
-        >"$out/$target.log" 2>&1; then
+  flags=(-max_len="$max_len" -timeout=10 -rss_limit_mb=2048
+         -artifact_prefix="$out/crashes/$target/")
+  mkdir -p "$out/corpus/$target" "$out/crashes/$target"
+  cp "$root/tests/fuzz/corpus/$target"/* "$out/corpus/$target/"
+
+  regressions=()
+  if [[ -d "$root/tests/fuzz/regressions/$target" ]]; then
+    mapfile -t regressions < <(find "$root/tests/fuzz/regressions/$target" -type f | sort)
+  fi
+  if [[ ${#regressions[@]} -gt 0 ]]; then
+    echo "== $target: ${#regressions[@]} regression inputs"
+    if ! "$out/$target" "${flags[@]}" "${regressions[@]}" >"$out/$target.regressions.log" 2>&1
+    then
+      echo "!! $target FAILED a regression input, see $out/$target.regressions.log"
+      status=1
+    fi
+  fi
+
+  echo "== $target for ${seconds}s"
+  if ! "$out/$target" "${flags[@]}" -max_total_time="$seconds" -print_final_stats=1 \
+        "$out/corpus/$target" >"$out/$target.log" 2>&1; then
     echo "!! $target FAILED, see $out/$target.log and $out/crashes/$target/"
     status=1
   fi
