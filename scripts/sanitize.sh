@@ -1,18 +1,17 @@
 #!/usr/bin/env bash
 # Unit tests under AddressSanitizer (with leak checking) and UndefinedBehaviorSanitizer, built
-# in build-asan/. Part of scripts/test.sh (CI).
+# in build-asan/. Not part of CI: even the default set takes over 20 minutes to build on two
+# cores (Catch2's main alone takes minutes under ASan). CI runs the sanitizers through the
+# fuzz targets instead (scripts/fuzz.sh: every decoder, the config parser, the state machine's
+# apply and the sealed-traffic openers, on their seeds, regression inputs and 15 s of fuzzing).
 #
-#   scripts/sanitize.sh          # CI's set: the pure modules' unit tests
-#   scripts/sanitize.sh --all    # also node, gossip and a slice of the simulation (slow)
+#   scripts/sanitize.sh          # the pure modules' unit tests
+#   scripts/sanitize.sh --all    # also node, gossip and a slice of the simulation (slower)
 #
-# CI's set: raft, wire, crypto, check, state_machine, store and client unit tests, in full: the
-# codecs, the state machine, the Raft core, the crypto, the checkers and SQLite persistence.
-# Left out of CI for its time limit (a sanitized build of everything takes over 20 minutes on
-# two cores): the agent (node) and gossip unit tests and the simulation, which --all adds (the
-# simulation as one seed twice, a calm cluster, more servers than bootstrap_expect and the
-# planted-bug cases); and the process tests, which only run unsanitized (real processes,
-# timing-sensitive). The decoders, the config parser, the state machine's apply and the sealed
-# traffic openers are also run under both sanitizers by the fuzz targets (scripts/fuzz.sh).
+# Default set: raft, wire, crypto, check, state_machine, store and client unit tests, in full.
+# --all adds the agent (node) and gossip unit tests and, from the simulation, one seed twice,
+# a calm cluster, more servers than bootstrap_expect and the planted-bug cases. The process
+# tests only run unsanitized (real processes, timing-sensitive).
 # Any sanitizer report fails the run (halt_on_error).
 set -euo pipefail
 cd "$(dirname "$0")/.."
