@@ -17,13 +17,17 @@ Error config_error(const std::string& source, const std::string& message) {
   return make_error(ErrorCode::invalid_argument, "config " + source + ": " + message);
 }
 
+// Only a TOML boolean reads as a bool, and only a TOML integer as an integer (as for ports):
+// toml++'s value<int64_t>() would also take a float, and casts one out of range (1e65) without
+// a check, which is undefined behaviour (found by config_fuzz).
 template <typename T>
 Status read_value(const toml::node& node, const std::string& source, const std::string& key,
                   const char* expected, std::optional<T>& out) {
-  auto value = node.value<T>();
-  if (!value || (std::is_same_v<T, bool> != node.is_boolean())) {
-    return config_error(source, "key '" + key + "' must be " + expected);
-  }
+  constexpr bool kInteger = std::is_integral_v<T> && !std::is_same_v<T, bool>;
+  const bool right_type =
+      std::is_same_v<T, bool> == node.is_boolean() && (!kInteger || node.is_integer());
+  const std::optional<T> value = right_type ? node.value<T>() : std::nullopt;
+  if (!value) return config_error(source, "key '" + key + "' must be " + expected);
   out = *value;
   return Status();
 }

@@ -177,3 +177,12 @@ TEST_CASE("acl rules: each names one user or group, covers a prefix and allows k
     CHECK_THAT(refused.error().message, Catch::Contains(message));
   }
 }
+
+TEST_CASE("a number key given a float is refused, however large (no out-of-range cast)") {
+  for (const char* text : {"bootstrap_expect = 1e300\n", "bootstrap_expect = 3.0\n",
+                           "autopilot_min_voters = -1e300\n"}) {
+    auto refused = parse_config_text(text, "agent.toml");
+    INFO(text);
+    REQUIRE_FALSE(refused.ok());
+  }
+}
