@@ -3,7 +3,6 @@
 
 #include <arpa/inet.h>
 #include <poll.h>
-#include <sys/un.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -35,22 +34,6 @@
 
 namespace conclave::testing {
 namespace {
-
-std::optional<wire::StatusResponse> status_of_socket(const std::string& socket) {
-  auto client = client::Client::connect(socket);
-  if (!client.ok()) return std::nullopt;
-  auto status = client.value().status(1000);
-  if (!status.ok()) return std::nullopt;
-  return status.value();
-}
-
-std::optional<wire::StatusResponse> status_of(const ClusterAgent& agent) {
-  auto client = client::Client::connect(agent.socket);
-  if (!client.ok()) return std::nullopt;
-  auto status = client.value().status(1000);
-  if (!status.ok()) return std::nullopt;
-  return status.value();
-}
 
 sockaddr_in loopback(const std::string& host, int port) {
   sockaddr_in address{};
@@ -114,7 +97,7 @@ TEST_CASE("with a cluster key, agents without it cannot join, add a member or se
   const std::string leader = wait_for_agreed_leader(pointers(agents), 15000);
   REQUIRE_FALSE(leader.empty());
   REQUIRE(wait_until(10000, [&] { return try_put(agents[0].socket, "sealed", "yes", 1000); }) >= 0);
-  const uint64_t term_before = status_of(*find_agent(agents, leader))->term;
+  const uint64_t term_before = try_status(find_agent(agents, leader)->socket)->term;
 
   // Two would-be members: one with another key, one with none.
   std::vector<ClusterAgent> intruders;
@@ -161,7 +144,7 @@ TEST_CASE("with a cluster key, agents without it cannot join, add a member or se
   CHECK(alive_members(intruders[0]) == std::set<std::string>{"wrong-key"});
   CHECK(alive_members(intruders[1]) == std::set<std::string>{"no-key"});
 
-  auto seed = status_of(agents[0]);
+  auto seed = try_status(agents[0].socket);
   REQUIRE(seed);
   std::printf("cluster key: seed counted %llu unauthenticated, %llu plaintext, %llu replayed "
               "packets, %llu refused connections\n",
@@ -173,7 +156,7 @@ TEST_CASE("with a cluster key, agents without it cannot join, add a member or se
   CHECK(counter(*seed, "gossip_packets_plaintext_refused") >= 1);
   CHECK(counter(*seed, "gossip_packets_replayed") == 2);  // the copy, and the stale one
   CHECK(counter(*seed, "gossip_packets_malformed") == 1);  // the first copy got through
-  auto leader_status = status_of(leading);
+  auto leader_status = try_status(leading.socket);
   REQUIRE(leader_status);
   CHECK(counter(*leader_status, "peer_connections_unauthenticated") >= 2);
   CHECK(leader_status->term == term_before);  // the forged vote request changed nothing
@@ -268,7 +251,7 @@ TEST_CASE("the cluster key is rotated on a running 5-agent cluster (install, use
   // No member was lost or even seen failed, and every acknowledged write is there.
   for (const ClusterAgent& agent : agents) {
     CHECK(all_alive(folder.path(), agents, agent));
-    auto status = status_of(agent);
+    auto status = try_status(agent.socket);
     REQUIRE(status);
     CHECK(counter(*status, "gossip_members_failed") == 0);
   }
@@ -386,7 +369,7 @@ TEST_CASE("a local user the acl rules do not allow gets an error naming the rule
   CHECK(try_get(socket, "public/frozen/x") == std::optional<std::string>("1"));
   // Root (the agent's own user here) may do anything.
   CHECK(try_put(socket, "private/x", "root", 1000));
-  auto status = status_of_socket(socket);
+  auto status = try_status(socket);
   REQUIRE(status);
   CHECK(counter(*status, "client_requests_denied") == 3);
   CHECK(agent.log().find("permission denied") != std::string::npos);
@@ -394,10 +377,8 @@ TEST_CASE("a local user the acl rules do not allow gets an error naming the rule
 
 TEST_CASE("the client socket is created with mode 0660 by default") {
   TempFolder folder;
-  AgentProcess agent(folder.path(), {"-dev", "-gossip-port", std::to_string(free_port()),
-                                     "-server-port", std::to_string(free_port())});
-  const std::string socket = (folder.path() / "conclave-data" / "agent.sock").string();
-  REQUIRE(wait_until(5000, [&] { return try_put(socket, "ready", "1", 500); }) >= 0);
+  DevAgent dev(folder.path());
+  const std::string& socket = dev.socket_path;
   struct stat info {};
   REQUIRE(::stat(socket.c_str(), &info) == 0);
   CHECK((info.st_mode & 0777) == 0660);
@@ -437,11 +418,10 @@ int64_t percentile(const std::vector<int64_t>& sorted, double fraction) {
 TEST_CASE("slowloris: 100 connections each holding half a frame leave a normal client's p99 "
           "latency within 2x of its baseline") {
   TempFolder folder;
-  AgentProcess agent(folder.path(), {"-dev", "-gossip-port", std::to_string(free_port()),
-                                     "-server-port", std::to_string(free_port())});
-  const std::string socket = (folder.path() / "conclave-data" / "agent.sock").string();
-  REQUIRE(wait_until(5000, [&] { return try_put(socket, "probe", "1", 500); }) >= 0);
-  INFO(agent.log());
+  DevAgent dev(folder.path());
+  const std::string& socket = dev.socket_path;
+  REQUIRE(try_put(socket, "probe", "1", 500));
+  INFO(dev.process.log());
   auto client = client::Client::connect(socket);
   REQUIRE(client.ok());
   get_latencies_us(client.value(), 200);  // warm up
@@ -451,11 +431,7 @@ TEST_CASE("slowloris: 100 connections each holding half a frame leave a normal c
   auto stall = [&] {
     std::vector<int> stalled;
     for (int i = 0; i < 100; ++i) {
-      const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-      sockaddr_un address{};
-      address.sun_family = AF_UNIX;
-      std::snprintf(address.sun_path, sizeof address.sun_path, "%s", socket.c_str());
-      REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+      const int fd = connect_unix(socket);
       const std::string half = std::string("\0\0\0\xc8", 4) + std::string(100, 'x');
       REQUIRE(::send(fd, half.data(), half.size(), 0) == static_cast<ssize_t>(half.size()));
       stalled.push_back(fd);
@@ -494,17 +470,11 @@ TEST_CASE("slowloris: 100 connections each holding half a frame leave a normal c
 
 TEST_CASE("one connection may have at most 1024 requests waiting; the next is refused at once") {
   TempFolder folder;
-  AgentProcess agent(folder.path(), {"-dev", "-gossip-port", std::to_string(free_port()),
-                                     "-server-port", std::to_string(free_port())});
-  const std::string socket = (folder.path() / "conclave-data" / "agent.sock").string();
-  REQUIRE(wait_until(5000, [&] { return try_put(socket, "ready", "1", 500); }) >= 0);
-  INFO(agent.log());
+  DevAgent dev(folder.path());
+  const std::string& socket = dev.socket_path;
+  INFO(dev.process.log());
   // 1,025 watches that wait (each a request without an answer yet) on one raw connection.
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  std::snprintf(address.sun_path, sizeof address.sun_path, "%s", socket.c_str());
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  const int fd = connect_unix(socket);
   std::string frames;
   for (uint64_t id = 1; id <= 1025; ++id) {
     wire::ClientRequest request;
@@ -536,7 +506,7 @@ TEST_CASE("one connection may have at most 1024 requests waiting; the next is re
   CHECK(first->request_id == 1025);
   CHECK(first->error_code == ErrorCode::too_large);
   CHECK(first->error_message.find("1024 requests waiting") != std::string::npos);
-  auto status = status_of_socket(socket);
+  auto status = try_status(socket);
   REQUIRE(status);
   CHECK(counter(*status, "client_requests_over_limit") == 1);
 }
@@ -634,7 +604,7 @@ TEST_CASE("a running plaintext cluster moves to encryption in the documented thr
   sleep_ms(3000);
   CHECK(alive_members(outsider) == std::set<std::string>{"plain"});
   CHECK(alive_members(agents[0]) == std::set<std::string>{"m1", "m2", "m3"});
-  auto status = status_of(agents[0]);
+  auto status = try_status(agents[0].socket);
   REQUIRE(status);
   CHECK(counter(*status, "gossip_packets_plaintext_refused") >= 1);
 }
