@@ -76,7 +76,9 @@ void set_up_logging(const std::string& level_name) {
 }
 
 // Settings for `conclave agent`, resolved from defaults, the config file and flags.
-int run_agent(const agent::AgentConfig& flags, const std::optional<std::string>& config_path) {
+// `planted_stale_reads` is the nemesis's planted bug (hidden flag, never for real use).
+int run_agent(const agent::AgentConfig& flags, const std::optional<std::string>& config_path,
+              bool planted_stale_reads) {
   agent::AgentConfig config;
   if (config_path) {
     auto loaded = agent::load_config_file(*config_path);
@@ -179,6 +181,11 @@ int run_agent(const agent::AgentConfig& flags, const std::optional<std::string>&
     node.autopilot.dead_server_ms = parsed.value();
   }
   node.lease_reads = config.lease_reads.value_or(false);
+  node.inject_stale_reads = planted_stale_reads;
+  if (planted_stale_reads) {
+    spdlog::warn("-test-only-planted-stale-reads: this server answers every get from its own "
+                 "state; reads are NOT linearizable (a planted bug for the nemesis)");
+  }
   if (config.autopilot_min_voters) {
     node.autopilot.min_voters = static_cast<size_t>(*config.autopilot_min_voters);
   }
@@ -314,6 +321,12 @@ int main(int argc, char** argv) {
                           "Serve linearizable reads on the leader's lease instead of a "
                           "heartbeat round (off by default): faster, but only correct while no "
                           "server's clock runs more than 25% fast over an election timeout");
+  // Hidden (empty group): a deliberately broken server for scripts/nemesis.sh to catch.
+  bool planted_stale_reads_flag = false;
+  agent_command
+      ->add_flag("--test-only-planted-stale-reads", planted_stale_reads_flag,
+                 "BREAKS CONSISTENCY: every server answers every get from its own state")
+      ->group("");
   agent_command->add_option("--reap-after", flags.reap_after,
                             "How long dead and left members stay listed before they are "
                             "forgotten (default 24h)");
@@ -638,7 +651,7 @@ int main(int argc, char** argv) {
       }
       flags.tags = tags.value();
     }
-    return run_agent(flags, config_path);
+    return run_agent(flags, config_path, planted_stale_reads_flag);
   }
 
   if (lock_command->parsed() && !lock_ls_command->parsed()) {

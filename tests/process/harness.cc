@@ -269,6 +269,16 @@ void LoopbackFirewall::cut_udp_one_way(const std::string& from, const std::strin
   run_iptables("iptables -w -A " + chain_ + " -p udp -s " + from + " -d " + to + " -j DROP");
 }
 
+void LoopbackFirewall::cut_one_way(const std::string& from, const std::string& to) {
+  run_iptables("iptables -w -A " + chain_ + " -s " + from + " -d " + to + " -j DROP");
+}
+
+void LoopbackFirewall::lose(const std::string& host, double probability) {
+  run_iptables("iptables -w -A " + chain_ + " -s " + host +
+               " -m statistic --mode random --probability " + std::to_string(probability) +
+               " -j DROP");
+}
+
 void LoopbackFirewall::heal() { run_iptables("iptables -w -F " + chain_); }
 
 }  // namespace conclave::testing

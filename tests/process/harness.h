@@ -128,6 +128,10 @@ class LoopbackFirewall {
   void cut_udp(const std::string& a, const std::string& b);
   // Drops UDP from `from` to `to` only.
   void cut_udp_one_way(const std::string& from, const std::string& to);
+  // Drops every packet from `from` to `to` (TCP and UDP); the other direction still passes.
+  void cut_one_way(const std::string& from, const std::string& to);
+  // Drops each packet sent by `host` with the given probability (0 to 1), independently.
+  void lose(const std::string& host, double probability);
   void heal();
 
  private:

@@ -1,0 +1,311 @@
+#include "tests/nemesis/workloads.h"
+
+#include <time.h>
+
+#include <chrono>
+#include <optional>
+
+#include "client/client.h"
+#include "tests/nemesis/fault_plan.h"
+
+namespace conclave::nemesis {
+
+namespace {
+
+void sleep_ms(int64_t ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+// One worker's way into the cluster: a connection to a random agent, replaced after an error
+// (the agent may be paused, killed or cut off; its next request goes elsewhere).
+class Connection {
+ public:
+  Connection(const std::vector<std::string>& sockets, Random& random)
+      : sockets_(sockets), random_(random) {}
+
+  client::Client* get() {
+    if (!client_) {
+      const auto& socket =
+          sockets_[static_cast<size_t>(random_.between(0, static_cast<int64_t>(sockets_.size()) - 1))];
+      auto connected = client::Client::connect(socket);
+      if (!connected.ok()) return nullptr;
+      client_.emplace(std::move(connected).value());
+    }
+    return &*client_;
+  }
+  void drop() { client_.reset(); }
+
+ private:
+  const std::vector<std::string>& sockets_;
+  Random& random_;
+  std::optional<client::Client> client_;
+};
+
+uint64_t worker_seed(uint64_t seed, int worker) {
+  return seed ^ (0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(worker + 1));
+}
+
+}  // namespace
+
+int64_t monotonic_ms() {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
+}
+
+Workloads::Workloads(WorkloadOptions options) : options_(std::move(options)) {
+  register_ops_.resize(static_cast<size_t>(options_.register_workers));
+  grants_.resize(static_cast<size_t>(options_.lock_workers));
+  adds_.resize(static_cast<size_t>(options_.set_workers));
+}
+
+Workloads::~Workloads() { stop(); }
+
+void Workloads::start() {
+  started_ms_ = monotonic_ms();
+  int worker = 0;
+  for (int i = 0; i < options_.register_workers; ++i, ++worker) {
+    threads_.emplace_back([this, i] { register_worker(i); });
+  }
+  for (int i = 0; i < options_.lock_workers; ++i, ++worker) {
+    threads_.emplace_back([this, i] { lock_worker(i); });
+  }
+  for (int i = 0; i < options_.set_workers; ++i, ++worker) {
+    threads_.emplace_back([this, i] { set_worker(i); });
+  }
+}
+
+void Workloads::stop() {
+  stopping_ = true;
+  for (std::thread& thread : threads_) {
+    if (thread.joinable()) thread.join();
+  }
+}
+
+std::string Workloads::progress() const {
+  return "registers " + std::to_string(counts_.register_ok.load()) + " ok " +
+         std::to_string(counts_.register_unknown.load()) + " unknown; locks " +
+         std::to_string(counts_.lock_grants.load()) + " grants " +
+         std::to_string(counts_.lock_errors.load()) + " errors; set " +
+         std::to_string(counts_.set_ok.load()) + " ok " +
+         std::to_string(counts_.set_unknown.load()) + " unknown";
+}
+
+void Workloads::register_worker(int worker) {
+  Random random(worker_seed(options_.seed, worker));
+  Connection connection(options_.sockets, random);
+  std::vector<check::Operation>& history = register_ops_[static_cast<size_t>(worker)];
+  const uint32_t timeout = options_.request_timeout_ms;
+  uint64_t written = 0;
+
+  auto record = [&](check::Operation op, bool ok) {
+    op.client = worker;
+    op.response_ms = monotonic_ms();
+    op.outcome = ok ? check::Outcome::ok : check::Outcome::unknown;
+    (ok ? counts_.register_ok : counts_.register_unknown)++;
+    if (!ok) connection.drop();
+    history.push_back(std::move(op));
+  };
+
+  while (!stopping_) {
+    client::Client* agent = connection.get();
+    if (agent == nullptr) {
+      sleep_ms(100);
+      continue;
+    }
+    const int64_t epoch = (monotonic_ms() - started_ms_) / options_.key_epoch_ms;
+    check::Operation op;
+    op.key = "reg/" + std::to_string(epoch) + "/" + std::to_string(random.between(0, options_.register_keys - 1));
+    const int64_t roll = random.between(0, 99);
+    if (roll < 80 && roll >= 50) {
+      op.kind = check::OpKind::write;
+      op.written = "w" + std::to_string(worker) + "-" + std::to_string(++written);
+      op.invoke_ms = monotonic_ms();
+      const bool ok = agent->kv_put(op.key, op.written, timeout).ok();
+      record(std::move(op), ok);
+    } else {
+      // A read; for a compare-and-set, the read whose value (and revision) it compares against.
+      op.kind = check::OpKind::read;
+      op.invoke_ms = monotonic_ms();
+      auto got = agent->kv_get(op.key, timeout);
+      if (got.ok() && got.value().found) op.observed = got.value().value;
+      const bool read_ok = got.ok();
+      const check::Value seen = op.observed;
+      const uint64_t revision = read_ok && got.value().found ? got.value().mod_revision : 0;
+      const std::string key = op.key;
+      record(std::move(op), read_ok);
+      if (roll >= 80 && read_ok) {
+        // Values are unique, so "mod revision r" and "the value read at r" are the same test.
+        check::Operation cas;
+        cas.key = key;
+        cas.kind = check::OpKind::cas;
+        cas.expected = seen;
+        cas.written = "w" + std::to_string(worker) + "-" + std::to_string(++written);
+        cas.invoke_ms = monotonic_ms();
+        auto put = agent->kv_put_if(cas.key, cas.written, revision, timeout);
+        if (put.ok()) {
+          cas.cas_result = check::CasResult::succeeded;
+          record(std::move(cas), true);
+        } else if (put.error().code == ErrorCode::conflict) {
+          cas.cas_result = check::CasResult::failed_compare;
+          record(std::move(cas), true);
+        } else {
+          record(std::move(cas), false);
+        }
+      }
+    }
+    sleep_ms(random.between(0, 20));
+  }
+}
+
+void Workloads::lock_worker(int worker) {
+  Random random(worker_seed(options_.seed, 100 + worker));
+  Connection connection(options_.sockets, random);
+  std::optional<uint64_t> session;
+  const uint32_t timeout = options_.request_timeout_ms;
+  auto give_up_connection = [&] {
+    connection.drop();  // the session is bound to it: closing ends it and frees its lock
+    session.reset();
+    counts_.lock_errors++;
+    sleep_ms(random.between(50, 300));
+  };
+
+  while (!stopping_) {
+    client::Client* agent = connection.get();
+    if (agent == nullptr) {
+      sleep_ms(100);
+      continue;
+    }
+    if (!session) {
+      auto created = agent->session_create({}, timeout);
+      if (!created.ok()) {
+        give_up_connection();
+        continue;
+      }
+      session = created.value();
+    }
+    check::LockGrant grant;
+    grant.client = worker;
+    grant.invoke_ms = monotonic_ms();
+    client::Client::LockOptions lock;
+    lock.name = options_.lock_name;
+    lock.session = *session;
+    lock.wait_ms = 2000;
+    auto granted = agent->lock_acquire(lock, 2000 + timeout);
+    if (!granted.ok()) {
+      // Also a wait that ran out: whether a grant raced with it is unknown, so the session
+      // (and any lock it might hold) goes with the connection.
+      give_up_connection();
+      continue;
+    }
+    grant.granted_ms = monotonic_ms();
+    grant.token = granted.value().token;
+    grant.valid_until_ms = granted.value().valid_until_ms;
+    counts_.lock_grants++;
+
+    const int64_t increments = random.between(1, 3);
+    for (int64_t i = 0; i < increments && !grant.gave_up_ms; ++i) {
+      // Learn about renewals and losses first, as a careful holder does.
+      while (true) {
+        auto event = agent->next_lock_event(0);
+        if (!event.ok() || !event.value()) break;
+        const wire::LockEvent& seen = *event.value();
+        if (seen.name != options_.lock_name || seen.token != grant.token) continue;
+        if (seen.kind == wire::LockEventKind::renewed) {
+          grant.valid_until_ms = seen.valid_until_ms;
+        } else if (seen.kind != wire::LockEventKind::jeopardy &&
+                   seen.kind != wire::LockEventKind::granted) {
+          grant.gave_up_ms = monotonic_ms();  // lost or released
+          break;
+        }
+      }
+      if (grant.gave_up_ms || monotonic_ms() >= grant.valid_until_ms) break;
+      // A pause between checking the lock and using it: the fencing token must protect the
+      // counter from whatever happens meanwhile.
+      if (random.chance(0.1)) sleep_ms(random.between(500, 4000));
+      const auto value = counter_.read(worker, grant.token);
+      if (!value) break;  // refused: a newer holder has been there
+      sleep_ms(random.between(0, 30));
+      counter_.write(worker, grant.token, *value + 1);
+    }
+    if (!grant.gave_up_ms) grant.gave_up_ms = monotonic_ms();
+    grants_[static_cast<size_t>(worker)].push_back(grant);
+    if (!agent->lock_release(options_.lock_name, *session, timeout).ok()) {
+      give_up_connection();
+      continue;
+    }
+    agent->discard_lock_events();
+    sleep_ms(random.between(0, 100));
+  }
+}
+
+void Workloads::set_worker(int worker) {
+  Random random(worker_seed(options_.seed, 200 + worker));
+  Connection connection(options_.sockets, random);
+  uint64_t added = 0;
+  while (!stopping_) {
+    client::Client* agent = connection.get();
+    if (agent == nullptr) {
+      sleep_ms(100);
+      continue;
+    }
+    check::SetAdd add;
+    add.element = "w" + std::to_string(worker) + "-" + std::to_string(++added);
+    add.acknowledged = agent->kv_put("set/" + add.element, "1", options_.request_timeout_ms).ok();
+    (add.acknowledged ? counts_.set_ok : counts_.set_unknown)++;
+    if (!add.acknowledged) connection.drop();
+    adds_[static_cast<size_t>(worker)].push_back(std::move(add));
+    sleep_ms(random.between(10, 40));
+  }
+}
+
+std::vector<check::Operation> Workloads::register_history() const {
+  std::vector<check::Operation> all;
+  for (const auto& ops : register_ops_) all.insert(all.end(), ops.begin(), ops.end());
+  return all;
+}
+
+std::vector<check::LockGrant> Workloads::lock_grants() const {
+  std::vector<check::LockGrant> all;
+  for (const auto& grants : grants_) all.insert(all.end(), grants.begin(), grants.end());
+  return all;
+}
+
+std::vector<check::SetAdd> Workloads::set_adds() const {
+  std::vector<check::SetAdd> all;
+  for (const auto& adds : adds_) all.insert(all.end(), adds.begin(), adds.end());
+  return all;
+}
+
+Result<std::vector<std::string>> Workloads::read_set(int64_t limit_ms) const {
+  const int64_t deadline = monotonic_ms() + limit_ms;
+  std::string last_error = "no agent answered";
+  while (monotonic_ms() < deadline) {
+    for (const std::string& socket : options_.sockets) {
+      auto connected = client::Client::connect(socket);
+      if (!connected.ok()) continue;
+      client::Client agent = std::move(connected).value();
+      std::vector<std::string> elements;
+      wire::KvListRequest request;
+      request.prefix = "set/";
+      request.keys_only = true;
+      bool complete = false;
+      while (true) {
+        auto page = agent.kv_list(request, 5000);
+        if (!page.ok()) {
+          last_error = page.error().message;
+          break;
+        }
+        for (const auto& item : page.value().items) elements.push_back(item.key.substr(4));
+        if (!page.value().more) {
+          complete = true;
+          break;
+        }
+        request.after = page.value().items.back().key;
+      }
+      if (complete) return elements;
+    }
+    sleep_ms(500);
+  }
+  return Error{ErrorCode::timed_out, "the final read of the set failed: " + last_error};
+}
+
+}  // namespace conclave::nemesis

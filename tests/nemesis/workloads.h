@@ -1,0 +1,93 @@
+// The nemesis's workloads: client threads that use the cluster through the real client path
+// (client::Client on the agents' Unix sockets, each thread on a random agent, moving to another
+// after any error) and record what they saw, for the checkers in check/:
+//
+//   registers  read, write and compare-and-set on a few keys (a fresh set of keys every
+//              key_epoch_ms, so each key's history stays small enough to search), recorded as
+//              check::Operation with ok / unknown outcomes -> check_linearizable
+//   locks      take one lock, increment a fenced counter (check/fenced_counter.h) under it with
+//              the grant's token, sometimes pausing (as a GC pause would) between checking the
+//              lock's validity and touching the counter, then release -> check_lock_history
+//   set        add distinct keys under set/; one read after healing -> check_set
+//
+// Outcomes: an answer is ok; any error is unknown (the request may or may not have taken
+// effect), except a compare-and-set's conflict, which is an ok "compare failed". Unknown is
+// always sound: it only lets the checker explain more. Times are CLOCK_MONOTONIC milliseconds,
+// the clock the agents' lock validity uses.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "check/fenced_counter.h"
+#include "check/linearizability.h"
+#include "check/lock_history.h"
+#include "check/set_history.h"
+#include "common/result.h"
+
+namespace conclave::nemesis {
+
+int64_t monotonic_ms();
+
+struct WorkloadOptions {
+  std::vector<std::string> sockets;
+  uint64_t seed = 0;
+  int register_workers = 4;
+  int lock_workers = 3;
+  int set_workers = 2;
+  int register_keys = 3;
+  int64_t key_epoch_ms = 30000;
+  uint32_t request_timeout_ms = 3000;
+  std::string lock_name = "nemesis/lock";
+};
+
+// What the workloads did so far (read while they run, for progress lines).
+struct WorkloadCounts {
+  std::atomic<uint64_t> register_ok{0}, register_unknown{0};
+  std::atomic<uint64_t> lock_grants{0}, lock_errors{0};
+  std::atomic<uint64_t> set_ok{0}, set_unknown{0};
+};
+
+class Workloads {
+ public:
+  explicit Workloads(WorkloadOptions options);
+  ~Workloads();  // stops and joins the threads
+  Workloads(const Workloads&) = delete;
+  Workloads& operator=(const Workloads&) = delete;
+
+  void start();
+  void stop();
+  const WorkloadCounts& counts() const { return counts_; }
+  // When start() was called (monotonic_ms), to show times relative to it.
+  int64_t started_ms() const { return started_ms_; }
+  std::string progress() const;
+
+  // After stop():
+  std::vector<check::Operation> register_history() const;
+  std::vector<check::LockGrant> lock_grants() const;
+  const check::FencedCounter& fenced_counter() const { return counter_; }
+  std::vector<check::SetAdd> set_adds() const;
+  // The set's elements, read through any agent that answers within limit_ms.
+  Result<std::vector<std::string>> read_set(int64_t limit_ms) const;
+
+ private:
+  void register_worker(int worker);
+  void lock_worker(int worker);
+  void set_worker(int worker);
+
+  WorkloadOptions options_;
+  std::atomic<bool> stopping_{false};
+  int64_t started_ms_ = 0;
+  std::vector<std::thread> threads_;
+  WorkloadCounts counts_;
+  check::FencedCounter counter_;
+  // One vector per worker, written only by its thread; read after stop().
+  std::vector<std::vector<check::Operation>> register_ops_;
+  std::vector<std::vector<check::LockGrant>> grants_;
+  std::vector<std::vector<check::SetAdd>> adds_;
+};
+
+}  // namespace conclave::nemesis
