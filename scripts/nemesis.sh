@@ -42,13 +42,16 @@ done
 scripts/build.sh >/dev/null
 summary=$(mktemp)
 trap 'rm -f "$summary"' EXIT
-status=0
+# The run's lines as they come (progress, violations); the summary line last.
+set +e
 CONCLAVE_BINARY="$PWD/build/agent/conclave" \
 CONCLAVE_NEMESIS_DURATION_S="$duration" CONCLAVE_NEMESIS_SEED="$seed" \
 CONCLAVE_NEMESIS_KINDS="$kinds" CONCLAVE_NEMESIS_PLANTED_BUG="$planted" \
 CONCLAVE_NEMESIS_SUMMARY="$summary" CONCLAVE_NEMESIS_LOG_DIR="$PWD/nemesis-logs" \
-  build/tests/nemesis/nemesis_tests >"$summary.out" 2>&1 || status=$?
-grep -v '^nemesis: \(PASS\|FAIL\) ' "$summary.out" | grep '^nemesis' || true
+  build/tests/nemesis/nemesis_tests 2>&1 | tee "$summary.out" |
+  grep --line-buffered '^nemesis' | grep --line-buffered -v '^nemesis: \(PASS\|FAIL\) '
+status=${PIPESTATUS[0]}
+set -e
 if [ -s "$summary" ]; then
   rm -f "$summary.out"
   cat "$summary"
