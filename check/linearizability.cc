@@ -535,6 +535,9 @@ Result<HistoryVerdict> check_linearizable(const std::vector<Operation>& history,
           describe_violation(key, found.deepest_dead_end, operations, config.max_slice_lines);
       verdict.explanation = std::move(report.explanation);
       verdict.slice = std::move(report.slice);
+      if (found.deepest_dead_end.stuck != nullptr) {
+        verdict.stuck_response_ms = found.deepest_dead_end.stuck->response_ms;
+      }
     } else if (found.verdict == Verdict::inconclusive) {
       verdict.explanation =
           describe_budget_exhausted(key, config.max_steps_per_key, found.most_acknowledged_placed,

@@ -109,6 +109,9 @@ struct KeyVerdict {
   // (the last ones placed, the one that could not be placed, what wrote the value it looked
   // for, those concurrent with it).
   std::vector<std::string> slice;
+  // violation only: the response time of the operation that could not be placed (where
+  // shrink_violation, history_shrink.h, may cut the history).
+  std::optional<int64_t> stuck_response_ms;
 };
 
 struct HistoryVerdict {

@@ -25,6 +25,7 @@
 #include <sstream>
 
 #include "check/history_report.h"
+#include "check/history_shrink.h"
 #include "tests/nemesis/fault_plan.h"
 #include "tests/nemesis/nemesis_cluster.h"
 #include "tests/nemesis/workloads.h"
@@ -185,6 +186,17 @@ TEST_CASE("nemesis: faults on real agents, histories checked") {
       problems.push_back("register " + key.key + " not linearizable");
       say("nemesis: VIOLATION on register %s: %s", key.key.c_str(), key.explanation.c_str());
       for (const auto& line : key.slice) say("nemesis:     %s", line.c_str());
+      std::vector<check::Operation> key_history;
+      for (const auto& op : register_history) {
+        if (op.key == key.key) key_history.push_back(op);
+      }
+      const auto shrunk = check::shrink_violation(key_history, key.stuck_response_ms);
+      say("nemesis:   the smallest slice found that is still not linearizable (%zu of %zu "
+          "operations, times in ms from the workloads' start):",
+          shrunk.operations.size(), key_history.size());
+      for (const auto& op : shrunk.operations) {
+        say("nemesis:     %s", check::format_operation(op).c_str());
+      }
     } else if (key.verdict == check::Verdict::inconclusive) {
       ++inconclusive;
       problems.push_back("register " + key.key + " inconclusive");
