@@ -137,6 +137,19 @@ TEST_CASE("nemesis: faults on real agents, histories checked") {
   const int64_t started_ms = monotonic_ms();
   auto at = [&] { return static_cast<double>(monotonic_ms() - started_ms) / 1000.0; };
   std::map<std::string, int> faults_by_kind;
+  // Per fault kind, what the workloads did in its cycles (from the end of the previous cycle:
+  // the quiet time, the fault, the healing until one leader).
+  struct CycleTotals {
+    uint64_t register_ok = 0, register_unknown = 0, lock_grants = 0, lock_errors = 0,
+             set_ok = 0, set_unknown = 0;
+  };
+  std::map<std::string, CycleTotals> cycles_by_kind;
+  CycleTotals before;
+  auto snapshot = [&] {
+    const WorkloadCounts& now = workloads.counts();
+    return CycleTotals{now.register_ok, now.register_unknown, now.lock_grants,
+                       now.lock_errors, now.set_ok, now.set_unknown};
+  };
   int slow_recoveries = 0;
   for (const PlannedFault& fault : plan) {
     if (monotonic_ms() - started_ms + fault.quiet_before_ms + fault.duration_ms >
@@ -156,6 +169,15 @@ TEST_CASE("nemesis: faults on real agents, histories checked") {
                        : "NO agreed leader 30 s after healing",
         workloads.progress().c_str());
     ++faults_by_kind[fault_kind_name(fault.kind)];
+    const CycleTotals after = snapshot();
+    CycleTotals& totals = cycles_by_kind[fault_kind_name(fault.kind)];
+    totals.register_ok += after.register_ok - before.register_ok;
+    totals.register_unknown += after.register_unknown - before.register_unknown;
+    totals.lock_grants += after.lock_grants - before.lock_grants;
+    totals.lock_errors += after.lock_errors - before.lock_errors;
+    totals.set_ok += after.set_ok - before.set_ok;
+    totals.set_unknown += after.set_unknown - before.set_unknown;
+    before = after;
   }
   testing::sleep_ms(2000);
   workloads.stop();
@@ -225,6 +247,15 @@ TEST_CASE("nemesis: faults on real agents, histories checked") {
     }
   }
 
+  say("nemesis: | fault | cycles | register ops ok / unknown | lock grants / errors | set adds "
+      "ok / unknown |");
+  say("nemesis: |---|---|---|---|---|");
+  for (const auto& [kind, totals] : cycles_by_kind) {
+    say("nemesis: | %s | %d | %s / %s | %s / %s | %s / %s |", kind.c_str(), faults_by_kind[kind],
+        with_commas(totals.register_ok).c_str(), with_commas(totals.register_unknown).c_str(),
+        with_commas(totals.lock_grants).c_str(), with_commas(totals.lock_errors).c_str(),
+        with_commas(totals.set_ok).c_str(), with_commas(totals.set_unknown).c_str());
+  }
   std::string kinds_text;
   for (const auto& [kind, count] : faults_by_kind) {
     kinds_text += (kinds_text.empty() ? "" : " ") + kind + "x" + std::to_string(count);
