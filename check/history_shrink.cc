@@ -80,7 +80,8 @@ std::vector<Operation> cut_at(const std::vector<Operation>& history, int64_t cut
   std::vector<Operation> cut;
   for (const Operation& op : history) {
     if (op.invoke_ms > cut_ms) continue;
-    const bool answered_by_cut = op.outcome == Outcome::ok && op.response_ms && *op.response_ms <= cut_ms;
+    const bool answered_by_cut =
+        op.outcome == Outcome::ok && op.response_ms && *op.response_ms <= cut_ms;
     if (answered_by_cut || op.outcome != Outcome::ok) {
       cut.push_back(op);
     } else if (!changes_nothing(op)) {
@@ -106,7 +107,7 @@ ShrinkResult shrink_violation(const std::vector<Operation>& key_history,
   }
   std::sort(history.begin(), history.end(),
             [](const Operation& a, const Operation& b) { return a.invoke_ms < b.invoke_ms; });
-  if (!shrinker.rejected(history)) return ShrinkResult{key_history, shrinker.trials()};
+  if (!shrinker.rejected(history)) return ShrinkResult{key_history, false, false, shrinker.trials()};
 
   if (stuck_response_ms) {
     std::vector<Operation> cut = cut_at(history, *stuck_response_ms);
@@ -114,12 +115,19 @@ ShrinkResult shrink_violation(const std::vector<Operation>& key_history,
   }
 
   auto neutral = [](const std::vector<Operation>& ops, size_t i) { return changes_nothing(ops[i]); };
-  auto unobserved_change = [](const std::vector<Operation>& ops, size_t i) {
-    const Operation& op = ops[i];
-    if (changes_nothing(op)) return false;
-    for (const Operation& other : ops) {
-      if (changes_nothing(other) && other.kind == OpKind::cas) return false;  // a failed cas left
+  // Only sound with no failed compare-and-set left (history_shrink.h); `remove_in_chunks`
+  // asks for every operation, so that is worked out once per history.
+  const std::vector<Operation>* scanned = nullptr;
+  bool failed_cas_left = false;
+  auto unobserved_change = [&](const std::vector<Operation>& ops, size_t i) {
+    if (scanned != &ops || i == 0) {
+      scanned = &ops;
+      failed_cas_left = std::any_of(ops.begin(), ops.end(), [](const Operation& other) {
+        return other.kind == OpKind::cas && changes_nothing(other);
+      });
     }
+    const Operation& op = ops[i];
+    if (failed_cas_left || changes_nothing(op)) return false;
     const Value value = left_by(op);
     for (const Operation& other : ops) {
       if (&other == &op) continue;
@@ -135,7 +143,8 @@ ShrinkResult shrink_violation(const std::vector<Operation>& key_history,
     progress = shrinker.remove_in_chunks(history, neutral);
     progress = shrinker.remove_in_chunks(history, unobserved_change) || progress;
   }
-  return ShrinkResult{std::move(history), shrinker.trials()};
+  const bool complete = shrinker.trials() < max_trials;
+  return ShrinkResult{std::move(history), true, complete, shrinker.trials()};
 }
 
 }  // namespace conclave::check

@@ -11,9 +11,11 @@
 //      is still rejected.
 //   3. Once no failed compare-and-set is left: a write, compare-and-set or delete whose value
 //      nothing left observes or expects goes, in chunks, while the rest is still rejected.
-// Steps 2 and 3 repeat until nothing more can go. The result is 1-minimal for these removals
-// (no single read, failed compare-and-set or unobserved change can be taken out), not the
-// smallest counterexample there is.
+// Steps 2 and 3 repeat until nothing more can go. A complete result is 1-minimal for these
+// removals (no single read, failed compare-and-set or unobserved change can be taken out), not
+// the smallest counterexample there is. When the trial budget runs out (or a trial is
+// inconclusive, which counts as not rejected) the result is smaller but not 1-minimal, and
+// `complete` says so.
 //
 // Pure: no I/O, no clock. Each trial is one check_linearizable call; at most `max_trials`.
 #pragma once
@@ -28,7 +30,11 @@
 namespace conclave::check {
 
 struct ShrinkResult {
-  std::vector<Operation> operations;   // in invoke order; the original if it could not shrink
+  // In invoke order. The original history when the checker did not reject it on the first
+  // trial (shrunk = false).
+  std::vector<Operation> operations;
+  bool shrunk = false;
+  bool complete = false;     // shrunk, and 1-minimal: the trial budget did not run out
   size_t trials = 0;
 };
 

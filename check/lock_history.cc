@@ -99,4 +99,29 @@ LockHistoryVerdict check_lock_history(const std::vector<LockGrant>& grants,
   return verdict;
 }
 
+std::vector<std::string> check_fenced_register(const FencedRegisterHistory& history) {
+  std::vector<std::string> violations;
+  std::map<int64_t, size_t> times_written;
+  int64_t largest = 0;
+  for (int64_t value : history.acknowledged_values) {
+    if (++times_written[value] == 2 && violations.size() < kMaxViolationsReported) {
+      violations.push_back("lost update at the in-cluster fenced counter: two acknowledged "
+                           "fenced writes both wrote " + std::to_string(value));
+    }
+    largest = std::max(largest, value);
+  }
+  if (history.final_value < largest) {
+    violations.push_back("an acknowledged fenced write is lost: the counter ended at " +
+                         std::to_string(history.final_value) + ", but " +
+                         std::to_string(largest) + " was acknowledged");
+  }
+  const uint64_t could_apply = history.acknowledged_values.size() + history.unknown;
+  if (history.final_value > static_cast<int64_t>(could_apply)) {
+    violations.push_back("the in-cluster fenced counter ended at " +
+                         std::to_string(history.final_value) + ", more than the " +
+                         std::to_string(could_apply) + " writes that could have been applied");
+  }
+  return violations;
+}
+
 }  // namespace conclave::check

@@ -15,7 +15,16 @@
 //
 // Plus the fenced counter's own log: its accepted writes have non-decreasing tokens (no
 // out-of-order fenced write) and count 1, 2, 3, ... (every holder writes what it read plus one;
-// a repeated value is a lost update: two holders acted on one token).
+// a repeated value is a lost update: two holders acted on one token). The counter refuses old
+// tokens by construction, so this part catches only tokens handed out twice, as seen by a
+// resource outside the cluster.
+//
+// check_fenced_register checks the cluster's own fencing: a counter kept in the cluster that
+// holders increment with a linearizable get and a put fenced by their token (applied only
+// while the token is a current holder's). If fencing and exclusion hold, every applied write
+// is the previous value plus one, so no acknowledged value repeats (a repeat is a lost
+// update), the final value is at least the largest acknowledged one (else an acknowledged
+// write was lost), and at most the number of writes that may have been applied.
 //
 // Times. Every time is milliseconds of one monotonic clock (CLOCK_MONOTONIC of the host all
 // agents and the workload run on: the agents' valid_until_ms is on that clock). Events within
@@ -61,6 +70,17 @@ struct LockHistoryVerdict {
   size_t fenced_writes = 0;
   std::vector<std::string> violations;   // one sentence each, naming the grants involved
 };
+
+// The in-cluster counter's history (see above).
+struct FencedRegisterHistory {
+  std::vector<int64_t> acknowledged_values;   // the value each acknowledged fenced put wrote
+  uint64_t unknown = 0;                        // fenced puts whose outcome is unknown
+  uint64_t refused = 0;                        // refused as stale (for the report only)
+  int64_t final_value = 0;                     // read after healing
+};
+
+// One sentence per violation; empty when it holds.
+std::vector<std::string> check_fenced_register(const FencedRegisterHistory& history);
 
 LockHistoryVerdict check_lock_history(const std::vector<LockGrant>& grants,
                                       const std::vector<FencedWrite>& accepted_writes);

@@ -41,17 +41,21 @@ done
 
 scripts/build.sh >/dev/null
 summary=$(mktemp)
-trap 'rm -f "$summary"' EXIT
-# The run's lines as they come (progress, violations); the summary line last.
-set +e
+trap 'rm -f "$summary" "$summary.out"' EXIT
+# The run's lines as they come (progress, violations); the summary line last. Ctrl-C reaches
+# the run itself, which heals, checks what it has, removes its firewall rules and stops its
+# agents; this script ignores it and waits for that.
+trap '' INT
 CONCLAVE_BINARY="$PWD/build/agent/conclave" \
 CONCLAVE_NEMESIS_DURATION_S="$duration" CONCLAVE_NEMESIS_SEED="$seed" \
 CONCLAVE_NEMESIS_KINDS="$kinds" CONCLAVE_NEMESIS_PLANTED_BUG="$planted" \
 CONCLAVE_NEMESIS_SUMMARY="$summary" CONCLAVE_NEMESIS_LOG_DIR="$PWD/nemesis-logs" \
-  build/tests/nemesis/nemesis_tests 2>&1 | tee "$summary.out" |
-  grep --line-buffered '^nemesis' | grep --line-buffered -v '^nemesis: \(PASS\|FAIL\) '
-status=${PIPESTATUS[0]}
-set -e
+  build/tests/nemesis/nemesis_tests >"$summary.out" 2>&1 &
+runner=$!
+tail -n +1 -f --pid="$runner" "$summary.out" |
+  grep --line-buffered '^nemesis' | grep --line-buffered -v '^nemesis: \(PASS\|FAIL\) ' || true
+status=0
+wait "$runner" || status=$?
 if [ -s "$summary" ]; then
   rm -f "$summary.out"
   cat "$summary"

@@ -120,3 +120,30 @@ TEST_CASE("the set checker finds lost and invented elements", "[set]") {
   CHECK_FALSE(invented.ok);
   CHECK(invented.unexpected == std::vector<std::string>{"zzz"});
 }
+
+TEST_CASE("the in-cluster fenced counter: repeats, losses and extra increments are violations",
+          "[lock]") {
+  FencedRegisterHistory fine;
+  fine.acknowledged_values = {1, 2, 4};
+  fine.unknown = 1;              // 3 was written, its answer lost
+  fine.final_value = 4;
+  CHECK(check_fenced_register(fine).empty());
+
+  FencedRegisterHistory repeated = fine;
+  repeated.acknowledged_values = {1, 2, 2, 3};
+  repeated.final_value = 3;
+  auto violations = check_fenced_register(repeated);
+  REQUIRE(violations.size() == 1);
+  CHECK(violations[0].find("lost update") != std::string::npos);
+
+  FencedRegisterHistory lost = fine;
+  lost.final_value = 2;
+  REQUIRE(check_fenced_register(lost).size() == 1);
+  CHECK(check_fenced_register(lost)[0].find("acknowledged fenced write is lost") !=
+        std::string::npos);
+
+  FencedRegisterHistory too_many = fine;
+  too_many.final_value = 9;
+  REQUIRE(check_fenced_register(too_many).size() == 1);
+  CHECK(check_fenced_register(too_many)[0].find("more than") != std::string::npos);
+}

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <set>
+#include <utility>
 
 namespace conclave::nemesis {
 
@@ -98,16 +99,25 @@ ClusterAgent& NemesisCluster::agent_named(const std::string& name) {
   return agents_[0];
 }
 
+std::string NemesisCluster::leader_to_aim_at() {
+  std::string leader;
+  wait_until(5000, [&] { return !(leader = current_leader()).empty(); });
+  return leader;
+}
+
+std::vector<std::string> NemesisCluster::take_problems() { return std::exchange(problems_, {}); }
+
 ClusterAgent& NemesisCluster::pick_target(Random& random) {
   if (random.chance(0.5)) {
-    const std::string leader = current_leader();
+    const std::string leader = leader_to_aim_at();
     if (!leader.empty()) return agent_named(leader);
   }
   return agents_[static_cast<size_t>(random.between(0, static_cast<int64_t>(agents_.size()) - 1))];
 }
 
-std::string NemesisCluster::apply(const PlannedFault& fault) {
+NemesisCluster::Applied NemesisCluster::apply(const PlannedFault& fault) {
   Random random(fault.choice);
+  auto done = [](std::string said) { return Applied{true, std::move(said)}; };
   switch (fault.kind) {
     case FaultKind::partition_halves: {
       std::vector<ClusterAgent*> left, right;
@@ -117,13 +127,13 @@ std::string NemesisCluster::apply(const PlannedFault& fault) {
       for (ClusterAgent* a : left) {
         for (ClusterAgent* b : right) firewall_.cut(a->host, b->host);
       }
-      return "split " + join_names(left) + " from " + join_names(right);
+      return done("split " + join_names(left) + " from " + join_names(right));
     }
     case FaultKind::isolate_leader: {
-      const std::string leader = current_leader();
-      if (leader.empty()) return "no leader known: nothing isolated";
+      const std::string leader = leader_to_aim_at();
+      if (leader.empty()) return Applied{false, "skipped: no leader within 5 s"};
       firewall_.isolate(agent_named(leader).host);
-      return "isolated " + leader + " (the leader)";
+      return done("isolated " + leader + " (the leader)");
     }
     case FaultKind::bridge: {
       // One server sees both sides; the other two servers are on opposite sides.
@@ -136,43 +146,43 @@ std::string NemesisCluster::apply(const PlannedFault& fault) {
       for (ClusterAgent* a : left) {
         for (ClusterAgent* b : right) firewall_.cut(a->host, b->host);
       }
-      return "split " + join_names(left) + " from " + join_names(right) + ", bridged by " +
-             agents_[bridge].name;
+      return done("split " + join_names(left) + " from " + join_names(right) +
+                  ", bridged by " + agents_[bridge].name);
     }
     case FaultKind::one_way_from_leader: {
-      const std::string leader = current_leader();
-      if (leader.empty()) return "no leader known: nothing cut";
+      const std::string leader = leader_to_aim_at();
+      if (leader.empty()) return Applied{false, "skipped: no leader within 5 s"};
       const ClusterAgent& from = agent_named(leader);
       for (const ClusterAgent& to : agents_) {
         if (to.name != from.name) firewall_.cut_one_way(from.host, to.host);
       }
-      return "nothing " + leader + " (the leader) sends arrives";
+      return done("nothing " + leader + " (the leader) sends arrives");
     }
     case FaultKind::packet_loss: {
       const double probability = static_cast<double>(random.between(20, 40)) / 100.0;
       for (const ClusterAgent& agent : agents_) firewall_.lose(agent.host, probability);
-      return "every agent loses " + std::to_string(static_cast<int>(probability * 100)) +
-             "% of what it sends";
+      return done("every agent loses " + std::to_string(static_cast<int>(probability * 100)) +
+                  "% of what it sends");
     }
     case FaultKind::kill_restart: {
       ClusterAgent& target = pick_target(random);
       target.process->kill9();
       killed_.push_back(&target);
-      return "kill -9 " + target.name;
+      return done("kill -9 " + target.name);
     }
     case FaultKind::pause: {
       ClusterAgent& target = pick_target(random);
       target.process->signal(SIGSTOP);
       paused_.push_back(&target);
-      return "SIGSTOP " + target.name;
+      return done("SIGSTOP " + target.name);
     }
     case FaultKind::membership_change: {
       for (const ClusterAgent& agent : agents_) firewall_.lose(agent.host, 0.1);
       firewall_.lose(kExtraHost, 0.1);
-      return add_extra_server() + ", under 10% loss";
+      return done(add_extra_server() + ", under 10% loss");
     }
   }
-  return "?";
+  return Applied{false, "?"};
 }
 
 std::string NemesisCluster::add_extra_server() {
@@ -185,7 +195,9 @@ std::string NemesisCluster::add_extra_server() {
 
 std::string NemesisCluster::remove_extra_server() {
   const std::string name = extra_->name;
-  auto in_peers = [&](bool voter_only) {
+  // Whether `name` is in the Raft membership (as a voter, with voter_only) as the leader
+  // answers it through the first server that does; nullopt when none answers.
+  auto in_membership = [&](bool voter_only) -> std::optional<bool> {
     for (size_t i = 0; i < 3; ++i) {
       auto agent = testing::try_connect(agents_[i].socket);
       if (!agent) continue;
@@ -196,28 +208,43 @@ std::string NemesisCluster::remove_extra_server() {
       }
       return false;
     }
-    return false;
+    return std::nullopt;
   };
-  std::string said;
-  const int64_t voter_ms = wait_until(30000, [&] { return in_peers(true); });
-  said = voter_ms >= 0 ? name + " a voter " + seconds_text(voter_ms) + " after healing"
-                       : name + " NOT a voter 30 s after healing";
-  if (auto extra = testing::try_connect(extra_->socket); extra && extra->leave(2000).ok()) {
-    if (!extra_->process->wait_at_most(15000)) extra_->process->kill9();
-    const int64_t removed_ms = wait_until(30000, [&] { return !in_peers(false); });
-    said += removed_ms >= 0 ? ", left and out of the Raft membership " +
-                                  seconds_text(removed_ms) + " after it exited"
-                            : ", left, but still in the Raft membership 30 s after it exited";
+  const int64_t voter_ms = wait_until(30000, [&] { return in_membership(true) == true; });
+  std::string said = voter_ms >= 0
+                         ? name + " a voter " + seconds_text(voter_ms) + " after the fault"
+                         : name + " NOT a voter 30 s after the fault";
+  if (voter_ms < 0) problems_.push_back(name + " did not become a voter");
+  auto extra = testing::try_connect(extra_->socket);
+  if (extra && extra->leave(2000).ok()) {
+    said += ", left";
+    if (!extra_->process->wait_at_most(15000)) {
+      extra_->process->kill9();
+      said += " but did not exit within 15 s: killed";
+      problems_.push_back(name + " did not exit within 15 s of leave");
+    }
   } else {
     extra_->process->kill9();
     said += ", did not answer leave: killed";
+    problems_.push_back(name + " did not answer leave");
   }
+  // Gone for good either way: a left server at once, a killed one after the autopilot's
+  // dead-server time (10 s).
+  const int64_t removed_ms = wait_until(30000, [&] { return in_membership(false) == false; });
+  said += removed_ms >= 0
+              ? ", out of the Raft membership " + seconds_text(removed_ms) + " after exiting"
+              : ", still in the Raft membership 30 s after exiting";
+  if (removed_ms < 0) problems_.push_back(name + " stayed in the Raft membership");
   extra_.reset();
   return said;
 }
 
 std::string NemesisCluster::heal() {
   std::string said = "healed";
+  // The extra server leaves while the fault's loss still holds (a membership change during a
+  // fault), before anything else is healed.
+  std::string membership;
+  if (extra_) membership = ", " + remove_extra_server();
   firewall_.heal();
   for (ClusterAgent* agent : paused_) {
     agent->process->signal(SIGCONT);
@@ -229,8 +256,7 @@ std::string NemesisCluster::heal() {
     said += ", restarted " + agent->name;
   }
   killed_.clear();
-  if (extra_) said += ", " + remove_extra_server();
-  return said;
+  return said + membership;
 }
 
 std::string NemesisCluster::logs() const { return testing::all_logs(agents_); }

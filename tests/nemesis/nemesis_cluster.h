@@ -29,12 +29,18 @@ class NemesisCluster {
   std::vector<std::string> sockets() const;
   std::vector<std::string> names() const;
 
-  // Applies `fault` and says what it did ("isolated s2 (the leader)"). One at a time: heal()
-  // before the next.
-  std::string apply(const PlannedFault& fault);
-  // Undoes the current fault: rules removed, paused agents continued, killed agents
-  // restarted, the extra server made to leave. Says what it did.
+  struct Applied {
+    bool done = false;     // false: skipped (no leader to aim at within 5 s)
+    std::string said;      // what was done ("isolated s2 (the leader)") or why not
+  };
+  // Applies `fault`. One at a time: heal() before the next.
+  Applied apply(const PlannedFault& fault);
+  // Undoes the current fault: the extra server made to leave (still under the fault's loss),
+  // then rules removed, paused agents continued, killed agents restarted. Says what it did.
   std::string heal();
+  // What went wrong with the cluster itself since the last call (a membership change that did
+  // not complete), for the run's verdict.
+  std::vector<std::string> take_problems();
   // Waits until every server names the same leader; the time it took, or -1.
   int64_t wait_for_leader(int64_t limit_ms);
   // The leader's name as the servers see it ("" when none is known).
@@ -44,6 +50,8 @@ class NemesisCluster {
  private:
   testing::ClusterAgent& agent_named(const std::string& name);
   testing::ClusterAgent& pick_target(Random& random);   // the leader half the time
+  // The leader, waiting up to 5 s for one ("" if none).
+  std::string leader_to_aim_at();
   std::string add_extra_server();
   std::string remove_extra_server();
 
@@ -55,6 +63,7 @@ class NemesisCluster {
   int extras_started_ = 0;
   std::vector<testing::ClusterAgent*> killed_;
   std::vector<testing::ClusterAgent*> paused_;
+  std::vector<std::string> problems_;
 };
 
 }  // namespace conclave::nemesis

@@ -16,6 +16,10 @@
 
 #include <sys/random.h>
 
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
 #include <cstdarg>
 
 #include <cstdio>
@@ -77,6 +81,29 @@ Settings settings_from_environment() {
   return settings;
 }
 
+// Ctrl-C or SIGTERM stops the run cleanly: the fault in force is healed, the histories so far
+// are checked, every agent is killed and every firewall rule removed (the objects' destructors),
+// and the run fails as interrupted.
+std::atomic<bool> interrupted{false};
+
+extern "C" void on_interrupt(int) { interrupted = true; }
+
+void catch_interrupts() {
+  struct sigaction action {};
+  action.sa_handler = on_interrupt;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+// Sleeps `ms`, or less when interrupted.
+void sleep_unless_interrupted(int64_t ms) {
+  const int64_t until = monotonic_ms() + ms;
+  while (!interrupted && monotonic_ms() < until) {
+    testing::sleep_ms(static_cast<int>(std::min<int64_t>(100, until - monotonic_ms())));
+  }
+}
+
 void say(const char* format, ...) __attribute__((format(printf, 1, 2)));
 void say(const char* format, ...) {
   va_list args;
@@ -106,8 +133,9 @@ void keep_logs(const std::filesystem::path& from, const std::string& to) {
 
 }  // namespace
 
-TEST_CASE("nemesis: faults on real agents, histories checked") {
+TEST_CASE("faults on real agents, histories checked (the nemesis)") {
   const Settings settings = settings_from_environment();
+  catch_interrupts();
   say("nemesis: seed %llu, %lld s of faults%s (replay: scripts/nemesis.sh -seed %llu -duration %lld)",
       static_cast<unsigned long long>(settings.seed), static_cast<long long>(settings.duration_s),
       settings.planted_stale_reads ? ", PLANTED BUG stale-reads" : "",
@@ -134,8 +162,13 @@ TEST_CASE("nemesis: faults on real agents, histories checked") {
   FaultPlanOptions plan_options;
   plan_options.kinds = settings.kinds;
   const auto plan = plan_faults(settings.seed, 10000, plan_options);
-  const int64_t started_ms = monotonic_ms();
+  // Every time shown is from the workloads' start, as in the histories' slices.
+  const int64_t started_ms = workloads.started_ms();
   auto at = [&] { return static_cast<double>(monotonic_ms() - started_ms) / 1000.0; };
+  // Violations (safety), and failures to recover or to decide (liveness, or a key the checker
+  // could not decide): either fails the run.
+  std::vector<std::string> violations;
+  std::vector<std::string> problems;
   std::map<std::string, int> faults_by_kind;
   // Per fault kind, what the workloads did in its cycles (from the end of the previous cycle:
   // the quiet time, the fault, the healing until one leader).
@@ -150,20 +183,29 @@ TEST_CASE("nemesis: faults on real agents, histories checked") {
     return CycleTotals{now.register_ok, now.register_unknown, now.lock_grants,
                        now.lock_errors, now.set_ok, now.set_unknown};
   };
-  int slow_recoveries = 0;
+  int skipped = 0;
   for (const PlannedFault& fault : plan) {
     if (monotonic_ms() - started_ms + fault.quiet_before_ms + fault.duration_ms >
         settings.duration_s * 1000) {
       break;
     }
-    testing::sleep_ms(static_cast<int>(fault.quiet_before_ms));
-    const std::string did = cluster.apply(fault);
+    sleep_unless_interrupted(fault.quiet_before_ms);
+    if (interrupted) break;
+    const NemesisCluster::Applied applied = cluster.apply(fault);
     say("nemesis: %6.1f s  %s for %.1f s: %s", at(), fault_kind_name(fault.kind),
-        static_cast<double>(fault.duration_ms) / 1000.0, did.c_str());
-    testing::sleep_ms(static_cast<int>(fault.duration_ms));
+        static_cast<double>(fault.duration_ms) / 1000.0, applied.said.c_str());
+    if (!applied.done) {
+      ++skipped;
+      continue;
+    }
+    sleep_unless_interrupted(fault.duration_ms);
     const std::string healed = cluster.heal();
     const int64_t leader_ms = cluster.wait_for_leader(30000);
-    if (leader_ms < 0) ++slow_recoveries;
+    if (leader_ms < 0) {
+      problems.push_back("no agreed leader 30 s after healing " +
+                         std::string(fault_kind_name(fault.kind)));
+    }
+    for (std::string& problem : cluster.take_problems()) problems.push_back(std::move(problem));
     say("nemesis: %6.1f s  %s; %s; %s", at(), healed.c_str(),
         leader_ms >= 0 ? ("one leader after " + std::to_string(leader_ms) + " ms").c_str()
                        : "NO agreed leader 30 s after healing",
@@ -179,14 +221,30 @@ TEST_CASE("nemesis: faults on real agents, histories checked") {
     totals.set_unknown += after.set_unknown - before.set_unknown;
     before = after;
   }
-  testing::sleep_ms(2000);
+  // Healed: every workload must make progress again (a wedged cluster that only times out
+  // would otherwise pass, its outcomes all unknown).
+  const CycleTotals healed_from = snapshot();
+  sleep_unless_interrupted(5000);
+  const CycleTotals healed_to = snapshot();
   workloads.stop();
+  if (interrupted) problems.push_back("interrupted (SIGINT or SIGTERM): the run is incomplete");
+  if (interrupted) {
+    // Not waited for long enough to judge progress.
+  } else if (healed_to.register_ok == healed_from.register_ok) {
+    problems.push_back("no register operation succeeded in the 5 s after the last heal");
+  }
+  if (!interrupted && healed_to.lock_grants == healed_from.lock_grants) {
+    problems.push_back("no lock was granted in the 5 s after the last heal");
+  }
+  if (!interrupted && healed_to.set_ok == healed_from.set_ok) {
+    problems.push_back("no set add succeeded in the 5 s after the last heal");
+  }
   const double fault_seconds = at();
   auto final_set = workloads.read_set(60000);
+  auto final_fenced = workloads.read_fenced_register(60000);
 
   // The checks, with times shown from the workloads' start.
-  std::vector<std::string> problems;
-  const int64_t origin_ms = workloads.started_ms();
+  const int64_t origin_ms = started_ms;
   auto register_history = workloads.register_history();
   for (auto& op : register_history) {
     op.invoke_ms -= origin_ms;
@@ -205,7 +263,7 @@ TEST_CASE("nemesis: faults on real agents, histories checked") {
   for (const auto& key : linearizable.value().keys) {
     ++register_keys;
     if (key.verdict == check::Verdict::violation) {
-      problems.push_back("register " + key.key + " not linearizable");
+      violations.push_back("register " + key.key + " not linearizable");
       say("nemesis: VIOLATION on register %s: %s", key.key.c_str(), key.explanation.c_str());
       for (const auto& line : key.slice) say("nemesis:     %s", line.c_str());
       std::vector<check::Operation> key_history;
@@ -213,36 +271,50 @@ TEST_CASE("nemesis: faults on real agents, histories checked") {
         if (op.key == key.key) key_history.push_back(op);
       }
       const auto shrunk = check::shrink_violation(key_history, key.stuck_response_ms);
-      say("nemesis:   the smallest slice found that is still not linearizable (%zu of %zu "
-          "operations, times in ms from the workloads' start):",
+      say("nemesis:   %s (%zu of %zu operations, times in ms from the workloads' start):",
+          !shrunk.shrunk    ? "could not shrink it; the whole key"
+          : shrunk.complete ? "the smallest slice found that is still not linearizable"
+                            : "a smaller slice still not linearizable (shrinking ran out of "
+                              "trials)",
           shrunk.operations.size(), key_history.size());
       for (const auto& op : shrunk.operations) {
         say("nemesis:     %s", check::format_operation(op).c_str());
       }
     } else if (key.verdict == check::Verdict::inconclusive) {
       ++inconclusive;
-      problems.push_back("register " + key.key + " inconclusive");
+      problems.push_back("register " + key.key + " undecided (the checker's budget ran out)");
       say("nemesis: INCONCLUSIVE register %s: %s", key.key.c_str(), key.explanation.c_str());
     }
   }
   const auto writes = workloads.fenced_counter().accepted_writes();
   const auto locks = check::check_lock_history(grants, writes);
   for (const auto& violation : locks.violations) {
-    problems.push_back("lock");
+    violations.push_back("lock");
     say("nemesis: VIOLATION on the lock: %s", violation.c_str());
+  }
+  check::FencedRegisterHistory fenced = workloads.fenced_register();
+  std::vector<std::string> fenced_violations;
+  if (!final_fenced.ok()) {
+    problems.push_back(final_fenced.error().message);
+  } else {
+    fenced.final_value = final_fenced.value();
+    fenced_violations = check::check_fenced_register(fenced);
+    for (const auto& violation : fenced_violations) {
+      violations.push_back("fenced counter");
+      say("nemesis: VIOLATION on the lock: %s", violation.c_str());
+    }
   }
   check::SetVerdict set;
   if (!final_set.ok()) {
-    problems.push_back("set not read");
-    say("nemesis: %s", final_set.error().message.c_str());
+    problems.push_back(final_set.error().message);
   } else {
     set = check::check_set(workloads.set_adds(), final_set.value());
     for (const auto& lost : set.lost) {
-      problems.push_back("set lost " + lost);
+      violations.push_back("set lost " + lost);
       say("nemesis: VIOLATION on the set: acknowledged add %s is lost", lost.c_str());
     }
     for (const auto& invented : set.unexpected) {
-      problems.push_back("set invented " + invented);
+      violations.push_back("set invented " + invented);
       say("nemesis: VIOLATION on the set: %s was never added", invented.c_str());
     }
   }
@@ -260,30 +332,36 @@ TEST_CASE("nemesis: faults on real agents, histories checked") {
   for (const auto& [kind, count] : faults_by_kind) {
     kinds_text += (kinds_text.empty() ? "" : " ") + kind + "x" + std::to_string(count);
   }
-  char summary[1024];
+  for (const std::string& problem : problems) say("nemesis: PROBLEM: %s", problem.c_str());
+  const bool passed = violations.empty() && problems.empty();
+  std::string registers_text =
+      linearizable.value().overall() == check::Verdict::violation ? "NOT linearizable"
+                                                                   : "linearizable";
+  if (inconclusive > 0) registers_text += ", " + std::to_string(inconclusive) + " key(s) undecided";
+  const bool lock_ok = locks.ok && fenced_violations.empty() && final_fenced.ok();
+  char summary[1200];
   std::snprintf(
       summary, sizeof(summary),
-      "nemesis: %s seed=%llu%s %.0f s, faults: %s; registers: %s ops on %zu keys, %s; locks: %s "
-      "grants, %s fenced writes (%s refused), %s; set: %s adds (%s unknown), %s; %zu "
-      "violation(s)%s",
-      problems.empty() ? "PASS" : "FAIL", static_cast<unsigned long long>(settings.seed),
+      "nemesis: %s seed=%llu%s %.0f s, faults: %s%s; registers: %s ops on %zu keys, %s; locks: "
+      "%s grants, fenced counters %s outside / %s in the cluster (%s / %s refused), %s; set: "
+      "%s adds (%s unknown), %s; %zu violation(s), %zu other problem(s)",
+      passed ? "PASS" : "FAIL", static_cast<unsigned long long>(settings.seed),
       settings.planted_stale_reads ? " planted=stale-reads" : "", fault_seconds,
-      kinds_text.c_str(), with_commas(register_history.size()).c_str(), register_keys,
-      inconclusive > 0 ? "INCONCLUSIVE keys" :
-      linearizable.value().overall() == check::Verdict::ok ? "linearizable" : "NOT linearizable",
+      kinds_text.c_str(), skipped > 0 ? (" (" + std::to_string(skipped) + " skipped)").c_str() : "",
+      with_commas(register_history.size()).c_str(), register_keys, registers_text.c_str(),
       with_commas(locks.grants).c_str(), with_commas(locks.fenced_writes).c_str(),
-      with_commas(workloads.fenced_counter().refused()).c_str(), locks.ok ? "ok" : "VIOLATED",
+      with_commas(fenced.acknowledged_values.size()).c_str(),
+      with_commas(workloads.fenced_counter().refused()).c_str(),
+      with_commas(fenced.refused).c_str(), lock_ok ? "ok" : "VIOLATED",
       with_commas(set.acknowledged + set.unknown).c_str(), with_commas(set.unknown).c_str(),
       !final_set.ok() ? "NOT READ" : set.ok ? "none lost" : "LOST OR INVENTED",
-      problems.size(),
-      slow_recoveries > 0 ? (", " + std::to_string(slow_recoveries) +
-                             " heal(s) without an agreed leader within 30 s").c_str()
-                          : "");
-  if (!problems.empty()) {
+      violations.size(), problems.size());
+  if (!passed) {
     keep_logs(folder.path(), settings.log_dir);
     say("nemesis: agents' logs kept in %s", settings.log_dir.c_str());
   }
   if (!settings.summary_path.empty()) std::ofstream(settings.summary_path) << summary << "\n";
   say("%s", summary);
+  CHECK(violations.empty());
   CHECK(problems.empty());
 }

@@ -2,6 +2,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 
@@ -23,8 +24,8 @@ class Connection {
 
   client::Client* get() {
     if (!client_) {
-      const auto& socket =
-          sockets_[static_cast<size_t>(random_.between(0, static_cast<int64_t>(sockets_.size()) - 1))];
+      const int64_t last = static_cast<int64_t>(sockets_.size()) - 1;
+      const auto& socket = sockets_[static_cast<size_t>(random_.between(0, last))];
       auto connected = client::Client::connect(socket);
       if (!connected.ok()) return nullptr;
       client_.emplace(std::move(connected).value());
@@ -55,6 +56,7 @@ Workloads::Workloads(WorkloadOptions options) : options_(std::move(options)) {
   register_ops_.resize(static_cast<size_t>(options_.register_workers));
   grants_.resize(static_cast<size_t>(options_.lock_workers));
   adds_.resize(static_cast<size_t>(options_.set_workers));
+  fenced_acknowledged_.resize(static_cast<size_t>(options_.lock_workers));
 }
 
 Workloads::~Workloads() { stop(); }
@@ -113,9 +115,13 @@ void Workloads::register_worker(int worker) {
     }
     const int64_t epoch = (monotonic_ms() - started_ms_) / options_.key_epoch_ms;
     check::Operation op;
-    op.key = "reg/" + std::to_string(epoch) + "/" + std::to_string(random.between(0, options_.register_keys - 1));
+    op.key = "reg/" + std::to_string(epoch) + "/" +
+             std::to_string(random.between(0, options_.register_keys - 1));
+    // Half reads, 30% writes, 20% compare-and-sets (each after a read of its own).
     const int64_t roll = random.between(0, 99);
-    if (roll < 80 && roll >= 50) {
+    const bool is_write = roll >= 50 && roll < 80;
+    const bool is_cas = roll >= 80;
+    if (is_write) {
       op.kind = check::OpKind::write;
       op.written = "w" + std::to_string(worker) + "-" + std::to_string(++written);
       op.invoke_ms = monotonic_ms();
@@ -132,7 +138,7 @@ void Workloads::register_worker(int worker) {
       const uint64_t revision = read_ok && got.value().found ? got.value().mod_revision : 0;
       const std::string key = op.key;
       record(std::move(op), read_ok);
-      if (roll >= 80 && read_ok) {
+      if (is_cas && read_ok) {
         // Values are unique, so "mod revision r" and "the value read at r" are the same test.
         check::Operation cas;
         cas.key = key;
@@ -159,11 +165,11 @@ void Workloads::register_worker(int worker) {
 void Workloads::lock_worker(int worker) {
   Random random(worker_seed(options_.seed, 100 + worker));
   Connection connection(options_.sockets, random);
-  std::optional<uint64_t> session;
+  uint64_t session = 0;  // 0: none (a session's id is its Raft index, never 0)
   const uint32_t timeout = options_.request_timeout_ms;
   auto give_up_connection = [&] {
     connection.drop();  // the session is bound to it: closing ends it and frees its lock
-    session.reset();
+    session = 0;
     counts_.lock_errors++;
     sleep_ms(random.between(50, 300));
   };
@@ -174,7 +180,7 @@ void Workloads::lock_worker(int worker) {
       sleep_ms(100);
       continue;
     }
-    if (!session) {
+    if (session == 0) {
       auto created = agent->session_create({}, timeout);
       if (!created.ok()) {
         give_up_connection();
@@ -187,7 +193,7 @@ void Workloads::lock_worker(int worker) {
     grant.invoke_ms = monotonic_ms();
     client::Client::LockOptions lock;
     lock.name = options_.lock_name;
-    lock.session = *session;
+    lock.session = session;
     lock.wait_ms = 2000;
     auto granted = agent->lock_acquire(lock, 2000 + timeout);
     if (!granted.ok()) {
@@ -196,45 +202,91 @@ void Workloads::lock_worker(int worker) {
       give_up_connection();
       continue;
     }
+    if (granted.value().kind != wire::LockEventKind::granted) {
+      give_up_connection();  // answered, but not with a grant (lost at once)
+      continue;
+    }
     grant.granted_ms = monotonic_ms();
     grant.token = granted.value().token;
     grant.valid_until_ms = granted.value().valid_until_ms;
     counts_.lock_grants++;
 
     const int64_t increments = random.between(1, 3);
-    for (int64_t i = 0; i < increments && !grant.gave_up_ms; ++i) {
-      // Learn about renewals and losses first, as a careful holder does.
-      while (true) {
-        auto event = agent->next_lock_event(0);
-        if (!event.ok() || !event.value()) break;
-        const wire::LockEvent& seen = *event.value();
-        if (seen.name != options_.lock_name || seen.token != grant.token) continue;
-        if (seen.kind == wire::LockEventKind::renewed) {
-          grant.valid_until_ms = seen.valid_until_ms;
-        } else if (seen.kind != wire::LockEventKind::jeopardy &&
-                   seen.kind != wire::LockEventKind::granted) {
-          grant.gave_up_ms = monotonic_ms();  // lost or released
-          break;
-        }
-      }
+    bool connection_failed = false;
+    for (int64_t i = 0; i < increments; ++i) {
+      // A careful holder checks its lock before each use...
+      note_lock_events(*agent, grant);
       if (grant.gave_up_ms || monotonic_ms() >= grant.valid_until_ms) break;
-      // A pause between checking the lock and using it: the fencing token must protect the
-      // counter from whatever happens meanwhile.
-      if (random.chance(0.1)) sleep_ms(random.between(500, 4000));
+      // ...and may still be paused between that check and the use (as a GC pause would): the
+      // fencing must protect both counters from whatever happened meanwhile. It acts anyway.
+      if (random.chance(0.1)) {
+        sleep_ms(random.between(500, 4000));
+        note_lock_events(*agent, grant);
+      }
+      // The counter outside the cluster.
       const auto value = counter_.read(worker, grant.token);
-      if (!value) break;  // refused: a newer holder has been there
-      sleep_ms(random.between(0, 30));
-      counter_.write(worker, grant.token, *value + 1);
+      if (value) {
+        sleep_ms(random.between(0, 30));
+        counter_.write(worker, grant.token, *value + 1);
+      }
+      // The counter in the cluster, written with the cluster's own fencing.
+      if (!increment_fenced_register(*agent, grant.token, worker)) {
+        connection_failed = true;
+        break;
+      }
     }
+    note_lock_events(*agent, grant);
     if (!grant.gave_up_ms) grant.gave_up_ms = monotonic_ms();
     grants_[static_cast<size_t>(worker)].push_back(grant);
-    if (!agent->lock_release(options_.lock_name, *session, timeout).ok()) {
+    if (connection_failed || !agent->lock_release(options_.lock_name, session, timeout).ok()) {
       give_up_connection();
       continue;
     }
     agent->discard_lock_events();
     sleep_ms(random.between(0, 100));
   }
+}
+
+void Workloads::note_lock_events(client::Client& agent, check::LockGrant& grant) {
+  while (!grant.gave_up_ms) {
+    auto event = agent.next_lock_event(0);
+    if (!event.ok() || !event.value()) return;
+    const wire::LockEvent& seen = *event.value();
+    if (seen.name != options_.lock_name || seen.token != grant.token) continue;
+    switch (seen.kind) {
+      case wire::LockEventKind::granted:
+      case wire::LockEventKind::renewed:
+      case wire::LockEventKind::jeopardy:
+        // Each validity the agent gives is its promise that nobody else can be granted the
+        // lock before it (agent/locks); a jeopardy may shorten what the holder relies on, but
+        // the earlier promise stands, so the largest is the one checked.
+        grant.valid_until_ms = std::max(grant.valid_until_ms, seen.valid_until_ms);
+        break;
+      case wire::LockEventKind::lost:
+      case wire::LockEventKind::released:
+        grant.gave_up_ms = monotonic_ms();
+        break;
+    }
+  }
+}
+
+bool Workloads::increment_fenced_register(client::Client& agent, uint64_t token, int worker) {
+  std::vector<int64_t>& acknowledged = fenced_acknowledged_[static_cast<size_t>(worker)];
+  auto got = agent.kv_get(options_.fenced_key, options_.request_timeout_ms);
+  if (!got.ok()) return false;
+  const int64_t value = got.value().found ? std::stoll(got.value().value) : 0;
+  auto put = agent.kv_put_fenced(options_.fenced_key, std::to_string(value + 1),
+                                 options_.lock_name, token, options_.request_timeout_ms);
+  if (put.ok()) {
+    acknowledged.push_back(value + 1);
+    return true;
+  }
+  if (put.error().code == ErrorCode::conflict) {  // refused: not the holder any more
+    fenced_refused_++;
+    return true;
+  }
+  fenced_unknown_++;
+  return false;
 }
 
 void Workloads::set_worker(int worker) {
@@ -273,6 +325,33 @@ std::vector<check::SetAdd> Workloads::set_adds() const {
   std::vector<check::SetAdd> all;
   for (const auto& adds : adds_) all.insert(all.end(), adds.begin(), adds.end());
   return all;
+}
+
+check::FencedRegisterHistory Workloads::fenced_register() const {
+  check::FencedRegisterHistory history;
+  for (const auto& values : fenced_acknowledged_) {
+    history.acknowledged_values.insert(history.acknowledged_values.end(), values.begin(),
+                                       values.end());
+  }
+  history.unknown = fenced_unknown_;
+  history.refused = fenced_refused_;
+  return history;
+}
+
+Result<int64_t> Workloads::read_fenced_register(int64_t limit_ms) const {
+  const int64_t deadline = monotonic_ms() + limit_ms;
+  std::string last_error = "no agent answered";
+  while (monotonic_ms() < deadline) {
+    for (const std::string& socket : options_.sockets) {
+      auto connected = client::Client::connect(socket);
+      if (!connected.ok()) continue;
+      auto got = connected.value().kv_get(options_.fenced_key, 5000);
+      if (got.ok()) return got.value().found ? std::stoll(got.value().value) : 0;
+      last_error = got.error().message;
+    }
+    sleep_ms(500);
+  }
+  return Error{ErrorCode::timed_out, "the final read of the fenced counter failed: " + last_error};
 }
 
 Result<std::vector<std::string>> Workloads::read_set(int64_t limit_ms) const {

@@ -5,9 +5,12 @@
 //   registers  read, write and compare-and-set on a few keys (a fresh set of keys every
 //              key_epoch_ms, so each key's history stays small enough to search), recorded as
 //              check::Operation with ok / unknown outcomes -> check_linearizable
-//   locks      take one lock, increment a fenced counter (check/fenced_counter.h) under it with
-//              the grant's token, sometimes pausing (as a GC pause would) between checking the
-//              lock's validity and touching the counter, then release -> check_lock_history
+//   locks      take one lock and, under it, increment two counters with the grant's token: one
+//              outside the cluster (check/fenced_counter.h, as a storage service would keep
+//              it) and one in the cluster, written with kv_put_fenced (the cluster's own
+//              fencing); sometimes pausing (as a GC pause would) between checking the lock's
+//              validity and using it; then release -> check_lock_history,
+//              check_fenced_register
 //   set        add distinct keys under set/; one read after healing -> check_set
 //
 // Outcomes: an answer is ok; any error is unknown (the request may or may not have taken
@@ -26,6 +29,7 @@
 #include "check/linearizability.h"
 #include "check/lock_history.h"
 #include "check/set_history.h"
+#include "client/client.h"
 #include "common/result.h"
 
 namespace conclave::nemesis {
@@ -42,6 +46,7 @@ struct WorkloadOptions {
   int64_t key_epoch_ms = 30000;
   uint32_t request_timeout_ms = 3000;
   std::string lock_name = "nemesis/lock";
+  std::string fenced_key = "nemesis/fenced-counter";
 };
 
 // What the workloads did so far (read while they run, for progress lines).
@@ -69,6 +74,9 @@ class Workloads {
   std::vector<check::Operation> register_history() const;
   std::vector<check::LockGrant> lock_grants() const;
   const check::FencedCounter& fenced_counter() const { return counter_; }
+  // The in-cluster counter's writes (its final value left 0: read_fenced_register).
+  check::FencedRegisterHistory fenced_register() const;
+  Result<int64_t> read_fenced_register(int64_t limit_ms) const;
   std::vector<check::SetAdd> set_adds() const;
   // The set's elements, read through any agent that answers within limit_ms.
   Result<std::vector<std::string>> read_set(int64_t limit_ms) const;
@@ -77,6 +85,11 @@ class Workloads {
   void register_worker(int worker);
   void lock_worker(int worker);
   void set_worker(int worker);
+  // Reads the lock's queued events into `grant` (validity promised, loss or release).
+  void note_lock_events(client::Client& agent, check::LockGrant& grant);
+  // get + kv_put_fenced of the in-cluster counter; false when the connection should go (an
+  // error whose outcome is unknown).
+  bool increment_fenced_register(client::Client& agent, uint64_t token, int worker);
 
   WorkloadOptions options_;
   std::atomic<bool> stopping_{false};
@@ -88,6 +101,8 @@ class Workloads {
   std::vector<std::vector<check::Operation>> register_ops_;
   std::vector<std::vector<check::LockGrant>> grants_;
   std::vector<std::vector<check::SetAdd>> adds_;
+  std::vector<std::vector<int64_t>> fenced_acknowledged_;  // per lock worker
+  std::atomic<uint64_t> fenced_unknown_{0}, fenced_refused_{0};
 };
 
 }  // namespace conclave::nemesis
