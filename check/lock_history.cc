@@ -27,7 +27,8 @@ std::string format_grant(const LockGrant& grant) {
   return "client " + std::to_string(grant.client) + " token " + std::to_string(grant.token) +
          " acquire [" + std::to_string(grant.invoke_ms) + ", " +
          std::to_string(grant.granted_ms) + "] ms, entitled until " +
-         std::to_string(grant.entitled_until_ms()) + " ms";
+         std::to_string(grant.entitled_until_ms()) + " ms" +
+         (grant.context.empty() ? "" : " (" + grant.context + ")");
 }
 
 LockHistoryVerdict check_lock_history(const std::vector<LockGrant>& grants,

@@ -53,6 +53,9 @@ struct LockGrant {
   // When the holder stopped relying on the lock: it began to release it, or learned it was lost
   // (nullopt: it kept it until its validity ran out).
   std::optional<int64_t> gave_up_ms;
+  // What else the workload knows (the agent it went through, the events it saw), shown in
+  // reports only.
+  std::string context;
 
   int64_t entitled_until_ms() const;
 };

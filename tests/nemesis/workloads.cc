@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <optional>
 
 #include "client/client.h"
@@ -29,15 +30,19 @@ class Connection {
       auto connected = client::Client::connect(socket);
       if (!connected.ok()) return nullptr;
       client_.emplace(std::move(connected).value());
+      socket_ = socket;
     }
     return &*client_;
   }
   void drop() { client_.reset(); }
+  // The agent's socket file name ("s1.sock"), for reports.
+  std::string agent() const { return std::filesystem::path(socket_).filename().string(); }
 
  private:
   const std::vector<std::string>& sockets_;
   Random& random_;
   std::optional<client::Client> client_;
+  std::string socket_;
 };
 
 uint64_t worker_seed(uint64_t seed, int worker) {
@@ -209,6 +214,9 @@ void Workloads::lock_worker(int worker) {
     grant.granted_ms = monotonic_ms();
     grant.token = granted.value().token;
     grant.valid_until_ms = granted.value().valid_until_ms;
+    grant.context = "via " + connection.agent() + ", session " + std::to_string(session) +
+                    ", granted valid until " +
+                    std::to_string(grant.valid_until_ms - started_ms_);
     counts_.lock_grants++;
 
     const int64_t increments = random.between(1, 3);
@@ -237,6 +245,7 @@ void Workloads::lock_worker(int worker) {
     }
     note_lock_events(*agent, grant);
     if (!grant.gave_up_ms) grant.gave_up_ms = monotonic_ms();
+    if (connection_failed) grant.context += ", connection failed";
     grants_[static_cast<size_t>(worker)].push_back(grant);
     if (connection_failed || !agent->lock_release(options_.lock_name, session, timeout).ok()) {
       give_up_connection();
@@ -253,6 +262,12 @@ void Workloads::note_lock_events(client::Client& agent, check::LockGrant& grant)
     if (!event.ok() || !event.value()) return;
     const wire::LockEvent& seen = *event.value();
     if (seen.name != options_.lock_name || seen.token != grant.token) continue;
+    static const char* const kKinds[] = {"granted", "renewed", "jeopardy", "lost", "released"};
+    const auto kind = static_cast<size_t>(seen.kind);
+    grant.context += std::string(", ") + (kind < 5 ? kKinds[kind] : "?") + " seen at " +
+                     std::to_string(monotonic_ms() - started_ms_) + " until " +
+                     std::to_string(seen.valid_until_ms - started_ms_);
+    if (seen.kind == wire::LockEventKind::lost) grant.context += " '" + seen.message + "'";
     switch (seen.kind) {
       case wire::LockEventKind::granted:
       case wire::LockEventKind::renewed:
