@@ -22,7 +22,7 @@ enum class FaultKind {
   packet_loss,         // every agent loses a share of what it sends (20-40%)
   kill_restart,        // kill -9 an agent (the leader half the time), restarted at the end
   pause,               // SIGSTOP an agent (the leader half the time), SIGCONT at the end
-  membership_change,   // a new server joins and becomes a voter, then leaves, under 10% loss
+  membership_change,   // a new server joins under 10% loss; healed, it becomes a voter and leaves
 };
 
 inline constexpr FaultKind kAllFaultKinds[] = {

@@ -241,10 +241,6 @@ std::string NemesisCluster::remove_extra_server() {
 
 std::string NemesisCluster::heal() {
   std::string said = "healed";
-  // The extra server leaves while the fault's loss still holds (a membership change during a
-  // fault), before anything else is healed.
-  std::string membership;
-  if (extra_) membership = ", " + remove_extra_server();
   firewall_.heal();
   for (ClusterAgent* agent : paused_) {
     agent->process->signal(SIGCONT);
@@ -256,7 +252,12 @@ std::string NemesisCluster::heal() {
     said += ", restarted " + agent->name;
   }
   killed_.clear();
-  return said + membership;
+  // The extra server joined under loss; it must become a voter and leave once the loss is
+  // healed. (Waiting for its promotion under the loss failed 3 times in 30 in a 35-minute run:
+  // 10% loss costs the cluster an election every ten seconds or so, and each election restarts
+  // the wait for a caught-up learner. docs/reliability.md.)
+  if (extra_) said += ", " + remove_extra_server();
+  return said;
 }
 
 std::string NemesisCluster::logs() const { return testing::all_logs(agents_); }

@@ -35,8 +35,8 @@ class NemesisCluster {
   };
   // Applies `fault`. One at a time: heal() before the next.
   Applied apply(const PlannedFault& fault);
-  // Undoes the current fault: the extra server made to leave (still under the fault's loss),
-  // then rules removed, paused agents continued, killed agents restarted. Says what it did.
+  // Undoes the current fault: rules removed, paused agents continued, killed agents restarted,
+  // then the extra server must become a voter and leave. Says what it did.
   std::string heal();
   // What went wrong with the cluster itself since the last call (a membership change that did
   // not complete), for the run's verdict.
