@@ -224,7 +224,7 @@ void LeaderService::on_forward(const std::string& origin, const wire::ForwardReq
           command.op = wire::LockAcquireCommand{value.name, value.session, value.limit,
                                                 value.wait_ms > 0, delay};
         } else if constexpr (std::is_same_v<T, wire::LockReleaseRequest>) {
-          command.op = wire::LockReleaseCommand{value.name, value.session};
+          command.op = wire::LockReleaseCommand{value.name, value.session, value.token};
         } else if constexpr (std::is_same_v<T, wire::LockCancelRequest>) {
           command.op = wire::LockCancelCommand{value.name, value.session};
         }

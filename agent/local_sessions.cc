@@ -130,7 +130,14 @@ void LocalSessions::on_request(uint64_t connection_id, const wire::ClientRequest
           op.kind = OpKind::release;
           op.session = value.session;
           op.lock = value.name;
-          submit(op, value, deadline_ms, now_ms, requester);
+          // Released as the hold this agent knows, by its token: if this request is applied
+          // late (the client timed out and took the lock again), it cannot end the newer hold.
+          wire::LockReleaseRequest release = value;
+          if (auto held = holds_.find({value.session, value.name});
+              held != holds_.end() && release.token == 0) {
+            release.token = held->second.token;
+          }
+          submit(op, release, deadline_ms, now_ms, requester);
         } else {
           reply(connection_id, request_id, ErrorCode::invalid_argument,
                 "keepalives and wait cancellations are sent by agents, not by clients");
@@ -140,14 +147,15 @@ void LocalSessions::on_request(uint64_t connection_id, const wire::ClientRequest
 }
 
 void LocalSessions::release_in_background(uint64_t session, const std::string& lock,
-                                          int64_t now_ms, Requester& requester) {
+                                          uint64_t token, int64_t now_ms, Requester& requester) {
   Op cleanup;
   cleanup.kind = OpKind::cleanup_release;
   cleanup.session = session;
   cleanup.lock = lock;
+  cleanup.token = token;
   cleanup.give_up_ms = now_ms + kCleanupRetryMs;
-  submit(cleanup, wire::LockReleaseRequest{lock, session}, now_ms + kDefaultRequestTimeoutMs,
-         now_ms, requester);
+  submit(cleanup, wire::LockReleaseRequest{lock, session, token},
+         now_ms + kDefaultRequestTimeoutMs, now_ms, requester);
 }
 
 int64_t LocalSessions::valid_until(const HoldKey& key, const Hold& hold) const {
@@ -204,10 +212,11 @@ void LocalSessions::lose(const HoldKey& key, const std::string& why, int64_t now
   if (found == holds_.end()) return;
   event(key, found->second, wire::LockEventKind::lost, why, false);
   ++counters_.locks_lost;
+  const uint64_t token = found->second.token;
   holds_.erase(found);
   if (release_in_cluster && sessions_.count(key.first) != 0) {
     // The holder stopped using it; give it back once the cluster is reachable again.
-    release_in_background(key.first, key.second, now_ms, requester);
+    release_in_background(key.first, key.second, token, now_ms, requester);
   }
 }
 
@@ -282,7 +291,7 @@ void LocalSessions::on_answer(const Requester::Answer& answer, int64_t now_ms,
       if (op.client_answered) {
         // The client was told "timed out" already: a late grant is given back.
         if (const auto* event = std::get_if<wire::LockEvent>(&response.body); ok && event) {
-          release_in_background(op.session, op.lock, now_ms, requester);
+          release_in_background(op.session, op.lock, event->token, now_ms, requester);
         }
         return;
       }
@@ -363,7 +372,7 @@ void LocalSessions::on_answer(const Requester::Answer& answer, int64_t now_ms,
       // Not reachable yet: try again (the Requester already re-sent it until its deadline).
       wire::ClientRequestBody body =
           op.kind == OpKind::cleanup_release
-              ? wire::ClientRequestBody(wire::LockReleaseRequest{op.lock, op.session})
+              ? wire::ClientRequestBody(wire::LockReleaseRequest{op.lock, op.session, op.token})
               : wire::ClientRequestBody(wire::SessionDestroyRequest{op.session});
       submit(op, std::move(body), now_ms + kDefaultRequestTimeoutMs, now_ms, requester);
       return;

@@ -79,6 +79,7 @@ class LocalSessions {
     uint64_t request_id = 0;
     uint64_t session = 0;
     std::string lock;
+    uint64_t token = 0;           // cleanup_release: the hold it gives back (never a later one)
     bool bind = false;            // create_session: bind to the connection
     int64_t ttl_ms = 0;           // create_session: 0 = no TTL
     int64_t lock_delay_ms = 0;    // acquire
@@ -111,9 +112,12 @@ class LocalSessions {
   void reply(uint64_t connection_id, uint64_t request_id, ErrorCode code, std::string message,
              wire::ClientResponseBody body = std::monostate{}, bool more = false);
   void grant(const Op& acquire, uint64_t token, int64_t now_ms);
-  // Releases a slot nobody uses any more, retrying until kCleanupRetryMs has passed.
-  void release_in_background(uint64_t session, const std::string& lock, int64_t now_ms,
-                             Requester& requester);
+  // Releases a slot nobody uses any more, retrying until kCleanupRetryMs has passed. Only the
+  // hold granted with `token`: an attempt may be applied late (after a timeout, or re-sent as
+  // a new request), when the same session may hold the lock again under a newer token, and
+  // must not release that one (the nemesis found two holders at once that way).
+  void release_in_background(uint64_t session, const std::string& lock, uint64_t token,
+                             int64_t now_ms, Requester& requester);
   void lose(const HoldKey& key, const std::string& why, int64_t now_ms, Requester& requester,
             bool release_in_cluster);
   void event(const HoldKey& key, Hold& hold, wire::LockEventKind kind, std::string message,

@@ -107,14 +107,18 @@ ShrinkResult shrink_violation(const std::vector<Operation>& key_history,
   }
   std::sort(history.begin(), history.end(),
             [](const Operation& a, const Operation& b) { return a.invoke_ms < b.invoke_ms; });
-  if (!shrinker.rejected(history)) return ShrinkResult{key_history, false, false, shrinker.trials()};
+  if (!shrinker.rejected(history)) {
+    return ShrinkResult{key_history, false, false, shrinker.trials()};
+  }
 
   if (stuck_response_ms) {
     std::vector<Operation> cut = cut_at(history, *stuck_response_ms);
     if (shrinker.rejected(cut)) history = std::move(cut);
   }
 
-  auto neutral = [](const std::vector<Operation>& ops, size_t i) { return changes_nothing(ops[i]); };
+  auto neutral = [](const std::vector<Operation>& ops, size_t i) {
+    return changes_nothing(ops[i]);
+  };
   // Only sound with no failed compare-and-set left (history_shrink.h); `remove_in_chunks`
   // asks for every operation, so that is worked out once per history.
   const std::vector<Operation>* scanned = nullptr;

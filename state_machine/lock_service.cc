@@ -131,14 +131,16 @@ AcquireResult LockService::acquire(const wire::LockAcquireCommand& command,
   return result;
 }
 
-bool LockService::release(const std::string& name, uint64_t session, raft::Index index,
-                          int64_t now_ms, FencingTokens& tokens, std::vector<LockGrant>& grants) {
+bool LockService::release(const std::string& name, uint64_t session, uint64_t token,
+                          raft::Index index, int64_t now_ms, FencingTokens& tokens,
+                          std::vector<LockGrant>& grants) {
   auto found = locks_.find(name);
   if (found == locks_.end()) return false;
   wire::LockRecord& lock = found->second;
   auto holder = std::find_if(lock.holders.begin(), lock.holders.end(),
                              [&](const wire::LockHolder& h) { return h.session == session; });
   if (holder == lock.holders.end()) return false;
+  if (token != 0 && holder->token != token) return false;
   lock.holders.erase(holder);
   touch(name);
   grant_waiters(lock, index, now_ms, tokens, grants);

@@ -80,9 +80,10 @@ class LockService {
                         raft::Index index, int64_t now_ms, FencingTokens& tokens,
                         std::vector<LockGrant>& grants);
   // Releases the session's slot and gives freed slots to waiters in order. False when the
-  // session held no slot of it.
-  bool release(const std::string& name, uint64_t session, raft::Index index, int64_t now_ms,
-               FencingTokens& tokens, std::vector<LockGrant>& grants);
+  // session held no slot of it, or `token` is not 0 and its slot was granted with another
+  // token (a release meant for an earlier hold of the same session, applied late).
+  bool release(const std::string& name, uint64_t session, uint64_t token, raft::Index index,
+               int64_t now_ms, FencingTokens& tokens, std::vector<LockGrant>& grants);
   CancelResult cancel(const std::string& name, uint64_t session);
   // The session ended: its slots are freed (blocked for their lock-delay when `with_delay`)
   // and its waits dropped.

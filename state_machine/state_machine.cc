@@ -213,10 +213,13 @@ Outcome StateMachine::execute(const wire::Command& command, raft::Index index, A
                                   "session " + std::to_string(op.session) + " does not exist");
           }
           const size_t first = applied.grants.size();
-          if (!locks_.release(op.name, op.session, index, time_ms_, tokens_, applied.grants)) {
-            return Outcome::error(ErrorCode::not_found, "session " + std::to_string(op.session) +
-                                                            " holds no slot of lock '" +
-                                                            op.name + "'");
+          if (!locks_.release(op.name, op.session, op.token, index, time_ms_, tokens_,
+                              applied.grants)) {
+            return Outcome::error(
+                ErrorCode::not_found,
+                "session " + std::to_string(op.session) + " holds no slot of lock '" + op.name +
+                    "'" +
+                    (op.token != 0 ? " granted with token " + std::to_string(op.token) : ""));
           }
           session->held.erase(op.name);
           sessions_.touch(op.session);

@@ -157,6 +157,9 @@ struct LockAcquireRequest {
 struct LockReleaseRequest {
   std::string name;
   uint64_t session = 0;
+  // 0: whatever hold the session has; else only the hold granted with this token, so that a
+  // release sent for an old hold (and applied late) can never end a newer one.
+  uint64_t token = 0;
   bool operator==(const LockReleaseRequest&) const = default;
 };
 struct LockListRequest {

@@ -57,7 +57,7 @@ EncodedRequest encode_session_request(flatbuffers::FlatBufferBuilder& builder,
         } else if constexpr (std::is_same_v<T, LockReleaseRequest>) {
           const auto name = optional_string(builder, text(value.name));
           return {fbc::RequestBody::LockReleaseRequest,
-                  fbc::CreateLockReleaseRequest(builder, name, value.session).Union()};
+                  fbc::CreateLockReleaseRequest(builder, name, value.session, value.token).Union()};
         } else if constexpr (std::is_same_v<T, LockListRequest>) {
           const auto prefix = optional_string(builder, text(value.prefix));
           return {fbc::RequestBody::LockListRequest,
@@ -124,6 +124,7 @@ Result<ClientRequestBody> decode_session_request(const fbc::ClientRequest& reque
       CONCLAVE_WIRE_TRY(reader.read_string(table->name(), kMaxLockNameBytes, Where(where, "name"),
                                            body.name));
       body.session = table->session();
+      body.token = table->token();
       return ClientRequestBody(std::move(body));
     }
     case fbc::RequestBody::LockListRequest: {

@@ -107,6 +107,7 @@ struct LockAcquireCommand {
 struct LockReleaseCommand {
   std::string name;
   uint64_t session = 0;
+  uint64_t token = 0;   // 0: the session's hold, whichever; else only the hold with it
   bool operator==(const LockReleaseCommand&) const = default;
 };
 

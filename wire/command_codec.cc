@@ -73,7 +73,7 @@ Encoded encode_op(flatbuffers::FlatBufferBuilder& builder, const CommandOp& op) 
         } else if constexpr (std::is_same_v<T, LockReleaseCommand>) {
           const auto name = optional_string(builder, body.name);
           return {fbc::CommandOp::LockReleaseCommand,
-                  fbc::CreateLockReleaseCommand(builder, name, body.session).Union()};
+                  fbc::CreateLockReleaseCommand(builder, name, body.session, body.token).Union()};
         } else if constexpr (std::is_same_v<T, LockCancelCommand>) {
           const auto name = optional_string(builder, body.name);
           return {fbc::CommandOp::LockCancelCommand,
@@ -189,6 +189,7 @@ Result<CommandOp> decode_op(const fbc::Command& table, FieldReader& reader, cons
       CONCLAVE_WIRE_TRY(reader.read_string(release.name(), kMaxLockNameBytes,
                                            Where(where, "name"), out.name));
       out.session = release.session();
+      out.token = release.token();
       return CommandOp(std::move(out));
     }
     case fbc::CommandOp::LockCancelCommand: {

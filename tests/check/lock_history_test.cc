@@ -12,7 +12,7 @@ namespace {
 
 LockGrant grant(int client, uint64_t token, int64_t invoke_ms, int64_t granted_ms,
                 int64_t valid_until_ms, std::optional<int64_t> gave_up_ms = std::nullopt) {
-  return LockGrant{client, token, invoke_ms, granted_ms, valid_until_ms, gave_up_ms};
+  return LockGrant{client, token, invoke_ms, granted_ms, valid_until_ms, gave_up_ms, ""};
 }
 
 bool mentions(const LockHistoryVerdict& verdict, const std::string& words) {
@@ -56,7 +56,8 @@ TEST_CASE("a smaller token granted after a larger one completed is a violation",
 
 TEST_CASE("concurrent acquires may get tokens in either order", "[lock]") {
   // Both acquires overlap in time: either token order is legal.
-  auto verdict = check_lock_history({grant(1, 12, 0, 50, 60, 60), grant(2, 11, 10, 5000, 6000)}, {});
+  auto verdict =
+      check_lock_history({grant(1, 12, 0, 50, 60, 60), grant(2, 11, 10, 5000, 6000)}, {});
   CHECK(verdict.ok);
 }
 

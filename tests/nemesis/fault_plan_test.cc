@@ -11,7 +11,9 @@ using namespace conclave::nemesis;
 TEST_CASE("a seed replays the same fault plan; another seed gives another") {
   auto describe_all = [](const std::vector<PlannedFault>& plan) {
     std::string text;
-    for (const auto& fault : plan) text += describe(fault) + " " + std::to_string(fault.choice) + "\n";
+    for (const auto& fault : plan) {
+      text += describe(fault) + " " + std::to_string(fault.choice) + "\n";
+    }
     return text;
   };
   CHECK(describe_all(plan_faults(42, 30)) == describe_all(plan_faults(42, 30)));

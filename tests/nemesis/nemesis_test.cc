@@ -116,7 +116,9 @@ void say(const char* format, ...) {
 
 std::string with_commas(uint64_t n) {
   std::string digits = std::to_string(n);
-  for (int at = static_cast<int>(digits.size()) - 3; at > 0; at -= 3) digits.insert(static_cast<size_t>(at), ",");
+  for (int at = static_cast<int>(digits.size()) - 3; at > 0; at -= 3) {
+    digits.insert(static_cast<size_t>(at), ",");
+  }
   return digits;
 }
 
@@ -136,7 +138,8 @@ void keep_logs(const std::filesystem::path& from, const std::string& to) {
 TEST_CASE("faults on real agents, histories checked (the nemesis)") {
   const Settings settings = settings_from_environment();
   catch_interrupts();
-  say("nemesis: seed %llu, %lld s of faults%s (replay: scripts/nemesis.sh -seed %llu -duration %lld)",
+  say("nemesis: seed %llu, %lld s of faults%s "
+      "(replay: scripts/nemesis.sh -seed %llu -duration %lld)",
       static_cast<unsigned long long>(settings.seed), static_cast<long long>(settings.duration_s),
       settings.planted_stale_reads ? ", PLANTED BUG stale-reads" : "",
       static_cast<unsigned long long>(settings.seed), static_cast<long long>(settings.duration_s));

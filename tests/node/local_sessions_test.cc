@@ -125,3 +125,44 @@ TEST_CASE("local sessions: one connection holds at most kMaxSessionsPerConnectio
   CHECK(replies[0].response.error_code == ErrorCode::too_large);
   CHECK(replies[0].response.error_message.find("64 sessions") != std::string::npos);
 }
+
+TEST_CASE("local sessions: the release of a lock lost by timeout names that hold's token") {
+  // A hold lost by timeout is given back in the background; the same session may take the
+  // lock again before that release is applied. The release must name the old hold's token so
+  // that, applied late, it cannot end the new hold (two holders at once; the nemesis found it).
+  Harness h;
+  h.request(wire::SessionCreateRequest{0, "s", true}, 1, 100);
+  h.answer_all(wire::SessionCreateResponse{42}, 110);
+  h.request(wire::LockAcquireRequest{"L", 42, 1, 0, 0}, 2, 200);
+  h.answer_all(wire::LockEvent{"L", 42, 9, wire::LockEventKind::granted, 0, ""}, 210);
+  h.sessions.take_replies();
+  // No contact from here on: the hold runs out and is released in the background.
+  int64_t now = 210;
+  std::vector<Requester::Send> releases;
+  while (now < 5000 && releases.empty()) {
+    now += 50;
+    h.sessions.tick(now, h.requester);
+    for (Requester::Send& send : h.requester.take_sends()) {
+      if (std::holds_alternative<wire::LockReleaseRequest>(send.forward.request.body)) {
+        releases.push_back(std::move(send));
+      }
+    }
+  }
+  REQUIRE(releases.size() == 1);
+  const auto& release = std::get<wire::LockReleaseRequest>(releases[0].forward.request.body);
+  CHECK(release.session == 42);
+  CHECK(release.name == "L");
+  CHECK(release.token == 9);
+}
+
+TEST_CASE("local sessions: a client's release names the token of the hold the agent knows") {
+  Harness h;
+  h.request(wire::SessionCreateRequest{0, "s", true}, 1, 100);
+  h.answer_all(wire::SessionCreateResponse{42}, 110);
+  h.request(wire::LockAcquireRequest{"L", 42, 1, 0, 0}, 2, 200);
+  h.answer_all(wire::LockEvent{"L", 42, 11, wire::LockEventKind::granted, 0, ""}, 210);
+  h.request(wire::LockReleaseRequest{"L", 42, 0}, 3, 300);
+  const std::vector<Requester::Send> sends = h.requester.take_sends();
+  REQUIRE(sends.size() == 1);
+  CHECK(std::get<wire::LockReleaseRequest>(sends[0].forward.request.body).token == 11);
+}

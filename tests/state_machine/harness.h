@@ -128,8 +128,9 @@ inline wire::LockAcquireCommand wait_op(const std::string& name, uint64_t sessio
                                         uint32_t limit = 1, uint32_t lock_delay_ms = 0) {
   return acquire_op(name, session, limit, /*wait=*/true, lock_delay_ms);
 }
-inline wire::LockReleaseCommand release_op(const std::string& name, uint64_t session) {
-  return wire::LockReleaseCommand{name, session};
+inline wire::LockReleaseCommand release_op(const std::string& name, uint64_t session,
+                                          uint64_t token = 0) {
+  return wire::LockReleaseCommand{name, session, token};
 }
 inline wire::LockCancelCommand cancel_op(const std::string& name, uint64_t session) {
   return wire::LockCancelCommand{name, session};

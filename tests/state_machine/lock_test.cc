@@ -370,3 +370,27 @@ TEST_CASE("locks: a try by a session already queued fails at once and leaves the
   CHECK(grants(h.leader(release_op("L", s1))) ==
         std::vector<std::string>{"L session=2 token=6 client=5 seq=1"});
 }
+
+// A release names the hold it means (its token): one meant for an earlier hold of the same
+// session, applied late (a background release after a timeout, re-sent as a new request),
+// must not end the session's newer hold; the waiter must not be granted beside it.
+TEST_CASE("locks: a release naming an earlier hold's token leaves the newer hold alone") {
+  Harness h;
+  const uint64_t s1 = h.create_session("alpha");  // 1
+  const uint64_t s2 = h.create_session("beta");   // 2
+  const uint64_t first = h.lock("L", s1);         // 3
+  REQUIRE(h.leader(release_op("L", s1, first)).outcome.code == ErrorCode::ok);  // 4
+  const uint64_t second = h.lock("L", s1);        // 5
+  REQUIRE(second > first);
+  h.client(3, 1, wait_op("L", s2));               // 6: waits behind it
+  // The old hold's release again, applied late.
+  CHECK(describe(h.leader(release_op("L", s1, first)).outcome) ==
+        "not_found: session 1 holds no slot of lock 'L' granted with token " +
+            std::to_string(first));
+  CHECK(lock_of(h.sm, "L").holders.size() == 1);
+  CHECK(lock_of(h.sm, "L").holders[0].token == second);
+  CHECK(waiter_sessions(h.sm, "L") == std::vector<uint64_t>{s2});
+  // The right token (or none) releases it, and the waiter gets it.
+  CHECK(h.leader(release_op("L", s1, second)).outcome.code == ErrorCode::ok);
+  CHECK(lock_of(h.sm, "L").holders[0].session == s2);
+}
