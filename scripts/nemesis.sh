@@ -33,8 +33,9 @@ while [ $# -gt 0 ]; do
     *) echo "nemesis: unknown argument '$1'" >&2; usage 2 >&2 ;;
   esac
 done
-[[ "$duration" =~ ^[0-9]+$ ]] || { echo "nemesis: -duration takes whole seconds, not '$duration'" >&2; exit 2; }
-[[ -z "$seed" || "$seed" =~ ^[0-9]+$ ]] || { echo "nemesis: -seed takes a number, not '$seed'" >&2; exit 2; }
+fail_usage() { echo "nemesis: $1" >&2; exit 2; }
+[[ "$duration" =~ ^[0-9]+$ ]] || fail_usage "-duration takes whole seconds, not '$duration'"
+[[ -z "$seed" || "$seed" =~ ^[0-9]+$ ]] || fail_usage "-seed takes a number, not '$seed'"
 [[ -z "$planted" || "$planted" == stale-reads ]] ||
   { echo "nemesis: the only planted bug is stale-reads, not '$planted'" >&2; exit 2; }
 [ "$(id -u)" -eq 0 ] || { echo "nemesis: needs root (iptables rules on loopback)" >&2; exit 2; }

@@ -96,6 +96,17 @@ std::string Workloads::progress() const {
          std::to_string(counts_.set_unknown.load()) + " unknown";
 }
 
+int64_t Workloads::first_grant_at_or_after(int64_t since_ms) const {
+  std::lock_guard<std::mutex> guard(grant_times_mutex_);
+  // Pushed by several threads, each after reading the clock: nearly but not exactly sorted.
+  int64_t first = -1;
+  for (auto it = grant_times_ms_.rbegin(); it != grant_times_ms_.rend(); ++it) {
+    if (*it >= since_ms && (first < 0 || *it < first)) first = *it;
+    if (*it < since_ms - 60000) break;
+  }
+  return first;
+}
+
 void Workloads::register_worker(int worker) {
   Random random(worker_seed(options_.seed, worker));
   Connection connection(options_.sockets, random);
@@ -218,6 +229,10 @@ void Workloads::lock_worker(int worker) {
                     ", granted valid until " +
                     std::to_string(grant.valid_until_ms - started_ms_);
     counts_.lock_grants++;
+    {
+      std::lock_guard<std::mutex> guard(grant_times_mutex_);
+      grant_times_ms_.push_back(grant.granted_ms);
+    }
 
     const int64_t increments = random.between(1, 3);
     bool connection_failed = false;
@@ -294,6 +309,7 @@ bool Workloads::increment_fenced_register(client::Client& agent, uint64_t token,
                                  options_.lock_name, token, options_.request_timeout_ms);
   if (put.ok()) {
     acknowledged.push_back(value + 1);
+    counts_.fenced_writes_ok++;
     return true;
   }
   if (put.error().code == ErrorCode::conflict) {  // refused: not the holder any more
@@ -353,53 +369,50 @@ check::FencedRegisterHistory Workloads::fenced_register() const {
   return history;
 }
 
-Result<int64_t> Workloads::read_fenced_register(int64_t limit_ms) const {
+template <typename T>
+Result<T> Workloads::read_through_any_agent(
+    int64_t limit_ms, const std::string& what,
+    const std::function<Result<T>(client::Client&)>& read) const {
   const int64_t deadline = monotonic_ms() + limit_ms;
   std::string last_error = "no agent answered";
   while (monotonic_ms() < deadline) {
     for (const std::string& socket : options_.sockets) {
       auto connected = client::Client::connect(socket);
       if (!connected.ok()) continue;
-      auto got = connected.value().kv_get(options_.fenced_key, 5000);
-      if (got.ok()) return got.value().found ? std::stoll(got.value().value) : 0;
-      last_error = got.error().message;
+      auto result = read(connected.value());
+      if (result.ok()) return result;
+      last_error = result.error().message;
     }
     sleep_ms(500);
   }
-  return Error{ErrorCode::timed_out, "the final read of the fenced counter failed: " + last_error};
+  return Error{ErrorCode::timed_out, "the final read of " + what + " failed: " + last_error};
+}
+
+Result<int64_t> Workloads::read_fenced_register(int64_t limit_ms) const {
+  return read_through_any_agent<int64_t>(
+      limit_ms, "the fenced counter", [&](client::Client& agent) -> Result<int64_t> {
+        auto got = agent.kv_get(options_.fenced_key, 5000);
+        if (!got.ok()) return got.error();
+        return got.value().found ? std::stoll(got.value().value) : 0;
+      });
 }
 
 Result<std::vector<std::string>> Workloads::read_set(int64_t limit_ms) const {
-  const int64_t deadline = monotonic_ms() + limit_ms;
-  std::string last_error = "no agent answered";
-  while (monotonic_ms() < deadline) {
-    for (const std::string& socket : options_.sockets) {
-      auto connected = client::Client::connect(socket);
-      if (!connected.ok()) continue;
-      client::Client agent = std::move(connected).value();
-      std::vector<std::string> elements;
-      wire::KvListRequest request;
-      request.prefix = "set/";
-      request.keys_only = true;
-      bool complete = false;
-      while (true) {
-        auto page = agent.kv_list(request, 5000);
-        if (!page.ok()) {
-          last_error = page.error().message;
-          break;
+  using Elements = std::vector<std::string>;
+  return read_through_any_agent<Elements>(
+      limit_ms, "the set", [&](client::Client& agent) -> Result<Elements> {
+        Elements elements;
+        wire::KvListRequest request;
+        request.prefix = "set/";
+        request.keys_only = true;
+        while (true) {
+          auto page = agent.kv_list(request, 5000);
+          if (!page.ok()) return page.error();
+          for (const auto& item : page.value().items) elements.push_back(item.key.substr(4));
+          if (!page.value().more) return elements;
+          request.after = page.value().items.back().key;
         }
-        for (const auto& item : page.value().items) elements.push_back(item.key.substr(4));
-        if (!page.value().more) {
-          complete = true;
-          break;
-        }
-        request.after = page.value().items.back().key;
-      }
-      if (complete) return elements;
-    }
-    sleep_ms(500);
-  }
-  return Error{ErrorCode::timed_out, "the final read of the set failed: " + last_error};
+      });
 }
 
 }  // namespace conclave::nemesis

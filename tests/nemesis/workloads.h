@@ -21,6 +21,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -53,6 +55,7 @@ struct WorkloadOptions {
 struct WorkloadCounts {
   std::atomic<uint64_t> register_ok{0}, register_unknown{0};
   std::atomic<uint64_t> lock_grants{0}, lock_errors{0};
+  std::atomic<uint64_t> fenced_writes_ok{0};  // a holder's kv_put_fenced acknowledged
   std::atomic<uint64_t> set_ok{0}, set_unknown{0};
 };
 
@@ -69,6 +72,9 @@ class Workloads {
   // When start() was called (monotonic_ms), to show times relative to it.
   int64_t started_ms() const { return started_ms_; }
   std::string progress() const;
+  // The first lock grant at or after `since_ms` (monotonic_ms), or -1: how long the lock
+  // stayed out of reach after a heal.
+  int64_t first_grant_at_or_after(int64_t since_ms) const;
 
   // After stop():
   std::vector<check::Operation> register_history() const;
@@ -90,6 +96,11 @@ class Workloads {
   // get + kv_put_fenced of the in-cluster counter; false when the connection should go (an
   // error whose outcome is unknown).
   bool increment_fenced_register(client::Client& agent, uint64_t token, int worker);
+  // Runs `read` through each agent in turn until one succeeds or limit_ms has passed; the
+  // error names `what` and the last failure.
+  template <typename T>
+  Result<T> read_through_any_agent(int64_t limit_ms, const std::string& what,
+                                   const std::function<Result<T>(client::Client&)>& read) const;
 
   WorkloadOptions options_;
   std::atomic<bool> stopping_{false};
@@ -103,6 +114,8 @@ class Workloads {
   std::vector<std::vector<check::SetAdd>> adds_;
   std::vector<std::vector<int64_t>> fenced_acknowledged_;  // per lock worker
   std::atomic<uint64_t> fenced_unknown_{0}, fenced_refused_{0};
+  mutable std::mutex grant_times_mutex_;
+  std::vector<int64_t> grant_times_ms_;  // every grant's monotonic_ms, in order
 };
 
 }  // namespace conclave::nemesis

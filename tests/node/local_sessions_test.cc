@@ -46,6 +46,14 @@ struct Harness {
     sessions.on_request(/*connection_id=*/1, request, now_ms, requester);
   }
 
+  // Session 42 is created (at 100 ms) and takes lock "L", granted with `token` at 210 ms.
+  void hold_lock_l(uint64_t token) {
+    request(wire::SessionCreateRequest{0, "s", true}, 1, 100);
+    answer_all(wire::SessionCreateResponse{42}, 110);
+    request(wire::LockAcquireRequest{"L", 42, 1, 0, 0}, 2, 200);
+    answer_all(wire::LockEvent{"L", 42, token, wire::LockEventKind::granted, 0, ""}, 210);
+  }
+
   std::vector<wire::LockEvent> events() {
     std::vector<wire::LockEvent> found;
     for (LocalClientReply& reply : sessions.take_replies()) {
@@ -131,10 +139,7 @@ TEST_CASE("local sessions: the release of a lock lost by timeout names that hold
   // lock again before that release is applied. The release must name the old hold's token so
   // that, applied late, it cannot end the new hold (two holders at once; the nemesis found it).
   Harness h;
-  h.request(wire::SessionCreateRequest{0, "s", true}, 1, 100);
-  h.answer_all(wire::SessionCreateResponse{42}, 110);
-  h.request(wire::LockAcquireRequest{"L", 42, 1, 0, 0}, 2, 200);
-  h.answer_all(wire::LockEvent{"L", 42, 9, wire::LockEventKind::granted, 0, ""}, 210);
+  h.hold_lock_l(9);
   h.sessions.take_replies();
   // No contact from here on: the hold runs out and is released in the background.
   int64_t now = 210;
@@ -157,10 +162,7 @@ TEST_CASE("local sessions: the release of a lock lost by timeout names that hold
 
 TEST_CASE("local sessions: a client's release names the token of the hold the agent knows") {
   Harness h;
-  h.request(wire::SessionCreateRequest{0, "s", true}, 1, 100);
-  h.answer_all(wire::SessionCreateResponse{42}, 110);
-  h.request(wire::LockAcquireRequest{"L", 42, 1, 0, 0}, 2, 200);
-  h.answer_all(wire::LockEvent{"L", 42, 11, wire::LockEventKind::granted, 0, ""}, 210);
+  h.hold_lock_l(11);
   h.request(wire::LockReleaseRequest{"L", 42, 0}, 3, 300);
   const std::vector<Requester::Send> sends = h.requester.take_sends();
   REQUIRE(sends.size() == 1);
