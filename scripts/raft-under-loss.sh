@@ -2,22 +2,25 @@
 # How often the servers elect a new leader under random packet loss: starts 3 servers as real
 # processes on 127.0.0.221-223, lets them elect a leader, drops LOSS of every packet each of
 # them sends (iptables statistic on loopback, so it needs root) for SECONDS, and prints the
-# Raft term before and after and the elections per minute. A measurement, not a test: it
+# Raft term before and after and the elections per minute. With -load, 8 clients put values
+# through all three servers meanwhile (`conclave bench put`). A measurement, not a test: it
 # always exits 0 when it could measure.
 #
-#   scripts/raft-under-loss.sh [-loss 0.1] [-seconds 60] [-binary build/agent/conclave]
+#   scripts/raft-under-loss.sh [-loss 0.1] [-seconds 60] [-load] [-binary build/agent/conclave]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 loss=0.1
 seconds=60
 binary=build/agent/conclave
+load=0
 while [ $# -gt 0 ]; do
   case "$1" in
     -loss) loss="${2:?-loss needs a probability}"; shift 2 ;;
     -seconds) seconds="${2:?-seconds needs a number}"; shift 2 ;;
+    -load) load=1; shift ;;
     -binary) binary="${2:?-binary needs a path}"; shift 2 ;;
-    -h|-help|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|-help|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "raft-under-loss: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -75,9 +78,21 @@ for host in "${hosts[@]}"; do
   iptables -w -A "$chain" -s "$host" -m statistic --mode random --probability "$loss" -j DROP
 done
 before=$(term_of)
-sleep "$seconds"
+if [ "$load" -eq 1 ]; then
+  end=$((SECONDS + seconds))
+  puts=0
+  while [ "$SECONDS" -lt "$end" ]; do
+    done_now=$(timeout $((end - SECONDS + 1)) "$binary" bench put --clients 8 --ops 5000 \
+      --socket "$work/s0.sock" --socket "$work/s1.sock" --socket "$work/s2.sock" 2>&1 |
+      sed -n 's|^bench put: \([0-9]*\)/.*|\1|p' | tail -n 1) || true  # its last progress line
+    puts=$((puts + ${done_now:-0}))
+  done
+else
+  sleep "$seconds"
+fi
 after=$(term_of)
 iptables -w -F "$chain"
 elections=$((after - before))
 echo "raft-under-loss: loss $loss for $seconds s: term $before -> $after," \
-  "$(awk -v e="$elections" -v s="$seconds" 'BEGIN {printf "%.1f", e * 60 / s}') elections/min"
+  "$(awk -v e="$elections" -v s="$seconds" 'BEGIN {printf "%.1f", e * 60 / s}') elections/min" \
+  "$([ "$load" -eq 1 ] && echo "under load: at least $puts puts completed" || echo "(no load)")"
