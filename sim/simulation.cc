@@ -539,8 +539,11 @@ void Simulation::disk_fault(int victim, int64_t now_ms) {
   int lost = 0;
   for (const Machine& machine : machines_) lost += machine.lost ? 1 : 0;
   Machine& machine = machines_[victim];
-  // Never more than a minority of the voters: beyond that no cluster can make progress.
-  if (machine.lost || lost + 1 > (options_.node_count - 1) / 2) return;
+  // Never more than a minority of the voters: beyond that no cluster can make progress. With
+  // extra servers the cluster may have only bootstrap_expect voters, so that is the bound (a
+  // cluster whose majority lost its disks is outside what consensus can promise).
+  const int voters = options_.node_count - options_.extra_servers;
+  if (machine.lost || lost + 1 > (voters - 1) / 2) return;
   machine.lost_server_id = machine.node->server_id();
   crash(victim, now_ms);
   machine.lost = true;
