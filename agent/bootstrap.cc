@@ -59,6 +59,16 @@ BootstrapDecision BootstrapPlanner::decide(const BootstrapInput& input) {
       in_other_cluster.push_back(server);
     }
   }
+  if (!in_other_cluster.empty() && input.own_promise) {
+    // Bound to its promise (it is never taken back), it can neither join that cluster nor
+    // be added to it: only an operator can free it.
+    return wait("not bootstrapping: a cluster already exists (servers " +
+                    names_of(in_other_cluster) + "), but this server promised to start one "
+                    "with " + names_of(input.own_promise->servers) +
+                    " and never takes a promise back, so it cannot join it. To add this "
+                    "server to that cluster, stop it, empty its data folder and start it again",
+                /*refusal=*/true);
+  }
   if (!in_other_cluster.empty()) {
     return wait("not bootstrapping: a cluster already exists (servers " +
                     names_of(in_other_cluster) +

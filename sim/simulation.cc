@@ -614,10 +614,12 @@ void Simulation::final_checks() {
         violation(-1, machine.name + " came back from a lost disk with its old server id");
       }
       if (!machine.node->raft() || machine.node->state_machine().applied_index() != max_commit) {
+        const std::string& why = machine.node->raft_report();
         violation(-1, machine.name + " lost its disk and did not catch up as a new server "
                                      "after healing (applied " +
                           std::to_string(machine.node->state_machine().applied_index()) +
-                          " of " + std::to_string(max_commit) + ")");
+                          " of " + std::to_string(max_commit) + ")" +
+                          (why.empty() ? "" : "; it says: " + why));
       }
       continue;
     }

@@ -134,3 +134,26 @@ TEST_CASE("bootstrap: a promised server starts once a member runs its set, whoev
   CHECK(decision.action == BootstrapAction::start);
   CHECK(decision.cluster_id == digest);
 }
+
+TEST_CASE("bootstrap: a promised server that sees another cluster says only an operator frees it") {
+  // b promised {a, b, c}; a and c started a different set without it. b never takes its
+  // promise back, so it cannot join their cluster, and its report must not promise that it
+  // will be added (the simulator found such a server waiting forever).
+  std::vector<store::ServerRecord> set = {{1, "a"}, {2, "b"}, {3, "c"}};
+  store::BootstrapPromise promise;
+  promise.expect = 3;
+  promise.servers = set;
+  BootstrapPlanner planner(0);
+  BootstrapInput input;
+  input.self_server_id = 2;
+  input.expect = 3;
+  input.own_promise = promise;
+  input.alive_servers = {ServerView{"a", 1, 77, 3, 77}, ServerView{"b", 2, 0, 3,
+                                                                   server_set_digest(set)}};
+  const BootstrapDecision decision = planner.decide(input);
+  CHECK(decision.action == BootstrapAction::wait);
+  CHECK(decision.refusal);
+  CHECK_THAT(decision.report, Catch::Contains("a cluster already exists (servers a)"));
+  CHECK_THAT(decision.report, Catch::Contains("empty its data folder"));
+  CHECK_THAT(decision.report, !Catch::Contains("waits to be added"));
+}
