@@ -25,6 +25,18 @@ constexpr int64_t kTickIntervalMs = 10;  // as agent/runtime
 constexpr int64_t kClientTimeoutMs = 2000;
 constexpr int kKeys = 4;
 
+// "n0 (id 3f2a...), n1 (...)": a voter set as a failure report needs it (a wiped server comes
+// back under its old name with a new id).
+std::string voter_names(const std::vector<store::ServerRecord>& servers) {
+  std::string text;
+  for (const store::ServerRecord& server : servers) {
+    char id[24];
+    std::snprintf(id, sizeof id, "%llx", static_cast<unsigned long long>(server.server_id));
+    text += (text.empty() ? "" : ", ") + server.name + " (id " + id + ")";
+  }
+  return text;
+}
+
 struct GossipDatagram {
   std::string from_address;
   gossip::Packet packet;
@@ -246,14 +258,14 @@ void Simulation::check_one_cluster(int index, int64_t now_ms) {
     }
     cluster_.emplace(node.cluster_id(), initial);
     narrate(now_ms, machines_[index].name + " starts cluster " + std::to_string(node.cluster_id()) +
-                        " with " + std::to_string(initial.size()) + " voters");
+                        " with voters " + voter_names(initial));
   } else if (cluster_->first != node.cluster_id() ||
              (!initial.empty() && cluster_->second != initial)) {
     violation(now_ms, "two clusters: " + machines_[index].name + " runs cluster " +
-                          std::to_string(node.cluster_id()) + " with " +
-                          std::to_string(initial.size()) + " initial voters, another node cluster " +
+                          std::to_string(node.cluster_id()) + " with initial voters " +
+                          voter_names(initial) + ", another node cluster " +
                           std::to_string(cluster_->first) + " with " +
-                          std::to_string(cluster_->second.size()));
+                          voter_names(cluster_->second));
   }
 }
 
@@ -539,11 +551,8 @@ void Simulation::disk_fault(int victim, int64_t now_ms) {
   int lost = 0;
   for (const Machine& machine : machines_) lost += machine.lost ? 1 : 0;
   Machine& machine = machines_[victim];
-  // Never more than a minority of the voters: beyond that no cluster can make progress. With
-  // extra servers the cluster may have only bootstrap_expect voters, so that is the bound (a
-  // cluster whose majority lost its disks is outside what consensus can promise).
-  const int voters = options_.node_count - options_.extra_servers;
-  if (machine.lost || lost + 1 > (voters - 1) / 2) return;
+  // Never more than a minority of the voters: beyond that no cluster can make progress.
+  if (machine.lost || lost + 1 > (options_.node_count - 1) / 2) return;
   machine.lost_server_id = machine.node->server_id();
   crash(victim, now_ms);
   machine.lost = true;
