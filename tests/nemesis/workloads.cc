@@ -98,11 +98,11 @@ std::string Workloads::progress() const {
 
 int64_t Workloads::first_grant_at_or_after(int64_t since_ms) const {
   std::lock_guard<std::mutex> guard(grant_times_mutex_);
-  // Pushed by several threads, each after reading the clock: nearly but not exactly sorted.
+  // Pushed by several threads, each after reading the clock: not exactly sorted, and a few
+  // thousand at most, so a plain scan.
   int64_t first = -1;
-  for (auto it = grant_times_ms_.rbegin(); it != grant_times_ms_.rend(); ++it) {
-    if (*it >= since_ms && (first < 0 || *it < first)) first = *it;
-    if (*it < since_ms - 60000) break;
+  for (int64_t at_ms : grant_times_ms_) {
+    if (at_ms >= since_ms && (first < 0 || at_ms < first)) first = at_ms;
   }
   return first;
 }
